@@ -1,0 +1,31 @@
+# pg_continuous: PGXS build.  `make test` and `make demo` are self-contained:
+# they install what they need, build, install and run throwaway clusters.
+
+MODULE_big = pg_continuous
+OBJS = \
+	src/pg_continuous.o \
+	src/aggregate.o \
+	src/analyze.o \
+	src/codec.o \
+	src/compile.o \
+	src/decoder.o \
+	src/store.o \
+	src/stream.o \
+	src/views.o \
+	src/worker.o
+
+EXTENSION = pg_continuous
+DATA = pg_continuous--1.0.sql
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: test demo
+test:
+	bash scripts/run-tests.sh
+
+demo:
+	bash scripts/demo.sh
