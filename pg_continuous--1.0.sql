@@ -1,0 +1,159 @@
+/* pg_continuous--1.0.sql: streams, continuous views, and their catalog */
+
+\echo Use "CREATE EXTENSION pg_continuous" to load this file. \quit
+
+-- Refuses installation when the library is not preloaded or wal_level is
+-- below logical; the checks live in C so that the messages carry hints.
+CREATE FUNCTION continuous._check_setup() RETURNS void
+	LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'continuous_check_setup';
+SELECT continuous._check_setup();
+
+------------------------------------------------------------------------------
+-- Catalog.  The worker learns about views by decoding changes to this table,
+-- so a view starts counting exactly at the commit that created it.
+------------------------------------------------------------------------------
+CREATE TABLE continuous.view_catalog (
+	id			integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	viewrelid	oid NOT NULL UNIQUE,	-- the user-facing view
+	sourcerelid oid NOT NULL,			-- the stream or table it reads
+	definition	text NOT NULL,			-- the defining query, as the user wrote it
+	querytree	text NOT NULL,			-- nodeToString of the analyzed Query
+	created_at	timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON continuous.view_catalog FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Streams: foreign tables of a server the extension owns.
+------------------------------------------------------------------------------
+CREATE FUNCTION continuous.stream_fdw_handler() RETURNS fdw_handler
+	LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'continuous_stream_fdw_handler';
+CREATE FOREIGN DATA WRAPPER continuous_stream_fdw HANDLER continuous.stream_fdw_handler;
+CREATE SERVER continuous_streams FOREIGN DATA WRAPPER continuous_stream_fdw;
+GRANT USAGE ON FOREIGN SERVER continuous_streams TO PUBLIC;
+
+CREATE FUNCTION continuous.create_stream(name text, columns text)
+RETURNS regclass LANGUAGE plpgsql AS $fn$
+DECLARE
+	parts text[] := parse_ident(name);
+	qualified text;
+BEGIN
+	IF array_length(parts, 1) > 2 THEN
+		RAISE EXCEPTION 'improper stream name "%"', name
+			USING ERRCODE = 'invalid_name', HINT = 'Use a name or schema.name.';
+	END IF;
+	SELECT string_agg(quote_ident(p), '.') INTO qualified FROM unnest(parts) AS p;
+	EXECUTE format('CREATE FOREIGN TABLE %s (%s) SERVER continuous_streams', qualified, columns);
+	RETURN qualified::regclass;
+END
+$fn$;
+
+CREATE FUNCTION continuous.drop_stream(name regclass, "cascade" boolean DEFAULT false)
+RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_foreign_table ft JOIN pg_foreign_server s ON s.oid = ft.ftserver
+				   WHERE ft.ftrelid = name AND s.srvname = 'continuous_streams') THEN
+		RAISE EXCEPTION '"%" is not a stream', name
+			USING ERRCODE = 'wrong_object_type',
+				  HINT = 'Streams are created with continuous.create_stream().';
+	END IF;
+	EXECUTE format('DROP FOREIGN TABLE %s%s', name, CASE WHEN "cascade" THEN ' CASCADE' ELSE '' END);
+END
+$fn$;
+
+------------------------------------------------------------------------------
+-- Windows and time.  Real SQL functions, so a defining query also runs as a
+-- batch query and gives the same answer.
+------------------------------------------------------------------------------
+CREATE FUNCTION continuous.tumble(ts timestamptz, width interval,
+								  origin timestamptz DEFAULT '1970-01-01 00:00:00+00')
+RETURNS timestamptz LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN date_bin(width, ts, origin);
+
+CREATE FUNCTION continuous.tumble(ts timestamp, width interval,
+								  origin timestamp DEFAULT '1970-01-01 00:00:00')
+RETURNS timestamp LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN date_bin(width, ts, origin);
+
+CREATE FUNCTION continuous.tumble(ts bigint, width bigint, origin bigint DEFAULT 0)
+RETURNS bigint LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'continuous_tumble_int8';
+
+------------------------------------------------------------------------------
+-- Continuous views.
+------------------------------------------------------------------------------
+CREATE FUNCTION continuous.create_view(name text, query text) RETURNS regclass
+	LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'continuous_create_view';
+
+CREATE FUNCTION continuous.drop_view(name regclass) RETURNS void
+	LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'continuous_drop_view';
+
+-- The user-facing view of continuous view id selects from this function.
+CREATE FUNCTION continuous.read_view(view_id integer) RETURNS SETOF record
+	LANGUAGE c STRICT STABLE AS 'MODULE_PATHNAME', 'continuous_read_view';
+
+CREATE FUNCTION continuous.sync(timeout interval DEFAULT '30 s') RETURNS void
+	LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'continuous_sync';
+
+-- Per-view figures from shared memory; one row per view the worker knows.
+CREATE FUNCTION continuous._view_state(
+	OUT view_id integer, OUT groups bigint, OUT memory_bytes bigint,
+	OUT applied_lsn pg_lsn, OUT applied_commit_time timestamptz,
+	OUT events_applied bigint, OUT stale boolean, OUT stale_reason text,
+	OUT error text)
+RETURNS SETOF record LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'continuous_view_state';
+
+-- Per-database worker figures.
+CREATE FUNCTION continuous._worker_state(
+	OUT worker_pid integer, OUT slot_name text, OUT applied_lsn pg_lsn,
+	OUT applied_commit_time timestamptz, OUT shared_memory_used bigint,
+	OUT shared_memory_limit bigint, OUT error text)
+RETURNS SETOF record LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'continuous_worker_state';
+
+CREATE VIEW continuous.views AS
+SELECT c.viewrelid::regclass AS name,
+	   c.id,
+	   c.definition,
+	   c.sourcerelid::regclass AS source,
+	   s.groups,
+	   s.memory_bytes,
+	   s.applied_lsn,
+	   s.applied_commit_time,
+	   coalesce(s.stale, false) AS stale,
+	   s.stale_reason,
+	   s.error,
+	   c.created_at
+FROM continuous.view_catalog c
+LEFT JOIN continuous._view_state() s ON s.view_id = c.id;
+
+CREATE VIEW continuous.stats AS
+SELECT c.viewrelid::regclass AS name,
+	   s.events_applied,
+	   s.groups,
+	   s.memory_bytes,
+	   s.applied_lsn,
+	   s.applied_commit_time,
+	   now() - s.applied_commit_time AS commit_age,
+	   pg_wal_lsn_diff(pg_current_wal_insert_lsn(), w.applied_lsn) AS lag_bytes,
+	   coalesce(s.stale, false) AS stale,
+	   s.error
+FROM continuous.view_catalog c
+LEFT JOIN continuous._view_state() s ON s.view_id = c.id
+LEFT JOIN continuous._worker_state() w ON true;
+
+GRANT USAGE ON SCHEMA continuous TO PUBLIC;
+GRANT SELECT ON continuous.views, continuous.stats TO PUBLIC;
+
+------------------------------------------------------------------------------
+-- DROP VIEW (directly or by CASCADE from a source) removes the view's catalog
+-- row; the worker decodes that delete and frees the state.
+------------------------------------------------------------------------------
+CREATE FUNCTION continuous._on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+	DELETE FROM continuous.view_catalog c
+	USING pg_event_trigger_dropped_objects() d
+	WHERE d.classid = 'pg_class'::regclass AND d.objid = c.viewrelid;
+END
+$fn$;
+CREATE EVENT TRIGGER continuous_sql_drop ON sql_drop
+	EXECUTE FUNCTION continuous._on_sql_drop();
