@@ -6,7 +6,6 @@ OBJS = \
 	src/pg_continuous.o \
 	src/aggregate.o \
 	src/analyze.o \
-	src/codec.o \
 	src/compile.o \
 	src/decoder.o \
 	src/store.o \

@@ -147,9 +147,19 @@ GRANT SELECT ON continuous.views, continuous.stats TO PUBLIC;
 -- DROP VIEW (directly or by CASCADE from a source) removes the view's catalog
 -- row; the worker decodes that delete and frees the state.
 ------------------------------------------------------------------------------
+CREATE FUNCTION continuous._release_view_at_commit(view_id integer) RETURNS void
+	LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'continuous_release_view_at_commit';
+
 CREATE FUNCTION continuous._on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
+	-- During DROP EXTENSION the catalog itself is gone: nothing to do.
+	IF to_regclass('continuous.view_catalog') IS NULL THEN
+		RETURN;
+	END IF;
+	PERFORM continuous._release_view_at_commit(c.id)
+	FROM continuous.view_catalog c, pg_event_trigger_dropped_objects() d
+	WHERE d.classid = 'pg_class'::regclass AND d.objid = c.viewrelid;
 	DELETE FROM continuous.view_catalog c
 	USING pg_event_trigger_dropped_objects() d
 	WHERE d.classid = 'pg_class'::regclass AND d.objid = c.viewrelid;

@@ -1,0 +1,428 @@
+/*-------------------------------------------------------------------------
+ * aggregate.c
+ *	  Calls an aggregate's support functions from pg_aggregate the way the
+ *	  executor's Agg node does, so any aggregate with a combine function can
+ *	  be maintained: built-in or from another extension.
+ *
+ * Vocabulary
+ *	transition state: the aggregate's running value (pg_aggregate.aggtranstype).
+ *	stored state: what is kept in shared memory; the state itself, or the
+ *		output of the serialization function when the state is "internal"
+ *		(a process-local pointer).
+ *	state context: the memory context that owns a state.  Transition and
+ *		combine functions find it through AggCheckCallContext(), which looks
+ *		at a minimal AggState node this module passes as fcinfo->context.
+ *
+ * Semantics reproduced from nodeAgg.c: a strict transition function skips
+ * rows with a NULL input, and when the initial value is NULL the first
+ * non-NULL input becomes the state; a strict combine function keeps a
+ * non-NULL side when the other is NULL; a strict final function returns NULL
+ * for a NULL state; by-reference states returned as a new pointer are copied
+ * into the state context.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_aggregate.h"
+#include "catalog/pg_type.h"
+#include "nodes/execnodes.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/parse_agg.h"
+#include "parser/parse_coerce.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+
+#include "aggregate.h"
+
+/* The minimal AggState that satisfies AggCheckCallContext(). */
+static AggState *fake_aggstate = NULL;
+static ExprContext *fake_aggcontext = NULL;
+
+static Node *
+agg_call_context(MemoryContext statecxt)
+{
+	if (fake_aggstate == NULL)
+	{
+		fake_aggstate = MemoryContextAllocZero(TopMemoryContext, sizeof(AggState));
+		fake_aggstate->ss.ps.type = T_AggState;
+		fake_aggcontext = MemoryContextAllocZero(TopMemoryContext, sizeof(ExprContext));
+		fake_aggcontext->type = T_ExprContext;
+		fake_aggstate->curaggcontext = fake_aggcontext;
+	}
+	fake_aggcontext->ecxt_per_tuple_memory = statecxt;
+	return (Node *) fake_aggstate;
+}
+
+static const char *
+agg_name(Oid aggfnoid)
+{
+	return format_procedure(aggfnoid);
+}
+
+void
+agg_check_supported(Aggref *aggref)
+{
+	HeapTuple	tup;
+	Form_pg_aggregate form;
+
+	if (aggref->aggkind != AGGKIND_NORMAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ordered-set aggregate %s is not supported in a continuous view",
+						agg_name(aggref->aggfnoid)),
+				 errhint("Use a combinable aggregate instead.")));
+	if (aggref->aggorder != NIL && aggref->aggdistinct == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ORDER BY inside aggregate %s is not supported in a continuous view",
+						agg_name(aggref->aggfnoid)),
+				 errhint("Remove the ORDER BY from the aggregate's arguments.")));
+	if (aggref->aggdistinct != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("DISTINCT inside aggregate %s is not supported in a continuous view",
+						agg_name(aggref->aggfnoid)),
+				 errhint("Group by the column instead, or wait for count(DISTINCT) support.")));
+	if (aggref->aggfilter != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("FILTER on aggregate %s is not supported in a continuous view",
+						agg_name(aggref->aggfnoid)),
+				 errhint("Move the condition into WHERE, or into a separate view.")));
+	if (list_length(aggref->args) > CONTINUOUS_MAX_AGG_ARGS)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("aggregate %s has too many arguments for a continuous view",
+						agg_name(aggref->aggfnoid))));
+
+	tup = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(aggref->aggfnoid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for aggregate %u", aggref->aggfnoid);
+	form = (Form_pg_aggregate) GETSTRUCT(tup);
+	if (!OidIsValid(form->aggcombinefn))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("aggregate %s cannot be maintained continuously",
+						agg_name(aggref->aggfnoid)),
+				 errdetail("It has no combine function, so partial results cannot be merged."),
+				 errhint("Use an aggregate that has a combine function.")));
+	if (form->aggtranstype == INTERNALOID &&
+		(!OidIsValid(form->aggserialfn) || !OidIsValid(form->aggdeserialfn)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("aggregate %s cannot be maintained continuously",
+						agg_name(aggref->aggfnoid)),
+				 errdetail("Its state has type internal but no serialization functions."),
+				 errhint("Use an aggregate that can be serialized.")));
+	ReleaseSysCache(tup);
+}
+
+/*
+ * Looks up the aggregate's support functions.  Allocates in the current
+ * memory context, which must live as long as the ContinuousAgg.
+ */
+void
+agg_init(ContinuousAgg *agg, Aggref *aggref)
+{
+	HeapTuple	tup;
+	Form_pg_aggregate form;
+	Oid			transfn_oid,
+				combinefn_oid,
+				finalfn_oid;
+	Expr	   *transfnexpr,
+			   *invtransfnexpr,
+			   *combinefnexpr,
+			   *finalfnexpr;
+	Datum		textInitVal;
+	bool		initValueIsNull;
+	ListCell   *lc;
+
+	memset(agg, 0, sizeof(ContinuousAgg));
+	agg->aggref = aggref;
+	agg->aggfnoid = aggref->aggfnoid;
+	agg->inputCollation = aggref->inputcollid;
+	agg->resulttype = aggref->aggtype;
+	get_typlenbyval(agg->resulttype, &agg->resulttypeLen, &agg->resulttypeByVal);
+
+	foreach(lc, aggref->aggargtypes)
+		agg->inputTypes[agg->numArgs++] = lfirst_oid(lc);
+
+	tup = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(aggref->aggfnoid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for aggregate %u", aggref->aggfnoid);
+	form = (Form_pg_aggregate) GETSTRUCT(tup);
+	transfn_oid = form->aggtransfn;
+	combinefn_oid = form->aggcombinefn;
+	finalfn_oid = form->aggfinalfn;
+
+	agg->transtype = resolve_aggregate_transtype(aggref->aggfnoid, form->aggtranstype,
+												 agg->inputTypes, agg->numArgs);
+	get_typlenbyval(agg->transtype, &agg->transtypeLen, &agg->transtypeByVal);
+
+	build_aggregate_transfn_expr(agg->inputTypes, agg->numArgs, 0,
+								 aggref->aggvariadic, agg->transtype,
+								 agg->inputCollation, transfn_oid, InvalidOid,
+								 &transfnexpr, &invtransfnexpr);
+	fmgr_info(transfn_oid, &agg->transfn);
+	fmgr_info_set_expr((Node *) transfnexpr, &agg->transfn);
+
+	/* A combine function is called like a transition function of one input. */
+	build_aggregate_transfn_expr(&agg->transtype, 1, 0, false, agg->transtype,
+								 agg->inputCollation, combinefn_oid, InvalidOid,
+								 &combinefnexpr, &invtransfnexpr);
+	fmgr_info(combinefn_oid, &agg->combinefn);
+	fmgr_info_set_expr((Node *) combinefnexpr, &agg->combinefn);
+
+	if (agg->transtype == INTERNALOID)
+	{
+		Expr	   *serialfnexpr,
+				   *deserialfnexpr;
+
+		build_aggregate_serialfn_expr(form->aggserialfn, &serialfnexpr);
+		fmgr_info(form->aggserialfn, &agg->serialfn);
+		fmgr_info_set_expr((Node *) serialfnexpr, &agg->serialfn);
+		build_aggregate_deserialfn_expr(form->aggdeserialfn, &deserialfnexpr);
+		fmgr_info(form->aggdeserialfn, &agg->deserialfn);
+		fmgr_info_set_expr((Node *) deserialfnexpr, &agg->deserialfn);
+		agg->storedType = BYTEAOID;
+	}
+	else
+		agg->storedType = agg->transtype;
+	get_typlenbyval(agg->storedType, &agg->storedTypeLen, &agg->storedTypeByVal);
+
+	if (OidIsValid(finalfn_oid))
+	{
+		agg->numFinalArgs = form->aggfinalextra ? agg->numArgs + 1 : 1;
+		build_aggregate_finalfn_expr(agg->inputTypes, agg->numFinalArgs,
+									 agg->transtype, agg->resulttype,
+									 agg->inputCollation, finalfn_oid, &finalfnexpr);
+		fmgr_info(finalfn_oid, &agg->finalfn);
+		fmgr_info_set_expr((Node *) finalfnexpr, &agg->finalfn);
+	}
+
+	textInitVal = SysCacheGetAttr(AGGFNOID, tup, Anum_pg_aggregate_agginitval,
+								  &initValueIsNull);
+	agg->initValueIsNull = initValueIsNull;
+	if (!initValueIsNull)
+	{
+		Oid			typinput,
+					typioparam;
+		char	   *strInitVal = TextDatumGetCString(textInitVal);
+
+		getTypeInputInfo(agg->transtype, &typinput, &typioparam);
+		agg->initValue = OidInputFunctionCall(typinput, strInitVal, typioparam, -1);
+	}
+	ReleaseSysCache(tup);
+
+	/* Executor rule: a strict transfn with NULL init needs input = state type. */
+	if (agg->transfn.fn_strict && agg->initValueIsNull &&
+		(agg->numArgs < 1 || !IsBinaryCoercible(agg->inputTypes[0], agg->transtype)))
+		elog(ERROR, "aggregate %u needs an initial value", agg->aggfnoid);
+}
+
+void
+agg_init_state(ContinuousAgg *agg, Datum *state, bool *isnull, MemoryContext statecxt)
+{
+	*isnull = agg->initValueIsNull;
+	if (agg->initValueIsNull)
+		*state = (Datum) 0;
+	else
+	{
+		MemoryContext old = MemoryContextSwitchTo(statecxt);
+
+		*state = datumCopy(agg->initValue, agg->transtypeByVal, agg->transtypeLen);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/*
+ * Replaces *state by newval, copying a new by-reference value into statecxt
+ * and freeing the old one (as the executor does).
+ */
+static void
+agg_keep_result(ContinuousAgg *agg, Datum *state, bool *isnull,
+				Datum newval, bool newisnull, MemoryContext statecxt)
+{
+	if (!agg->transtypeByVal && DatumGetPointer(newval) != DatumGetPointer(*state))
+	{
+		if (!newisnull)
+		{
+			MemoryContext old = MemoryContextSwitchTo(statecxt);
+
+			newval = datumCopy(newval, false, agg->transtypeLen);
+			MemoryContextSwitchTo(old);
+		}
+		if (!*isnull)
+			pfree(DatumGetPointer(*state));
+	}
+	*state = newval;
+	*isnull = newisnull;
+}
+
+/*
+ * Folds one input row into a state.  Runs the transition function in the
+ * current (per-row) memory context; the state lives in statecxt.
+ */
+void
+agg_advance(ContinuousAgg *agg, Datum *state, bool *isnull,
+			Datum *args, bool *argnulls, MemoryContext statecxt)
+{
+	LOCAL_FCINFO(fcinfo, CONTINUOUS_MAX_AGG_ARGS + 1);
+	Datum		result;
+
+	if (agg->transfn.fn_strict)
+	{
+		for (int i = 0; i < agg->numArgs; i++)
+			if (argnulls[i])
+				return;
+		if (*isnull)
+		{
+			/* The first non-NULL input becomes the state. */
+			MemoryContext old = MemoryContextSwitchTo(statecxt);
+
+			*state = datumCopy(args[0], agg->transtypeByVal, agg->transtypeLen);
+			*isnull = false;
+			MemoryContextSwitchTo(old);
+			return;
+		}
+	}
+
+	InitFunctionCallInfoData(*fcinfo, &agg->transfn, agg->numArgs + 1,
+							 agg->inputCollation, agg_call_context(statecxt), NULL);
+	fcinfo->args[0].value = *state;
+	fcinfo->args[0].isnull = *isnull;
+	for (int i = 0; i < agg->numArgs; i++)
+	{
+		fcinfo->args[i + 1].value = args[i];
+		fcinfo->args[i + 1].isnull = argnulls[i];
+	}
+	result = FunctionCallInvoke(fcinfo);
+	agg_keep_result(agg, state, isnull, result, fcinfo->isnull, statecxt);
+}
+
+/* Combines another state of the same aggregate into *state. */
+void
+agg_combine(ContinuousAgg *agg, Datum *state, bool *isnull,
+			Datum other, bool otherisnull, MemoryContext statecxt)
+{
+	LOCAL_FCINFO(fcinfo, 2);
+	Datum		result;
+
+	if (agg->combinefn.fn_strict)
+	{
+		if (otherisnull)
+			return;
+		if (*isnull)
+		{
+			if (agg->transtype == INTERNALOID)
+				*state = other;
+			else
+			{
+				MemoryContext old = MemoryContextSwitchTo(statecxt);
+
+				*state = datumCopy(other, agg->transtypeByVal, agg->transtypeLen);
+				MemoryContextSwitchTo(old);
+			}
+			*isnull = false;
+			return;
+		}
+	}
+
+	InitFunctionCallInfoData(*fcinfo, &agg->combinefn, 2, agg->inputCollation,
+							 agg_call_context(statecxt), NULL);
+	fcinfo->args[0].value = *state;
+	fcinfo->args[0].isnull = *isnull;
+	fcinfo->args[1].value = other;
+	fcinfo->args[1].isnull = otherisnull;
+	result = FunctionCallInvoke(fcinfo);
+	agg_keep_result(agg, state, isnull, result, fcinfo->isnull, statecxt);
+}
+
+/* The value to keep in shared memory for a state (bytea for internal). */
+Datum
+agg_to_stored(ContinuousAgg *agg, Datum state, bool isnull)
+{
+	LOCAL_FCINFO(fcinfo, 1);
+	Datum		result;
+
+	if (agg->transtype != INTERNALOID || isnull)
+		return state;
+	InitFunctionCallInfoData(*fcinfo, &agg->serialfn, 1, InvalidOid,
+							 agg_call_context(CurrentMemoryContext), NULL);
+	fcinfo->args[0].value = state;
+	fcinfo->args[0].isnull = false;
+	result = FunctionCallInvoke(fcinfo);
+	if (fcinfo->isnull)
+		elog(ERROR, "serialization function of aggregate %u returned NULL", agg->aggfnoid);
+	return result;
+}
+
+/*
+ * A live state from a stored one.  By-reference states are copied into
+ * statecxt, so the caller may modify them (transition and combine functions
+ * update their first argument in place when called as aggregates).
+ */
+Datum
+agg_from_stored(ContinuousAgg *agg, Datum stored, bool isnull, MemoryContext statecxt)
+{
+	LOCAL_FCINFO(fcinfo, 2);
+	Datum		result;
+	MemoryContext old;
+
+	if (isnull)
+		return (Datum) 0;
+	if (agg->transtype != INTERNALOID)
+	{
+		old = MemoryContextSwitchTo(statecxt);
+		result = datumCopy(stored, agg->transtypeByVal, agg->transtypeLen);
+		MemoryContextSwitchTo(old);
+		return result;
+	}
+	InitFunctionCallInfoData(*fcinfo, &agg->deserialfn, 2, InvalidOid,
+							 agg_call_context(statecxt), NULL);
+	fcinfo->args[0].value = stored;
+	fcinfo->args[0].isnull = false;
+	fcinfo->args[1].value = PointerGetDatum(NULL);
+	fcinfo->args[1].isnull = false;
+	old = MemoryContextSwitchTo(statecxt);
+	result = FunctionCallInvoke(fcinfo);
+	MemoryContextSwitchTo(old);
+	return result;
+}
+
+/* The aggregate's result for a state, in the current memory context. */
+Datum
+agg_finalize(ContinuousAgg *agg, Datum state, bool isnull, bool *resultisnull,
+			 MemoryContext statecxt)
+{
+	LOCAL_FCINFO(fcinfo, CONTINUOUS_MAX_AGG_ARGS + 1);
+	Datum		result;
+
+	if (!OidIsValid(agg->finalfn.fn_oid))
+	{
+		*resultisnull = isnull;
+		return state;
+	}
+	if (agg->finalfn.fn_strict && (isnull || agg->numFinalArgs > 1))
+	{
+		*resultisnull = true;
+		return (Datum) 0;
+	}
+	InitFunctionCallInfoData(*fcinfo, &agg->finalfn, agg->numFinalArgs,
+							 agg->inputCollation, agg_call_context(statecxt), NULL);
+	fcinfo->args[0].value = state;
+	fcinfo->args[0].isnull = isnull;
+	for (int i = 1; i < agg->numFinalArgs; i++)
+	{
+		fcinfo->args[i].value = (Datum) 0;
+		fcinfo->args[i].isnull = true;
+	}
+	result = FunctionCallInvoke(fcinfo);
+	*resultisnull = fcinfo->isnull;
+	return result;
+}

@@ -1,0 +1,62 @@
+/*-------------------------------------------------------------------------
+ * aggregate.h
+ *	  PostgreSQL's aggregate support functions (pg_aggregate) called outside
+ *	  the executor: transition, combine, serialize, deserialize, final.
+ *-------------------------------------------------------------------------
+ */
+#ifndef CONTINUOUS_AGGREGATE_H
+#define CONTINUOUS_AGGREGATE_H
+
+#include "fmgr.h"
+#include "nodes/primnodes.h"
+
+#define CONTINUOUS_MAX_AGG_ARGS 8
+
+typedef struct ContinuousAgg
+{
+	Aggref	   *aggref;
+	Oid			aggfnoid;
+	int			numArgs;		/* transition function inputs besides the state */
+	Oid			inputTypes[FUNC_MAX_ARGS];
+	Oid			inputCollation;
+
+	Oid			transtype;
+	int16		transtypeLen;
+	bool		transtypeByVal;
+	Oid			storedType;		/* transtype, or bytea when it is internal */
+	int16		storedTypeLen;
+	bool		storedTypeByVal;
+
+	Datum		initValue;		/* in the context the agg was built in */
+	bool		initValueIsNull;
+
+	FmgrInfo	transfn;
+	FmgrInfo	combinefn;
+	FmgrInfo	serialfn;		/* valid only when transtype is internal */
+	FmgrInfo	deserialfn;
+	FmgrInfo	finalfn;		/* fn_oid is InvalidOid when there is none */
+	int			numFinalArgs;
+	Oid			resulttype;
+	int16		resulttypeLen;
+	bool		resulttypeByVal;
+} ContinuousAgg;
+
+/* Checks that an aggregate can be maintained; errors name it otherwise. */
+extern void agg_check_supported(Aggref *aggref);
+
+extern void agg_init(ContinuousAgg *agg, Aggref *aggref);
+
+/* A transition state and the memory context that owns it. */
+extern void agg_init_state(ContinuousAgg *agg, Datum *state, bool *isnull,
+						   MemoryContext statecxt);
+extern void agg_advance(ContinuousAgg *agg, Datum *state, bool *isnull,
+						Datum *args, bool *argnulls, MemoryContext statecxt);
+extern void agg_combine(ContinuousAgg *agg, Datum *state, bool *isnull,
+						Datum other, bool otherisnull, MemoryContext statecxt);
+extern Datum agg_to_stored(ContinuousAgg *agg, Datum state, bool isnull);
+extern Datum agg_from_stored(ContinuousAgg *agg, Datum stored, bool isnull,
+							 MemoryContext statecxt);
+extern Datum agg_finalize(ContinuousAgg *agg, Datum state, bool isnull,
+						  bool *resultisnull, MemoryContext statecxt);
+
+#endif							/* CONTINUOUS_AGGREGATE_H */

@@ -1,0 +1,13 @@
+/*-------------------------------------------------------------------------
+ * analyze.h
+ *	  Parse analysis and validation of a continuous view's defining query.
+ *-------------------------------------------------------------------------
+ */
+#ifndef CONTINUOUS_ANALYZE_H
+#define CONTINUOUS_ANALYZE_H
+
+#include "nodes/parsenodes.h"
+
+extern Query *analyze_view_query(const char *query_string, Oid *sourcerelid);
+
+#endif							/* CONTINUOUS_ANALYZE_H */

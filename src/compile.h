@@ -1,0 +1,62 @@
+/*-------------------------------------------------------------------------
+ * compile.h
+ *	  A continuous view's definition turned into what the worker needs to
+ *	  apply changes and what a reader needs to finalize groups.
+ *-------------------------------------------------------------------------
+ */
+#ifndef CONTINUOUS_COMPILE_H
+#define CONTINUOUS_COMPILE_H
+
+#include "access/tupdesc.h"
+#include "executor/executor.h"
+#include "nodes/parsenodes.h"
+
+#include "aggregate.h"
+
+typedef struct CompiledView
+{
+	int32		view_id;
+	Oid			sourcerelid;
+	Query	   *query;
+	MemoryContext cxt;			/* owns everything below */
+
+	/* Group key: expressions over the source row, in GROUP BY order. */
+	int			nkeys;
+	Expr	  **keyexprs;
+	Oid		   *keycolls;
+	FmgrInfo   *keyhashfns;
+	FmgrInfo   *keyeqfns;
+
+	int			naggs;
+	ContinuousAgg *aggs;
+
+	/* Group row in shared memory: key columns, then stored states. */
+	TupleDesc	groupdesc;
+	/* Key columns then finalized aggregates: what output expressions read. */
+	TupleDesc	finaldesc;
+
+	/* Apply side, built by compile_view_for_apply(). */
+	TupleDesc	sourcedesc;
+	ExprContext *econtext;
+	TupleTableSlot *sourceslot;
+	ExprState  *qual;
+	ExprState **keystates;
+	ExprState **argstates;		/* naggs * CONTINUOUS_MAX_AGG_ARGS */
+
+	/* Read side, built by compile_view_for_read(). */
+	TupleDesc	resultdesc;
+	List	   *outputstates;	/* ExprState per non-junk target entry */
+	ExprState  *having;
+} CompiledView;
+
+extern CompiledView *compile_view(int32 view_id, Oid sourcerelid, const char *querytree);
+extern void compile_view_for_apply(CompiledView *cv, TupleDesc sourcedesc);
+extern void compile_view_for_read(CompiledView *cv);
+extern void compile_view_free(CompiledView *cv);
+extern List *compile_collect_aggrefs(Query *query);
+
+extern uint32 compile_hash_key(CompiledView *cv, Datum *keys, bool *keynulls);
+extern bool compile_keys_equal(CompiledView *cv, Datum *a, bool *anulls,
+							   Datum *b, bool *bnulls);
+
+#endif							/* CONTINUOUS_COMPILE_H */

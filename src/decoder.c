@@ -1,0 +1,827 @@
+/*-------------------------------------------------------------------------
+ * decoder.c
+ *	  The extension's logical decoding output plugin, run only inside the
+ *	  database's worker: it folds every committed change into per-view
+ *	  deltas in local memory, and merges deltas into shared memory at
+ *	  transaction boundaries.
+ *
+ * Vocabulary
+ *	apply view (ApplyView): the worker's record of one continuous view: its
+ *		compiled definition, its shared state, and its delta.
+ *	delta: per view, a local hash table from group key to transition states
+ *		that folds the rows of the transactions decoded since the last
+ *		merge.  Merging combines each delta group into the shared group with
+ *		the aggregate's combine function (store_prepare_changes, then
+ *		store_publish_changes), so a merge publishes whole transactions.
+ *	relation map: source relation (or a partition of one) -> the views that
+ *		read it, with the tuple conversion a partition needs.  Rebuilt after
+ *		any relcache invalidation and when views come and go.
+ *
+ * The worker learns of views by decoding inserts into and deletes from
+ * continuous.view_catalog, so a view counts exactly the transactions that
+ * commit after the one that created it.  Each view's shared state records
+ * the end LSN of the last transaction merged into it; when a restarted
+ * worker decodes older transactions again, it skips them for that view, so
+ * nothing is counted twice.
+ *
+ * Errors while applying a change to one view (say an integer overflow in
+ * sum()) mark that view failed, with the message, instead of stopping the
+ * worker: the batch query would have failed too.  A full shared memory area
+ * pauses the worker at a transaction boundary until the merge succeeds.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/tupconvert.h"
+#include "catalog/partition.h"
+#include "executor/executor.h"
+#include "replication/logical.h"
+#include "replication/output_plugin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "compile.h"
+#include "decoder.h"
+#include "pg_continuous.h"
+#include "store.h"
+#include "stream.h"
+#include "worker.h"
+
+/* Columns of continuous.view_catalog, as created by the install script. */
+#define Anum_view_catalog_id			1
+#define Anum_view_catalog_sourcerelid	3
+#define Anum_view_catalog_querytree		5
+
+typedef struct DeltaGroup
+{
+	struct DeltaGroup *next;
+	uint32		hash;
+	Datum	   *keys;
+	bool	   *keynulls;
+	Datum	   *states;
+	bool	   *statenulls;
+} DeltaGroup;
+
+typedef struct ApplyView
+{
+	int32		view_id;
+	CompiledView *cv;
+	SharedView *shared;
+	bool		disabled;		/* failed or dropped: changes are ignored */
+	XLogRecPtr	skip_until;		/* transactions ending at or before: merged */
+
+	MemoryContext deltacxt;
+	DeltaGroup **buckets;
+	uint32		nbuckets;
+	uint32		ngroups;
+	uint64		pending_events;
+	XLogRecPtr	pending_lsn;
+	TimestampTz pending_commit_time;
+
+	Datum	   *keybuf;			/* scratch for one row's key and arguments */
+	bool	   *keynullbuf;
+} ApplyView;
+
+typedef struct RelationTarget
+{
+	ApplyView  *view;
+	TupleConversionMap *map;	/* partition row -> source row, or NULL */
+} RelationTarget;
+
+typedef struct RelationMapEntry
+{
+	Oid			relid;
+	List	   *targets;		/* RelationTarget */
+} RelationMapEntry;
+
+static StoreDb *decoder_db = NULL;
+static Oid	catalog_relid = InvalidOid;
+static List *apply_views = NIL;
+static HTAB *relation_map = NULL;
+static MemoryContext decoder_cxt = NULL;
+static MemoryContext relmap_cxt = NULL;
+static MemoryContext merge_cxt = NULL;
+
+static XLogRecPtr current_end_lsn = InvalidXLogRecPtr;
+static XLogRecPtr last_commit_lsn = InvalidXLogRecPtr;
+static TimestampTz last_commit_time = 0;
+static uint64 pending_events_total = 0;
+static bool paused = false;
+static bool drop_requested = false;
+
+void		_PG_output_plugin_init(OutputPluginCallbacks *cb);
+
+/* ----------------------------------------------------------------------
+ * The registry of views and the relation map
+ * ----------------------------------------------------------------------
+ */
+
+static void
+relation_map_reset(void)
+{
+	if (relmap_cxt)
+		MemoryContextReset(relmap_cxt);
+	relation_map = NULL;
+}
+
+static void
+relcache_callback(Datum arg, Oid relid)
+{
+	relation_map_reset();
+}
+
+static RelationMapEntry *
+relation_map_lookup(Relation relation)
+{
+	Oid			relid = RelationGetRelid(relation);
+	RelationMapEntry *entry;
+	bool		found;
+	ListCell   *lc;
+	List	   *ancestors = NIL;
+
+	if (relation_map == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(RelationMapEntry);
+		ctl.hcxt = relmap_cxt;
+		relation_map = hash_create("continuous relation map", 64, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	entry = hash_search(relation_map, &relid, HASH_ENTER, &found);
+	if (found)
+		return entry;
+
+	entry->targets = NIL;
+	if (relation->rd_rel->relispartition)
+		ancestors = get_partition_ancestors(relid);
+	foreach(lc, apply_views)
+	{
+		ApplyView  *av = lfirst(lc);
+		RelationTarget *t;
+		MemoryContext old;
+
+		if (av->disabled)
+			continue;
+		if (av->cv->sourcerelid != relid && !list_member_oid(ancestors, av->cv->sourcerelid))
+			continue;
+		old = MemoryContextSwitchTo(relmap_cxt);
+		t = palloc0(sizeof(RelationTarget));
+		t->view = av;
+		if (av->cv->sourcerelid != relid)
+			t->map = convert_tuples_by_name(RelationGetDescr(relation), av->cv->sourcedesc);
+		entry->targets = lappend(entry->targets, t);
+		MemoryContextSwitchTo(old);
+	}
+	list_free(ancestors);
+	return entry;
+}
+
+static ApplyView *
+find_apply_view(int32 view_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, apply_views)
+	{
+		ApplyView  *av = lfirst(lc);
+
+		if (av->view_id == view_id)
+			return av;
+	}
+	return NULL;
+}
+
+static void
+delta_reset(ApplyView *av)
+{
+	MemoryContextReset(av->deltacxt);
+	av->nbuckets = 64;
+	av->buckets = MemoryContextAllocZero(av->deltacxt, sizeof(DeltaGroup *) * av->nbuckets);
+	av->ngroups = 0;
+	av->pending_events = 0;
+	av->pending_lsn = InvalidXLogRecPtr;
+	av->pending_commit_time = 0;
+}
+
+/* Registers a view decoded from a catalog insert; runs in its transaction. */
+static void
+register_view(int32 view_id, Oid sourcerelid, const char *querytree)
+{
+	MemoryContext old = MemoryContextSwitchTo(decoder_cxt);
+	ApplyView  *av;
+	Relation	source;
+
+	if (find_apply_view(view_id) != NULL)
+	{
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	av = palloc0(sizeof(ApplyView));
+	av->view_id = view_id;
+	av->cv = compile_view(view_id, sourcerelid, querytree);
+	source = RelationIdGetRelation(sourcerelid);
+	if (!RelationIsValid(source))
+		elog(ERROR, "could not open source %u of continuous view %d", sourcerelid, view_id);
+	compile_view_for_apply(av->cv, RelationGetDescr(source));
+	RelationClose(source);
+	av->deltacxt = AllocSetContextCreate(decoder_cxt, "continuous delta", ALLOCSET_DEFAULT_SIZES);
+	av->keybuf = palloc(sizeof(Datum) * (av->cv->nkeys + CONTINUOUS_MAX_AGG_ARGS + 1));
+	av->keynullbuf = palloc(sizeof(bool) * (av->cv->nkeys + CONTINUOUS_MAX_AGG_ARGS + 1));
+	delta_reset(av);
+
+	/*
+	 * A restarted worker finds the state it left; transactions it had merged
+	 * are skipped for this view.
+	 */
+	av->shared = store_view_attach(decoder_db, view_id);
+	if (av->shared)
+		av->skip_until = av->shared->applied_lsn;
+	apply_views = lappend(apply_views, av);
+	relation_map_reset();
+	MemoryContextSwitchTo(old);
+	elog(DEBUG1, "pg_continuous: maintaining continuous view %d", view_id);
+}
+
+static void
+unregister_view(int32 view_id)
+{
+	ApplyView  *av = find_apply_view(view_id);
+
+	if (av)
+	{
+		apply_views = list_delete_ptr(apply_views, av);
+		relation_map_reset();
+		compile_view_free(av->cv);
+		MemoryContextDelete(av->deltacxt);
+		pfree(av);
+	}
+	store_view_drop(decoder_db, view_id);
+	elog(DEBUG1, "pg_continuous: continuous view %d dropped", view_id);
+}
+
+static void
+disable_view(ApplyView *av, const char *error)
+{
+	av->disabled = true;
+	delta_reset(av);
+	relation_map_reset();
+	if (av->shared)
+		store_view_mark_failed(av->shared, error);
+	ereport(LOG,
+			(errmsg("pg_continuous: continuous view %d is no longer maintained", av->view_id),
+			 errdetail("%s", error)));
+}
+
+void
+decoder_init(StoreDb *db, Oid catalogrelid)
+{
+	decoder_db = db;
+	catalog_relid = catalogrelid;
+	decoder_cxt = AllocSetContextCreate(TopMemoryContext, "continuous decoder",
+										ALLOCSET_DEFAULT_SIZES);
+	relmap_cxt = AllocSetContextCreate(decoder_cxt, "continuous relation map",
+									   ALLOCSET_DEFAULT_SIZES);
+	merge_cxt = AllocSetContextCreate(decoder_cxt, "continuous merge",
+									  ALLOCSET_DEFAULT_SIZES);
+	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
+}
+
+/* ----------------------------------------------------------------------
+ * Apply: one source row into one view's delta
+ * ----------------------------------------------------------------------
+ */
+
+static DeltaGroup *
+delta_find_or_create(ApplyView *av, uint32 hash, Datum *keys, bool *keynulls)
+{
+	CompiledView *cv = av->cv;
+	DeltaGroup *g;
+	MemoryContext old;
+
+	for (g = av->buckets[hash % av->nbuckets]; g; g = g->next)
+		if (g->hash == hash && compile_keys_equal(cv, g->keys, g->keynulls, keys, keynulls))
+			return g;
+
+	if (av->ngroups >= av->nbuckets)
+	{
+		uint32		n = av->nbuckets * 2;
+		DeltaGroup **fresh = MemoryContextAllocZero(av->deltacxt, sizeof(DeltaGroup *) * n);
+
+		for (uint32 b = 0; b < av->nbuckets; b++)
+		{
+			DeltaGroup *next;
+
+			for (g = av->buckets[b]; g; g = next)
+			{
+				next = g->next;
+				g->next = fresh[g->hash % n];
+				fresh[g->hash % n] = g;
+			}
+		}
+		pfree(av->buckets);
+		av->buckets = fresh;
+		av->nbuckets = n;
+	}
+
+	old = MemoryContextSwitchTo(av->deltacxt);
+	g = palloc(sizeof(DeltaGroup));
+	g->hash = hash;
+	g->keys = palloc(sizeof(Datum) * Max(cv->nkeys, 1));
+	g->keynulls = palloc(sizeof(bool) * Max(cv->nkeys, 1));
+	for (int i = 0; i < cv->nkeys; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(cv->groupdesc, i);
+
+		g->keynulls[i] = keynulls[i];
+		g->keys[i] = keynulls[i] ? (Datum) 0 : datumCopy(keys[i], att->attbyval, att->attlen);
+	}
+	g->states = palloc(sizeof(Datum) * Max(cv->naggs, 1));
+	g->statenulls = palloc(sizeof(bool) * Max(cv->naggs, 1));
+	for (int i = 0; i < cv->naggs; i++)
+		agg_init_state(&cv->aggs[i], &g->states[i], &g->statenulls[i], av->deltacxt);
+	MemoryContextSwitchTo(old);
+
+	g->next = av->buckets[hash % av->nbuckets];
+	av->buckets[hash % av->nbuckets] = g;
+	av->ngroups++;
+	return g;
+}
+
+static void
+apply_row(ApplyView *av, HeapTuple tuple)
+{
+	CompiledView *cv = av->cv;
+	ExprContext *econtext = cv->econtext;
+	MemoryContext old;
+	DeltaGroup *g;
+	Datum	   *buf = av->keybuf;
+	bool	   *nullbuf = av->keynullbuf;
+	uint32		hash;
+
+	ExecStoreHeapTuple(tuple, cv->sourceslot, false);
+	old = MemoryContextSwitchTo(econtext->ecxt_per_tuple_memory);
+
+	if (cv->qual == NULL || ExecQual(cv->qual, econtext))
+	{
+		for (int i = 0; i < cv->nkeys; i++)
+			buf[i] = ExecEvalExpr(cv->keystates[i], econtext, &nullbuf[i]);
+		hash = compile_hash_key(cv, buf, nullbuf);
+		g = delta_find_or_create(av, hash, buf, nullbuf);
+
+		for (int a = 0; a < cv->naggs; a++)
+		{
+			ContinuousAgg *agg = &cv->aggs[a];
+			ExprState **argstates = &cv->argstates[a * CONTINUOUS_MAX_AGG_ARGS];
+
+			for (int i = 0; i < agg->numArgs; i++)
+				buf[i] = ExecEvalExpr(argstates[i], econtext, &nullbuf[i]);
+			agg_advance(agg, &g->states[a], &g->statenulls[a], buf, nullbuf, av->deltacxt);
+		}
+		av->pending_events++;
+		pending_events_total++;
+	}
+	MemoryContextSwitchTo(old);
+	ResetExprContext(econtext);
+	ExecClearTuple(cv->sourceslot);
+}
+
+/* Applies a row of relation (a source or a partition of one) to its views. */
+static void
+apply_row_to_targets(List *targets, HeapTuple tuple)
+{
+	ListCell   *lc;
+
+	foreach(lc, targets)
+	{
+		RelationTarget *t = lfirst(lc);
+		ApplyView  *av = t->view;
+		HeapTuple volatile converted = tuple;
+		MemoryContext cxt = CurrentMemoryContext;
+
+		if (av->disabled || current_end_lsn <= av->skip_until)
+			continue;
+		PG_TRY();
+		{
+			if (t->map)
+				converted = execute_attr_map_tuple(tuple, t->map);
+			apply_row(av, converted);
+			if (converted != tuple)
+				heap_freetuple(converted);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			disable_view(av, edata->message);
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+	}
+}
+
+/* ----------------------------------------------------------------------
+ * Merge: deltas into shared memory
+ * ----------------------------------------------------------------------
+ */
+
+static bool
+merge_view(ApplyView *av)
+{
+	CompiledView *cv = av->cv;
+	SharedView *shared;
+	StoreChange *changes;
+	int			nchanges = 0;
+	Datum	   *values;
+	bool	   *nulls;
+	Datum	   *sharedkeys;
+	bool	   *sharedkeynulls;
+	bool		ok;
+	MemoryContext old;
+
+	if (av->disabled || (av->ngroups == 0 && av->pending_lsn == InvalidXLogRecPtr))
+		return true;
+	if (av->shared == NULL)
+	{
+		av->shared = store_view_attach(decoder_db, av->view_id);
+		if (av->shared == NULL)
+			return false;
+	}
+	shared = av->shared;
+
+	old = MemoryContextSwitchTo(merge_cxt);
+	changes = palloc(sizeof(StoreChange) * Max(av->ngroups, 1));
+	values = palloc(sizeof(Datum) * (cv->nkeys + cv->naggs));
+	nulls = palloc(sizeof(bool) * (cv->nkeys + cv->naggs));
+	sharedkeys = palloc(sizeof(Datum) * (cv->nkeys + cv->naggs));
+	sharedkeynulls = palloc(sizeof(bool) * (cv->nkeys + cv->naggs));
+
+	LWLockAcquire(&shared->lock, LW_SHARED);
+	if (shared->dropped || shared->failed)
+	{
+		LWLockRelease(&shared->lock);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(merge_cxt);
+		delta_reset(av);
+		av->disabled = true;
+		return true;
+	}
+
+	for (uint32 b = 0; b < av->nbuckets; b++)
+	{
+		for (DeltaGroup *g = av->buckets[b]; g; g = g->next)
+		{
+			dsa_pointer dp = InvalidDsaPointer;
+			SharedGroup *sg;
+			MinimalTuple local = NULL;
+
+			/* Find the shared group with an equal key. */
+			for (sg = store_group_first(shared, g->hash, &dp); sg;
+				 sg = store_group_next(sg, g->hash, &dp))
+			{
+				MinimalTuple mt = SHARED_GROUP_TUPLE(sg);
+				HeapTupleData htup;
+
+				/* A private copy: combine functions may update in place. */
+				local = palloc(mt->t_len);
+				memcpy(local, mt, mt->t_len);
+				htup.t_len = local->t_len + MINIMAL_TUPLE_OFFSET;
+				htup.t_data = (HeapTupleHeader) ((char *) local - MINIMAL_TUPLE_OFFSET);
+				heap_deform_tuple(&htup, cv->groupdesc, sharedkeys, sharedkeynulls);
+				if (compile_keys_equal(cv, sharedkeys, sharedkeynulls, g->keys, g->keynulls))
+					break;
+				pfree(local);
+				local = NULL;
+			}
+
+			for (int k = 0; k < cv->nkeys; k++)
+			{
+				values[k] = local ? sharedkeys[k] : g->keys[k];
+				nulls[k] = local ? sharedkeynulls[k] : g->keynulls[k];
+			}
+			for (int a = 0; a < cv->naggs; a++)
+			{
+				ContinuousAgg *agg = &cv->aggs[a];
+				Datum		state;
+				bool		stateisnull;
+
+				if (local)
+				{
+					stateisnull = sharedkeynulls[cv->nkeys + a];
+					state = agg_from_stored(agg, sharedkeys[cv->nkeys + a], stateisnull, merge_cxt);
+					agg_combine(agg, &state, &stateisnull, g->states[a], g->statenulls[a], merge_cxt);
+				}
+				else
+				{
+					state = g->states[a];
+					stateisnull = g->statenulls[a];
+				}
+				values[cv->nkeys + a] = agg_to_stored(agg, state, stateisnull);
+				nulls[cv->nkeys + a] = stateisnull;
+			}
+			changes[nchanges].old_group = local ? dp : InvalidDsaPointer;
+			changes[nchanges].hash = g->hash;
+			changes[nchanges].new_tuple = heap_form_minimal_tuple(cv->groupdesc, values, nulls);
+			nchanges++;
+		}
+	}
+	ok = store_prepare_changes(shared, changes, nchanges);
+	LWLockRelease(&shared->lock);
+	MemoryContextSwitchTo(old);
+
+	if (ok)
+	{
+		if (!store_publish_changes(shared, changes, nchanges, av->pending_lsn,
+								   av->pending_commit_time, av->pending_events))
+			av->disabled = true;	/* dropped meanwhile */
+		delta_reset(av);
+	}
+	MemoryContextReset(merge_cxt);
+	return ok;
+}
+
+/*
+ * Merges every view's delta.  Returns false, keeping the deltas that did
+ * not fit, when shared memory is full; the worker then pauses.
+ */
+bool
+decoder_merge_all(void)
+{
+	ListCell   *lc;
+	volatile bool all_ok = true;
+
+	foreach(lc, apply_views)
+	{
+		ApplyView  *av = lfirst(lc);
+		MemoryContext cxt = CurrentMemoryContext;
+		volatile bool ok = true;
+
+		PG_TRY();
+		{
+			ok = merge_view(av);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			LWLockReleaseAll();
+			MemoryContextReset(merge_cxt);
+			disable_view(av, edata->message);
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+
+		if (!ok)
+		{
+			char	   *msg = psprintf("shared memory for continuous views is full while applying continuous view %d; "
+									   "raise continuous.shared_memory (%d kB) or drop views",
+									   av->view_id, continuous_shared_memory_kb);
+
+			if (!paused)
+				ereport(LOG, (errmsg("pg_continuous: %s", msg)));
+			store_db_set_error(decoder_db, msg);
+			all_ok = false;
+		}
+	}
+	if (all_ok)
+	{
+		pending_events_total = 0;
+		if (paused)
+		{
+			store_db_set_error(decoder_db, NULL);
+			ereport(LOG, (errmsg("pg_continuous: shared memory available again, resuming")));
+		}
+	}
+	paused = !all_ok;
+	return all_ok;
+}
+
+bool
+decoder_paused(void)
+{
+	return paused;
+}
+
+bool
+decoder_drop_requested(void)
+{
+	return drop_requested;
+}
+
+bool
+decoder_has_pending(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, apply_views)
+	{
+		ApplyView  *av = lfirst(lc);
+
+		if (!av->disabled && (av->ngroups > 0 || av->pending_lsn != InvalidXLogRecPtr))
+			return true;
+	}
+	return false;
+}
+
+XLogRecPtr
+decoder_last_commit_lsn(void)
+{
+	return last_commit_lsn;
+}
+
+TimestampTz
+decoder_last_commit_time(void)
+{
+	return last_commit_time;
+}
+
+/* ----------------------------------------------------------------------
+ * Output plugin callbacks
+ * ----------------------------------------------------------------------
+ */
+
+static void
+continuous_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
+{
+	if (!worker_is_continuous_worker())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pg_continuous cannot be used as an output plugin by clients"),
+				 errdetail("It is used only by the pg_continuous worker.")));
+	opt->output_type = OUTPUT_PLUGIN_BINARY_OUTPUT;
+	opt->receive_rewrites = false;
+}
+
+static void
+continuous_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	current_end_lsn = txn->end_lsn;
+}
+
+static void
+handle_catalog_change(Relation relation, ReorderBufferChange *change)
+{
+	TupleDesc	desc = RelationGetDescr(relation);
+	Datum		values[Anum_view_catalog_querytree];
+	bool		nulls[Anum_view_catalog_querytree];
+
+	if (change->action == REORDER_BUFFER_CHANGE_INSERT && change->data.tp.newtuple)
+	{
+		char	   *querytree;
+
+		heap_deform_tuple(&change->data.tp.newtuple->tuple, desc, values, nulls);
+		querytree = TextDatumGetCString(values[Anum_view_catalog_querytree - 1]);
+		register_view(DatumGetInt32(values[Anum_view_catalog_id - 1]),
+					  DatumGetObjectId(values[Anum_view_catalog_sourcerelid - 1]),
+					  querytree);
+	}
+	else if (change->action == REORDER_BUFFER_CHANGE_DELETE && change->data.tp.oldtuple)
+	{
+		heap_deform_tuple(&change->data.tp.oldtuple->tuple, desc, values, nulls);
+		unregister_view(DatumGetInt32(values[Anum_view_catalog_id - 1]));
+	}
+}
+
+static void
+mark_targets_stale(List *targets, const char *what, Relation relation, XLogRecPtr lsn)
+{
+	ListCell   *lc;
+
+	foreach(lc, targets)
+	{
+		RelationTarget *t = lfirst(lc);
+		ApplyView  *av = t->view;
+
+		if (av->disabled || current_end_lsn <= av->skip_until || av->shared == NULL)
+			continue;
+		store_view_mark_stale(av->shared,
+							  psprintf("%s on \"%s\" at %X/%X: only INSERT is maintained so far.",
+									   what, RelationGetRelationName(relation), LSN_FORMAT_ARGS(lsn)));
+	}
+}
+
+static void
+continuous_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				  Relation relation, ReorderBufferChange *change)
+{
+	RelationMapEntry *entry;
+
+	if (RelationGetRelid(relation) == catalog_relid)
+	{
+		handle_catalog_change(relation, change);
+		return;
+	}
+	entry = relation_map_lookup(relation);
+	if (entry->targets == NIL)
+		return;
+
+	switch (change->action)
+	{
+		case REORDER_BUFFER_CHANGE_INSERT:
+			if (change->data.tp.newtuple)
+				apply_row_to_targets(entry->targets, &change->data.tp.newtuple->tuple);
+			break;
+		case REORDER_BUFFER_CHANGE_UPDATE:
+			mark_targets_stale(entry->targets, "UPDATE", relation, change->lsn);
+			break;
+		case REORDER_BUFFER_CHANGE_DELETE:
+			mark_targets_stale(entry->targets, "DELETE", relation, change->lsn);
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+continuous_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+					int nrelations, Relation relations[], ReorderBufferChange *change)
+{
+	for (int i = 0; i < nrelations; i++)
+	{
+		RelationMapEntry *entry = relation_map_lookup(relations[i]);
+
+		mark_targets_stale(entry->targets, "TRUNCATE", relations[i], change->lsn);
+	}
+}
+
+typedef struct StreamApplyArg
+{
+	List	   *targets;
+} StreamApplyArg;
+
+static void
+apply_stream_event(Oid streamrelid, HeapTuple tuple, void *arg)
+{
+	apply_row_to_targets(((StreamApplyArg *) arg)->targets, tuple);
+}
+
+static void
+continuous_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				   XLogRecPtr message_lsn, bool transactional,
+				   const char *prefix, Size message_size, const char *message)
+{
+	if (!transactional)
+		return;
+	if (strcmp(prefix, CONTINUOUS_EVENTS_PREFIX) == 0)
+	{
+		Oid			relid = stream_message_relid(message, message_size);
+		Relation	relation;
+		StreamApplyArg arg;
+
+		relation = RelationIdGetRelation(relid);
+		if (!RelationIsValid(relation))
+			return;				/* the stream was dropped later in this transaction */
+		arg.targets = relation_map_lookup(relation)->targets;
+		RelationClose(relation);
+		if (arg.targets != NIL)
+			stream_decode_message(message, message_size, apply_stream_event, &arg);
+	}
+	else if (strcmp(prefix, CONTINUOUS_DROP_PREFIX) == 0)
+		drop_requested = true;
+}
+
+static void
+continuous_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr commit_lsn)
+{
+	ListCell   *lc;
+
+	last_commit_lsn = txn->end_lsn;
+	last_commit_time = txn->xact_time.commit_time;
+	foreach(lc, apply_views)
+	{
+		ApplyView  *av = lfirst(lc);
+
+		if (av->disabled || txn->end_lsn <= av->skip_until)
+			continue;
+		av->pending_lsn = txn->end_lsn;
+		av->pending_commit_time = txn->xact_time.commit_time;
+	}
+	if (pending_events_total >= (uint64) continuous_apply_batch_events)
+		(void) decoder_merge_all();
+}
+
+void
+_PG_output_plugin_init(OutputPluginCallbacks *cb)
+{
+	cb->startup_cb = continuous_startup;
+	cb->begin_cb = continuous_begin;
+	cb->change_cb = continuous_change;
+	cb->truncate_cb = continuous_truncate;
+	cb->commit_cb = continuous_commit;
+	cb->message_cb = continuous_message;
+}

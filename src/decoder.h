@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ * decoder.h
+ *	  The extension's output plugin: folds decoded committed changes into
+ *	  per-view deltas and merges them into shared memory.
+ *-------------------------------------------------------------------------
+ */
+#ifndef CONTINUOUS_DECODER_H
+#define CONTINUOUS_DECODER_H
+
+#include "store.h"
+
+extern void decoder_init(StoreDb *db, Oid catalogrelid);
+extern bool decoder_merge_all(void);
+extern bool decoder_paused(void);
+extern bool decoder_drop_requested(void);
+extern bool decoder_has_pending(void);
+extern XLogRecPtr decoder_last_commit_lsn(void);
+extern TimestampTz decoder_last_commit_time(void);
+
+#endif							/* CONTINUOUS_DECODER_H */

@@ -1,0 +1,196 @@
+/*-------------------------------------------------------------------------
+ * pg_continuous.c
+ *	  Library entry point: GUCs, shared memory requests, the launcher, and
+ *	  the per-backend hooks that tie ordinary sessions to the worker.
+ *
+ * The library must be loaded through shared_preload_libraries: it reserves
+ * shared memory for view state and registers the launcher worker.  Every
+ * backend also gets two hooks from here:
+ *
+ *	- a transaction callback that, on commit of a transaction that wrote
+ *	  WAL, sets the latch of this database's worker so it decodes at once
+ *	  instead of waiting for its naptime;
+ *	- an object-access hook that notices CREATE EXTENSION and DROP
+ *	  EXTENSION of pg_continuous in this backend, so that commit starts the
+ *	  database's worker, and DROP writes a transactional message telling the
+ *	  worker to drop its slot and exit.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "replication/message.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "pg_continuous.h"
+#include "store.h"
+#include "views.h"
+#include "worker.h"
+
+PG_MODULE_MAGIC;
+
+int			continuous_shared_memory_kb = 64 * 1024;
+int			continuous_max_databases = 8;
+int			continuous_naptime_ms = 1000;
+int			continuous_apply_batch_events = 100000;
+
+static object_access_hook_type prev_object_access_hook = NULL;
+
+/* Set by the object-access hook; acted on at commit. */
+static bool start_worker_at_commit = false;
+
+void		_PG_init(void);
+
+static void
+continuous_xact_callback(XactEvent event, void *arg)
+{
+	views_xact_callback(event);
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+			if (start_worker_at_commit)
+			{
+				start_worker_at_commit = false;
+				worker_start_for_database(MyDatabaseId);
+			}
+			if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
+				store_wake_worker(MyDatabaseId);
+			break;
+		case XACT_EVENT_ABORT:
+			start_worker_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+continuous_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							SubTransactionId parentSubid, void *arg)
+{
+	views_subxact_callback(event, mySubid);
+}
+
+static void
+continuous_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+						 int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+
+	if (classId != ExtensionRelationId)
+		return;
+
+	if (access == OAT_POST_CREATE)
+	{
+		char	   *name = get_extension_name(objectId);
+
+		if (name && strcmp(name, CONTINUOUS_EXTENSION_NAME) == 0)
+			start_worker_at_commit = true;
+	}
+	else if (access == OAT_DROP)
+	{
+		char	   *name = get_extension_name(objectId);
+
+		/*
+		 * The worker decodes this message only if the drop commits; it then
+		 * drops its slot and exits.
+		 */
+		if (name && strcmp(name, CONTINUOUS_EXTENSION_NAME) == 0)
+			LogLogicalMessage(CONTINUOUS_DROP_PREFIX, "", 0, true);
+	}
+}
+
+void
+_PG_init(void)
+{
+	if (IsBinaryUpgrade)
+		return;
+
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_continuous must be loaded via shared_preload_libraries"),
+				 errhint("Add pg_continuous to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	DefineCustomIntVariable("continuous.shared_memory",
+							"Shared memory for the state of all continuous views.",
+							"Reserved at server start; when it is full the worker pauses until room is made.",
+							&continuous_shared_memory_kb,
+							64 * 1024, 1024, INT_MAX / 2,
+							PGC_POSTMASTER, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("continuous.max_databases",
+							"Maximum number of databases that can run pg_continuous at once.",
+							NULL,
+							&continuous_max_databases,
+							8, 1, 1024,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("continuous.naptime",
+							"Longest time the worker sleeps when it has nothing to decode.",
+							"Commits wake the worker at once; this bounds the wait when nothing wakes it.",
+							&continuous_naptime_ms,
+							1000, 1, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("continuous.apply_batch_events",
+							"Events folded locally before the worker merges them into shared memory.",
+							"Merges happen at transaction boundaries: a larger batch takes view locks less often.",
+							&continuous_apply_batch_events,
+							100000, 1, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("continuous");
+
+	store_shmem_init_hooks();
+	worker_register_launcher();
+
+	RegisterXactCallback(continuous_xact_callback, NULL);
+	RegisterSubXactCallback(continuous_subxact_callback, NULL);
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = continuous_object_access;
+}
+
+/*
+ * continuous._check_setup(): run by the install script, so CREATE EXTENSION
+ * fails early with a useful message when the server is not configured.
+ * (Loading the library outside shared_preload_libraries already fails in
+ * _PG_init.)
+ */
+PG_FUNCTION_INFO_V1(continuous_check_setup);
+Datum
+continuous_check_setup(PG_FUNCTION_ARGS)
+{
+	if (wal_level < WAL_LEVEL_LOGICAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_continuous requires wal_level = logical"),
+				 errdetail("The current wal_level is \"%s\".", GetConfigOption("wal_level", false, false)),
+				 errhint("Set wal_level = logical in postgresql.conf and restart the server.")));
+	if (!store_is_initialized())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_continuous must be loaded via shared_preload_libraries"),
+				 errhint("Add pg_continuous to shared_preload_libraries in postgresql.conf and restart the server.")));
+#if PG_VERSION_NUM >= 150019 && PG_VERSION_NUM < 160000
+	{
+		const char *libs = GetConfigOption("output_plugin_libraries", true, false);
+
+		if (libs && strstr(libs, CONTINUOUS_LIBRARY_NAME) == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("pg_continuous is not allowed as an output plugin"),
+					 errdetail("output_plugin_libraries is \"%s\".", libs),
+					 errhint("Add pg_continuous to output_plugin_libraries in postgresql.conf and reload.")));
+	}
+#endif
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,24 @@
+/*-------------------------------------------------------------------------
+ * pg_continuous.h
+ *	  Names and settings shared by every module of pg_continuous.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_CONTINUOUS_H
+#define PG_CONTINUOUS_H
+
+#define CONTINUOUS_EXTENSION_NAME	"pg_continuous"
+#define CONTINUOUS_LIBRARY_NAME		"pg_continuous"
+#define CONTINUOUS_SCHEMA_NAME		"continuous"
+#define CONTINUOUS_CATALOG_TABLE	"view_catalog"
+
+/* Prefixes of the logical messages the extension writes besides events. */
+#define CONTINUOUS_SYNC_PREFIX		"pg_continuous.sync"
+#define CONTINUOUS_DROP_PREFIX		"pg_continuous.drop"
+
+/* GUCs (see pg_continuous.c and the README) */
+extern int	continuous_shared_memory_kb;
+extern int	continuous_max_databases;
+extern int	continuous_naptime_ms;
+extern int	continuous_apply_batch_events;
+
+#endif							/* PG_CONTINUOUS_H */

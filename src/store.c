@@ -1,0 +1,842 @@
+/*-------------------------------------------------------------------------
+ * store.c
+ *	  Shared-memory state of continuous views.
+ *
+ * Vocabulary
+ *	database slot (StoreDb): one per database running pg_continuous, in the
+ *		fixed part of shared memory; names the worker and how far it got.
+ *	view (SharedView): one per continuous view the worker knows, in a DSA
+ *		area carved out of the main shared memory at server start
+ *		(continuous.shared_memory); holds a chained hash table.
+ *	group (SharedGroup): one per group key of a view; its row is a
+ *		MinimalTuple of the key columns followed by one stored aggregate
+ *		state per aggregate (serialized when the state type is internal).
+ *
+ * Locking protocol
+ *	- StoreControl->lock (the "pg_continuous" named tranche) protects the
+ *	  array of database slots, every field of a StoreDb, and the list of views
+ *	  of each database (StoreDb->views and SharedView->next).  Held only for
+ *	  short reads and updates; never while calling out of this module.
+ *	- SharedView->lock protects the view's hash table, its groups and every
+ *	  other field of the SharedView.  Only the database's worker writes:
+ *	  it prepares a batch of changes holding the lock shared (readers are
+ *	  not blocked; the only other writer is a dropping backend, see below),
+ *	  then takes the lock exclusively just to publish the batch
+ *	  (store_publish_changes), which gives up if the view was dropped in
+ *	  between.  Readers take it shared and
+ *	  copy the groups out (store_view_snapshot), so a reader sees either all
+ *	  or none of a batch, and batches hold whole transactions only.
+ *	- Lock order: StoreControl->lock before SharedView->lock.  A reader finds
+ *	  a view under the control lock and takes the view lock before releasing
+ *	  the control lock; store_view_drop unlinks under both, so a view is
+ *	  never freed under a reader.
+ *	- A backend that drops a view releases its groups at commit
+ *	  (store_view_release) so a worker paused on a full area can resume;
+ *	  the worker frees the SharedView itself when it decodes the drop.
+ *
+ * Atomic publication: store_prepare_changes allocates every chunk a batch
+ * needs with DSA_ALLOC_NO_OOM and gives everything back if one allocation
+ * fails, so a full area leaves the view untouched and the caller keeps its
+ * delta for a later retry.  store_publish_changes cannot fail.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/memutils.h"
+
+#include "pg_continuous.h"
+#include "store.h"
+
+#define STORE_TRANCHE_NAME "pg_continuous"
+#define STORE_VIEW_TRANCHE_NAME "pg_continuous_view"
+#define STORE_DSA_TRANCHE_NAME "pg_continuous_dsa"
+#define STORE_INITIAL_BUCKETS 64
+
+typedef struct StoreControl
+{
+	LWLock	   *lock;
+	int			view_tranche_id;
+	int			dsa_tranche_id;
+	Size		area_size;
+	int			ndbs;
+	StoreDb		dbs[FLEXIBLE_ARRAY_MEMBER];
+} StoreControl;
+
+static StoreControl *control = NULL;
+static dsa_area *area = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+
+static Size
+control_size(void)
+{
+	return MAXALIGN(add_size(offsetof(StoreControl, dbs),
+							 mul_size(continuous_max_databases, sizeof(StoreDb))));
+}
+
+static Size
+area_size(void)
+{
+	return Max((Size) continuous_shared_memory_kb * 1024, dsa_minimum_size());
+}
+
+static void
+store_shmem_request(void)
+{
+#if PG_VERSION_NUM >= 150000
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+#endif
+	RequestAddinShmemSpace(add_size(control_size(), area_size()));
+	RequestNamedLWLockTranche(STORE_TRANCHE_NAME, 1);
+}
+
+static void
+store_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	control = ShmemInitStruct("pg_continuous", add_size(control_size(), area_size()), &found);
+	if (!found)
+	{
+		dsa_area   *a;
+
+		memset(control, 0, control_size());
+		control->lock = &(GetNamedLWLockTranche(STORE_TRANCHE_NAME))->lock;
+		control->view_tranche_id = LWLockNewTrancheId();
+		control->dsa_tranche_id = LWLockNewTrancheId();
+		control->area_size = area_size();
+		control->ndbs = continuous_max_databases;
+
+		/*
+		 * The area lives in place in the main shared memory and may not grow
+		 * beyond it, so it never creates DSM segments and survives worker
+		 * restarts (not server restarts).
+		 */
+		a = dsa_create_in_place((char *) control + control_size(), control->area_size,
+								control->dsa_tranche_id, NULL);
+		dsa_set_size_limit(a, control->area_size);
+		dsa_pin(a);
+		dsa_detach(a);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+store_shmem_init_hooks(void)
+{
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = store_shmem_request;
+#else
+	store_shmem_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = store_shmem_startup;
+}
+
+bool
+store_is_initialized(void)
+{
+	return control != NULL;
+}
+
+Size
+store_memory_limit(void)
+{
+	return control ? control->area_size : 0;
+}
+
+/* The DSA area, attached on first use in this process for its lifetime. */
+dsa_area *
+store_area(void)
+{
+	if (area == NULL)
+	{
+		MemoryContext old;
+
+		if (control == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("pg_continuous must be loaded via shared_preload_libraries"),
+					 errhint("Add pg_continuous to shared_preload_libraries in postgresql.conf and restart the server.")));
+		LWLockRegisterTranche(control->view_tranche_id, STORE_VIEW_TRANCHE_NAME);
+		LWLockRegisterTranche(control->dsa_tranche_id, STORE_DSA_TRANCHE_NAME);
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		area = dsa_attach_in_place((char *) control + control_size(), NULL);
+		dsa_pin_mapping(area);
+		MemoryContextSwitchTo(old);
+	}
+	return area;
+}
+
+/* ----------------------------------------------------------------------
+ * Database slots
+ * ----------------------------------------------------------------------
+ */
+
+static StoreDb *
+find_db_locked(Oid dboid)
+{
+	for (int i = 0; i < control->ndbs; i++)
+		if (control->dbs[i].dboid == dboid)
+			return &control->dbs[i];
+	return NULL;
+}
+
+static bool
+worker_alive(StoreDb *db)
+{
+	return db->worker_pid != 0 && db->worker_pid != MyProcPid &&
+		kill(db->worker_pid, 0) == 0;
+}
+
+/*
+ * Claims the database's slot for the calling worker.  Returns NULL when
+ * another live worker already serves the database.  Views left by an earlier
+ * worker of this server's lifetime stay: the new worker resumes from them.
+ */
+StoreDb *
+store_db_claim_for_worker(Oid dboid)
+{
+	StoreDb    *db;
+
+	store_area();
+	LWLockAcquire(control->lock, LW_EXCLUSIVE);
+	db = find_db_locked(dboid);
+	if (db != NULL && worker_alive(db))
+	{
+		LWLockRelease(control->lock);
+		return NULL;
+	}
+	if (db == NULL)
+	{
+		db = find_db_locked(InvalidOid);
+		if (db == NULL)
+		{
+			LWLockRelease(control->lock);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("too many databases use pg_continuous"),
+					 errhint("Raise continuous.max_databases and restart the server.")));
+		}
+		memset(db, 0, sizeof(StoreDb));
+		db->dboid = dboid;
+		db->views = InvalidDsaPointer;
+	}
+	db->worker_pid = MyProcPid;
+	db->worker_latch = MyLatch;
+	db->slot_ready = false;
+	db->error[0] = '\0';
+	LWLockRelease(control->lock);
+	return db;
+}
+
+void
+store_db_release_worker(StoreDb *db)
+{
+	LWLockAcquire(control->lock, LW_EXCLUSIVE);
+	if (db->worker_pid == MyProcPid)
+	{
+		db->worker_pid = 0;
+		db->worker_latch = NULL;
+		db->slot_ready = false;
+	}
+	LWLockRelease(control->lock);
+}
+
+/* Copies the database's slot; false when the database has none. */
+bool
+store_db_get_status(Oid dboid, StoreDb *copy)
+{
+	StoreDb    *db;
+
+	if (control == NULL)
+		return false;
+	LWLockAcquire(control->lock, LW_SHARED);
+	db = find_db_locked(dboid);
+	if (db)
+	{
+		memcpy(copy, db, sizeof(StoreDb));
+		if (!worker_alive(db) && db->worker_pid != MyProcPid)
+		{
+			copy->worker_pid = 0;
+			copy->worker_latch = NULL;
+			copy->slot_ready = false;
+		}
+	}
+	LWLockRelease(control->lock);
+	return db != NULL;
+}
+
+void
+store_db_set_slot_ready(StoreDb *db, bool ready)
+{
+	LWLockAcquire(control->lock, LW_EXCLUSIVE);
+	db->slot_ready = ready;
+	LWLockRelease(control->lock);
+}
+
+void
+store_db_set_applied(StoreDb *db, XLogRecPtr lsn, TimestampTz commit_time)
+{
+	LWLockAcquire(control->lock, LW_EXCLUSIVE);
+	if (lsn > db->applied_lsn)
+		db->applied_lsn = lsn;
+	if (commit_time != 0)
+		db->applied_commit_time = commit_time;
+	LWLockRelease(control->lock);
+}
+
+void
+store_db_set_error(StoreDb *db, const char *error)
+{
+	LWLockAcquire(control->lock, LW_EXCLUSIVE);
+	strlcpy(db->error, error ? error : "", STORE_MESSAGE_LEN);
+	LWLockRelease(control->lock);
+}
+
+/*
+ * Sets the latch of the database's worker.  Called at every commit, so it
+ * reads the slots without the lock: a latch pointer is either NULL or a
+ * PGPROC latch, which stays valid memory for the server's lifetime.
+ */
+void
+store_wake_worker(Oid dboid)
+{
+	if (control == NULL)
+		return;
+	for (int i = 0; i < control->ndbs; i++)
+	{
+		StoreDb    *db = &control->dbs[i];
+
+		if (db->dboid == dboid)
+		{
+			Latch	   *latch = db->worker_latch;
+
+			if (latch)
+				SetLatch(latch);
+			return;
+		}
+	}
+}
+
+/* ----------------------------------------------------------------------
+ * Views
+ * ----------------------------------------------------------------------
+ */
+
+static SharedView *
+find_view_locked(StoreDb *db, int32 view_id, dsa_pointer *dp_out, dsa_pointer **link_out)
+{
+	dsa_pointer *link = &db->views;
+
+	while (DsaPointerIsValid(*link))
+	{
+		SharedView *v = dsa_get_address(area, *link);
+
+		if (v->view_id == view_id)
+		{
+			if (dp_out)
+				*dp_out = *link;
+			if (link_out)
+				*link_out = link;
+			return v;
+		}
+		link = &v->next;
+	}
+	return NULL;
+}
+
+static void
+free_groups(SharedView *v)
+{
+	dsa_pointer *buckets;
+
+	if (!DsaPointerIsValid(v->buckets))
+		return;
+	buckets = dsa_get_address(area, v->buckets);
+	for (uint32 b = 0; b < v->nbuckets; b++)
+	{
+		dsa_pointer dp = buckets[b];
+
+		while (DsaPointerIsValid(dp))
+		{
+			SharedGroup *g = dsa_get_address(area, dp);
+			dsa_pointer next = g->next;
+
+			dsa_free(area, dp);
+			dp = next;
+		}
+	}
+	dsa_free(area, v->buckets);
+	v->buckets = InvalidDsaPointer;
+	v->nbuckets = 0;
+	v->ngroups = 0;
+	v->memory_bytes = sizeof(SharedView);
+}
+
+/*
+ * Finds or creates the view's shared state.  Returns NULL if the area has no
+ * room for even the header; the caller retries later.
+ */
+SharedView *
+store_view_attach(StoreDb *db, int32 view_id)
+{
+	SharedView *v;
+	dsa_pointer dp;
+
+	store_area();
+	LWLockAcquire(control->lock, LW_EXCLUSIVE);
+	v = find_view_locked(db, view_id, NULL, NULL);
+	if (v == NULL)
+	{
+		dp = dsa_allocate_extended(area, sizeof(SharedView), DSA_ALLOC_NO_OOM | DSA_ALLOC_ZERO);
+		if (DsaPointerIsValid(dp))
+		{
+			v = dsa_get_address(area, dp);
+			v->view_id = view_id;
+			LWLockInitialize(&v->lock, control->view_tranche_id);
+			v->buckets = InvalidDsaPointer;
+			v->memory_bytes = sizeof(SharedView);
+			v->next = db->views;
+			db->views = dp;
+		}
+	}
+	LWLockRelease(control->lock);
+	return v;
+}
+
+/* Unlinks and frees a view (worker, when it decodes the view's drop). */
+void
+store_view_drop(StoreDb *db, int32 view_id)
+{
+	SharedView *v;
+	dsa_pointer dp;
+	dsa_pointer *link;
+
+	store_area();
+	LWLockAcquire(control->lock, LW_EXCLUSIVE);
+	v = find_view_locked(db, view_id, &dp, &link);
+	if (v)
+	{
+		LWLockAcquire(&v->lock, LW_EXCLUSIVE);
+		*link = v->next;
+		free_groups(v);
+		LWLockRelease(&v->lock);
+	}
+	LWLockRelease(control->lock);
+	if (v)
+		dsa_free(area, dp);
+}
+
+/*
+ * Frees a dropped view's groups right at the commit of its drop, in the
+ * dropping backend, so that a worker paused on a full area can resume before
+ * it decodes the drop.  The header stays until the worker frees it.
+ */
+void
+store_view_release(Oid dboid, int32 view_id)
+{
+	StoreDb    *db;
+	SharedView *v = NULL;
+
+	if (control == NULL)
+		return;
+	store_area();
+	LWLockAcquire(control->lock, LW_SHARED);
+	db = find_db_locked(dboid);
+	if (db)
+		v = find_view_locked(db, view_id, NULL, NULL);
+	if (v)
+	{
+		LWLockAcquire(&v->lock, LW_EXCLUSIVE);
+		free_groups(v);
+		v->dropped = true;
+		LWLockRelease(&v->lock);
+		if (db->worker_latch)
+			SetLatch(db->worker_latch);
+	}
+	LWLockRelease(control->lock);
+}
+
+/* Frees every view of a database (the extension is being dropped). */
+void
+store_db_forget_views(StoreDb *db)
+{
+	store_area();
+	for (;;)
+	{
+		int32		view_id;
+
+		LWLockAcquire(control->lock, LW_SHARED);
+		if (!DsaPointerIsValid(db->views))
+		{
+			LWLockRelease(control->lock);
+			break;
+		}
+		view_id = ((SharedView *) dsa_get_address(area, db->views))->view_id;
+		LWLockRelease(control->lock);
+		store_view_drop(db, view_id);
+	}
+}
+
+void
+store_view_mark_stale(SharedView *v, const char *reason)
+{
+	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
+	if (!v->stale)
+	{
+		v->stale = true;
+		strlcpy(v->stale_reason, reason, STORE_MESSAGE_LEN);
+	}
+	LWLockRelease(&v->lock);
+}
+
+void
+store_view_mark_failed(SharedView *v, const char *error)
+{
+	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
+	v->failed = true;
+	strlcpy(v->error, error, STORE_MESSAGE_LEN);
+	free_groups(v);
+	LWLockRelease(&v->lock);
+}
+
+/*
+ * Walks the groups of a bucket whose hash matches.  Worker only, holding the
+ * view's lock.
+ */
+SharedGroup *
+store_group_first(SharedView *v, uint32 hash, dsa_pointer *dp)
+{
+	dsa_pointer *buckets;
+
+	if (v->nbuckets == 0)
+		return NULL;
+	buckets = dsa_get_address(area, v->buckets);
+	*dp = buckets[hash % v->nbuckets];
+	while (DsaPointerIsValid(*dp))
+	{
+		SharedGroup *g = dsa_get_address(area, *dp);
+
+		if (g->hash == hash)
+			return g;
+		*dp = g->next;
+	}
+	return NULL;
+}
+
+SharedGroup *
+store_group_next(SharedGroup *group, uint32 hash, dsa_pointer *dp)
+{
+	*dp = group->next;
+	while (DsaPointerIsValid(*dp))
+	{
+		SharedGroup *g = dsa_get_address(area, *dp);
+
+		if (g->hash == hash)
+			return g;
+		*dp = g->next;
+	}
+	return NULL;
+}
+
+static Size
+group_chunk_size(MinimalTuple tup)
+{
+	return SHARED_GROUP_HEADER_SIZE + MAXALIGN(tup->t_len);
+}
+
+/* New bucket array prepared by store_prepare_changes, consumed by publish. */
+static dsa_pointer prepared_buckets = InvalidDsaPointer;
+static uint32 prepared_nbuckets = 0;
+
+/*
+ * Allocates every chunk the batch needs: a new chunk for each group that is
+ * new or outgrew its old one, and a larger bucket array if the table will be
+ * too full.  All or nothing: on failure everything is given back and false
+ * is returned.  Worker only.
+ */
+bool
+store_prepare_changes(SharedView *v, StoreChange *changes, int nchanges)
+{
+	uint64		new_groups = 0;
+	int			i;
+
+	Assert(!DsaPointerIsValid(prepared_buckets));
+
+	for (i = 0; i < nchanges; i++)
+	{
+		StoreChange *c = &changes[i];
+		Size		need = group_chunk_size(c->new_tuple);
+
+		c->new_group = InvalidDsaPointer;
+		if (DsaPointerIsValid(c->old_group))
+		{
+			SharedGroup *g = dsa_get_address(area, c->old_group);
+
+			if (g->capacity >= MAXALIGN(c->new_tuple->t_len))
+				continue;
+		}
+		else
+			new_groups++;
+		c->new_group = dsa_allocate_extended(area, need, DSA_ALLOC_NO_OOM);
+		if (!DsaPointerIsValid(c->new_group))
+			goto fail;
+	}
+
+	if (v->nbuckets == 0 || v->ngroups + new_groups > v->nbuckets)
+	{
+		uint32		n = Max(v->nbuckets, STORE_INITIAL_BUCKETS);
+
+		while (v->ngroups + new_groups > n)
+			n *= 2;
+		if (n != v->nbuckets)
+		{
+			prepared_buckets = dsa_allocate_extended(area, sizeof(dsa_pointer) * n,
+													 DSA_ALLOC_NO_OOM | DSA_ALLOC_HUGE);
+			if (!DsaPointerIsValid(prepared_buckets))
+				goto fail;
+			prepared_nbuckets = n;
+		}
+	}
+	return true;
+
+fail:
+	for (int j = 0; j <= i && j < nchanges; j++)
+	{
+		if (DsaPointerIsValid(changes[j].new_group))
+			dsa_free(area, changes[j].new_group);
+		changes[j].new_group = InvalidDsaPointer;
+	}
+	return false;
+}
+
+static void
+link_group(dsa_pointer *buckets, uint32 nbuckets, dsa_pointer dp, SharedGroup *g)
+{
+	uint32		b = g->hash % nbuckets;
+
+	g->next = buckets[b];
+	buckets[b] = dp;
+}
+
+/*
+ * Publishes a prepared batch under the view's exclusive lock.  Cannot fail;
+ * returns false only when the view was dropped meanwhile, after giving the
+ * prepared chunks back.
+ */
+bool
+store_publish_changes(SharedView *v, StoreChange *changes, int nchanges,
+					  XLogRecPtr applied_lsn, TimestampTz commit_time, uint64 events)
+{
+	dsa_pointer *buckets;
+
+	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
+	if (v->dropped)
+	{
+		LWLockRelease(&v->lock);
+		for (int i = 0; i < nchanges; i++)
+			if (DsaPointerIsValid(changes[i].new_group))
+				dsa_free(area, changes[i].new_group);
+		if (DsaPointerIsValid(prepared_buckets))
+			dsa_free(area, prepared_buckets);
+		prepared_buckets = InvalidDsaPointer;
+		prepared_nbuckets = 0;
+		return false;
+	}
+
+	if (DsaPointerIsValid(prepared_buckets))
+	{
+		dsa_pointer *fresh = dsa_get_address(area, prepared_buckets);
+
+		for (uint32 b = 0; b < prepared_nbuckets; b++)
+			fresh[b] = InvalidDsaPointer;
+		if (DsaPointerIsValid(v->buckets))
+		{
+			buckets = dsa_get_address(area, v->buckets);
+			for (uint32 b = 0; b < v->nbuckets; b++)
+			{
+				dsa_pointer dp = buckets[b];
+
+				while (DsaPointerIsValid(dp))
+				{
+					SharedGroup *g = dsa_get_address(area, dp);
+					dsa_pointer next = g->next;
+
+					link_group(fresh, prepared_nbuckets, dp, g);
+					dp = next;
+				}
+			}
+			dsa_free(area, v->buckets);
+			v->memory_bytes -= sizeof(dsa_pointer) * v->nbuckets;
+		}
+		v->buckets = prepared_buckets;
+		v->nbuckets = prepared_nbuckets;
+		v->memory_bytes += sizeof(dsa_pointer) * prepared_nbuckets;
+		prepared_buckets = InvalidDsaPointer;
+		prepared_nbuckets = 0;
+	}
+	buckets = dsa_get_address(area, v->buckets);
+
+	for (int i = 0; i < nchanges; i++)
+	{
+		StoreChange *c = &changes[i];
+		SharedGroup *g;
+
+		if (!DsaPointerIsValid(c->new_group))
+		{
+			/* Rewrite in place: the old chunk is large enough. */
+			g = dsa_get_address(area, c->old_group);
+			memcpy(SHARED_GROUP_TUPLE(g), c->new_tuple, c->new_tuple->t_len);
+			g->dirty = true;
+			continue;
+		}
+
+		g = dsa_get_address(area, c->new_group);
+		g->hash = c->hash;
+		g->capacity = MAXALIGN(c->new_tuple->t_len);
+		g->dirty = true;
+		memcpy(SHARED_GROUP_TUPLE(g), c->new_tuple, c->new_tuple->t_len);
+		v->memory_bytes += group_chunk_size(c->new_tuple);
+
+		if (DsaPointerIsValid(c->old_group))
+		{
+			/* Replace the old chunk in its chain. */
+			SharedGroup *old = dsa_get_address(area, c->old_group);
+			dsa_pointer *link = &buckets[old->hash % v->nbuckets];
+
+			while (*link != c->old_group)
+				link = &((SharedGroup *) dsa_get_address(area, *link))->next;
+			g->next = old->next;
+			*link = c->new_group;
+			v->memory_bytes -= SHARED_GROUP_HEADER_SIZE + old->capacity;
+			dsa_free(area, c->old_group);
+		}
+		else
+		{
+			link_group(buckets, v->nbuckets, c->new_group, g);
+			v->ngroups++;
+		}
+	}
+
+	if (applied_lsn > v->applied_lsn)
+		v->applied_lsn = applied_lsn;
+	if (commit_time != 0)
+		v->applied_commit_time = commit_time;
+	v->events_applied += events;
+	LWLockRelease(&v->lock);
+	return true;
+}
+
+/*
+ * Copies a view's groups into the current memory context, holding the
+ * view's lock shared only while copying.
+ */
+void
+store_view_snapshot(Oid dboid, int32 view_id, StoreSnapshot *snap)
+{
+	StoreDb    *db;
+	SharedView *v = NULL;
+
+	memset(snap, 0, sizeof(StoreSnapshot));
+	store_area();
+	LWLockAcquire(control->lock, LW_SHARED);
+	db = find_db_locked(dboid);
+	if (db)
+		v = find_view_locked(db, view_id, NULL, NULL);
+	if (v == NULL)
+	{
+		LWLockRelease(control->lock);
+		return;
+	}
+	LWLockAcquire(&v->lock, LW_SHARED);
+	LWLockRelease(control->lock);
+
+	snap->found = true;
+	snap->stale = v->stale;
+	memcpy(snap->stale_reason, v->stale_reason, STORE_MESSAGE_LEN);
+	snap->failed = v->failed;
+	memcpy(snap->error, v->error, STORE_MESSAGE_LEN);
+	snap->tuples = palloc(sizeof(MinimalTuple) * Max(v->ngroups, 1));
+	if (DsaPointerIsValid(v->buckets))
+	{
+		dsa_pointer *buckets = dsa_get_address(area, v->buckets);
+
+		for (uint32 b = 0; b < v->nbuckets; b++)
+		{
+			dsa_pointer dp = buckets[b];
+
+			while (DsaPointerIsValid(dp))
+			{
+				SharedGroup *g = dsa_get_address(area, dp);
+				MinimalTuple src = SHARED_GROUP_TUPLE(g);
+				MinimalTuple copy = palloc(src->t_len);
+
+				memcpy(copy, src, src->t_len);
+				snap->tuples[snap->ngroups++] = copy;
+				dp = g->next;
+			}
+		}
+	}
+	LWLockRelease(&v->lock);
+}
+
+/* Status of every view of a database, as a List of StoreViewStatus. */
+List *
+store_view_statuses(Oid dboid)
+{
+	List	   *result = NIL;
+	StoreDb    *db;
+	dsa_pointer dp;
+
+	store_area();
+	LWLockAcquire(control->lock, LW_SHARED);
+	db = find_db_locked(dboid);
+	for (dp = db ? db->views : InvalidDsaPointer; DsaPointerIsValid(dp);)
+	{
+		SharedView *v = dsa_get_address(area, dp);
+		StoreViewStatus *s = palloc0(sizeof(StoreViewStatus));
+
+		LWLockAcquire(&v->lock, LW_SHARED);
+		s->view_id = v->view_id;
+		s->ngroups = v->ngroups;
+		s->memory_bytes = v->memory_bytes;
+		s->applied_lsn = v->applied_lsn;
+		s->applied_commit_time = v->applied_commit_time;
+		s->events_applied = v->events_applied;
+		s->stale = v->stale;
+		memcpy(s->stale_reason, v->stale_reason, STORE_MESSAGE_LEN);
+		s->failed = v->failed;
+		memcpy(s->error, v->error, STORE_MESSAGE_LEN);
+		LWLockRelease(&v->lock);
+		result = lappend(result, s);
+		dp = v->next;
+	}
+	LWLockRelease(control->lock);
+	return result;
+}
+
+uint64
+store_db_memory_used(Oid dboid)
+{
+	List	   *statuses = store_view_statuses(dboid);
+	ListCell   *lc;
+	uint64		total = 0;
+
+	foreach(lc, statuses)
+		total += ((StoreViewStatus *) lfirst(lc))->memory_bytes;
+	return total;
+}

@@ -1,0 +1,693 @@
+/*-------------------------------------------------------------------------
+ * views.c
+ *	  SQL-callable functions of continuous views: create_view, drop_view,
+ *	  read_view (what the user-facing view selects from), sync, the state
+ *	  functions behind continuous.views and continuous.stats, and the
+ *	  integer overload of continuous.tumble().
+ *
+ * A continuous view is three things:
+ *	- a row in continuous.view_catalog (id, view, source, definition and the
+ *	  analyzed query as nodeToString text).  The worker learns of the view by
+ *	  decoding the insert of this row, so the view counts exactly the
+ *	  transactions that commit after the one that created it;
+ *	- an ordinary view "name" that selects from continuous.read_view(id)
+ *	  with a column definition list naming the query's output columns, so
+ *	  clients see its columns like any view's;
+ *	- the groups in shared memory (store.c), owned by the worker.
+ * DROP VIEW (direct, via drop_view(), or cascaded from the source) fires
+ * the extension's sql_drop event trigger, which deletes the catalog row and
+ * asks this module to release the view's shared memory at commit.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "common/int.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "pgstat.h"
+#include "replication/message.h"
+#include "replication/slot.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/pg_lsn.h"
+#include "utils/regproc.h"
+#include "utils/ruleutils.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "analyze.h"
+#include "compile.h"
+#include "pg_continuous.h"
+#include "store.h"
+#include "views.h"
+#include "worker.h"
+
+/* How long create_view waits for a new database's worker to be ready. */
+#define WORKER_READY_TIMEOUT_MS 60000
+
+/* ----------------------------------------------------------------------
+ * Catalog access
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct CatalogRow
+{
+	int32		id;
+	Oid			viewrelid;
+	Oid			sourcerelid;
+	char	   *querytree;
+	TransactionId xmin;
+} CatalogRow;
+
+static bool
+catalog_lookup(int32 view_id, CatalogRow *row)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(view_id)};
+	bool		found = false;
+
+	SPI_connect();
+	SPI_execute_with_args("SELECT viewrelid, sourcerelid, querytree, xmin::text::bigint "
+						  "FROM continuous.view_catalog WHERE id = $1",
+						  1, argtypes, args, NULL, true, 1);
+	if (SPI_processed == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		row->id = view_id;
+		row->viewrelid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		row->sourcerelid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+		row->querytree = TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull));
+		row->xmin = (TransactionId) DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+		MemoryContextSwitchTo(old);
+		found = true;
+	}
+	SPI_finish();
+	return found;
+}
+
+static int64
+spi_single_int8(const char *sql)
+{
+	bool		isnull;
+	int64		result;
+
+	if (SPI_execute(sql, false, 1) < 0 || SPI_processed != 1)
+		elog(ERROR, "query failed: %s", sql);
+	result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return result;
+}
+
+/* ----------------------------------------------------------------------
+ * create_view
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * Waits until this database's replication slot exists, so that the commit
+ * creating the view is certain to be decoded.  A transaction that already
+ * wrote cannot wait (slot creation waits for it), so it gets an error.
+ */
+static void
+wait_for_slot(void)
+{
+	char		slotname[NAMEDATALEN];
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), WORKER_READY_TIMEOUT_MS);
+
+	worker_slot_name(MyDatabaseId, slotname);
+	for (;;)
+	{
+		ReplicationSlot *slot;
+		bool		ready = false;
+
+		LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+		slot = SearchNamedReplicationSlot(slotname, false);
+		if (slot && slot->data.persistency == RS_PERSISTENT)
+			ready = true;
+		LWLockRelease(ReplicationSlotControlLock);
+		if (ready)
+			return;
+
+		if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the pg_continuous worker of this database is not ready yet"),
+					 errdetail("Its replication slot is created once the transaction that created the extension has committed."),
+					 errhint("Commit, then create the continuous view in a new transaction.")));
+		if (GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the pg_continuous worker of this database did not become ready"),
+					 errhint("Check the server log, max_worker_processes and max_replication_slots.")));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 50, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+static void
+check_source_is_empty(Oid sourcerelid)
+{
+	char	   *qualified;
+	char	   *sql;
+	bool		empty;
+
+	if (get_rel_relkind(sourcerelid) == RELKIND_FOREIGN_TABLE)
+		return;					/* a stream stores nothing */
+	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(sourcerelid)),
+										   get_rel_name(sourcerelid));
+	sql = psprintf("SELECT 1 FROM %s LIMIT 1", qualified);
+	SPI_connect();
+	if (SPI_execute(sql, true, 1) < 0)
+		elog(ERROR, "query failed: %s", sql);
+	empty = (SPI_processed == 0);
+	SPI_finish();
+	if (!empty)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot create a continuous view over non-empty table \"%s\"",
+						get_rel_name(sourcerelid)),
+				 errdetail("Initializing a view from rows that already exist (backfill) is not supported yet."),
+				 errhint("Create the view before loading the table.")));
+}
+
+/* Column definition list for read_view(): "name type, ..." of the output. */
+static char *
+column_definitions(Query *query)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	bool		first = true;
+
+	initStringInfo(&buf);
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+		Oid			type = exprType((Node *) tle->expr);
+		Oid			coll = exprCollation((Node *) tle->expr);
+
+		if (tle->resjunk)
+			continue;
+		appendStringInfo(&buf, "%s%s %s", first ? "" : ", ",
+						 quote_identifier(tle->resname ? tle->resname : "?column?"),
+						 format_type_with_typemod(type, exprTypmod((Node *) tle->expr)));
+		if (OidIsValid(coll) && coll != get_typcollation(type))
+			appendStringInfo(&buf, " COLLATE %s", generate_collation_name(coll));
+		first = false;
+	}
+	return buf.data;
+}
+
+PG_FUNCTION_INFO_V1(continuous_create_view);
+Datum
+continuous_create_view(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *query_string = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	List	   *names = stringToQualifiedNameList(name);
+	RangeVar   *rv = makeRangeVarFromNameList(names);
+	Query	   *query;
+	Oid			sourcerelid;
+	Oid			viewrelid;
+	int32		view_id;
+	ObjectAddress viewaddr;
+	Oid			argtypes[5] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID};
+	Datum		args[5];
+
+	if (OidIsValid(RangeVarGetRelid(rv, NoLock, true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation \"%s\" already exists", NameListToString(names)),
+				 errhint("Choose another name, or drop the existing relation first.")));
+
+	wait_for_slot();
+
+	query = analyze_view_query(query_string, &sourcerelid);
+
+	/*
+	 * Writers to the source wait until this transaction commits, so every
+	 * row committed before is seen by the emptiness check and every row
+	 * committed after is decoded after the view exists.
+	 */
+	LockRelationOid(sourcerelid, ShareLock);
+	check_source_is_empty(sourcerelid);
+
+	SPI_connect();
+	view_id = (int32) spi_single_int8("SELECT nextval(pg_get_serial_sequence('continuous.view_catalog', 'id'))");
+	if (SPI_execute(psprintf("CREATE VIEW %s AS SELECT * FROM continuous.read_view(%d) AS r(%s)",
+							 NameListToQuotedString(names), view_id, column_definitions(query)),
+					false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create view \"%s\"", name);
+	viewrelid = RangeVarGetRelid(rv, NoLock, false);
+
+	/* The view depends on its source, its columns and the functions used. */
+	ObjectAddressSet(viewaddr, RelationRelationId, viewrelid);
+	recordDependencyOnExpr(&viewaddr, (Node *) query, NIL, DEPENDENCY_NORMAL);
+
+	args[0] = Int32GetDatum(view_id);
+	args[1] = ObjectIdGetDatum(viewrelid);
+	args[2] = ObjectIdGetDatum(sourcerelid);
+	args[3] = CStringGetTextDatum(query_string);
+	args[4] = CStringGetTextDatum(nodeToString(query));
+	if (SPI_execute_with_args("INSERT INTO continuous.view_catalog "
+							  "(id, viewrelid, sourcerelid, definition, querytree) "
+							  "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5)",
+							  5, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record continuous view \"%s\"", name);
+	SPI_finish();
+
+	PG_RETURN_OID(viewrelid);
+}
+
+/* ----------------------------------------------------------------------
+ * drop_view, and releasing shared memory at the commit of a drop
+ * ----------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(continuous_drop_view);
+Datum
+continuous_drop_view(PG_FUNCTION_ARGS)
+{
+	Oid			viewrelid = PG_GETARG_OID(0);
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(viewrelid)};
+	char	   *qualified;
+
+	SPI_connect();
+	SPI_execute_with_args("SELECT 1 FROM continuous.view_catalog WHERE viewrelid = $1",
+						  1, argtypes, args, NULL, true, 1);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a continuous view", get_rel_name(viewrelid)),
+				 errhint("Use DROP VIEW or DROP TABLE for other relations.")));
+	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(viewrelid)),
+										   get_rel_name(viewrelid));
+	SPI_execute(psprintf("DROP VIEW %s", qualified), false, 0);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+typedef struct PendingRelease
+{
+	int32		view_id;
+	SubTransactionId subid;
+} PendingRelease;
+
+static List *pending_releases = NIL;
+
+/* continuous._release_view_at_commit(id): called by the sql_drop trigger. */
+PG_FUNCTION_INFO_V1(continuous_release_view_at_commit);
+Datum
+continuous_release_view_at_commit(PG_FUNCTION_ARGS)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	PendingRelease *p = palloc(sizeof(PendingRelease));
+
+	p->view_id = PG_GETARG_INT32(0);
+	p->subid = GetCurrentSubTransactionId();
+	pending_releases = lappend(pending_releases, p);
+	MemoryContextSwitchTo(old);
+	PG_RETURN_VOID();
+}
+
+void
+views_xact_callback(XactEvent event)
+{
+	ListCell   *lc;
+
+	if (event == XACT_EVENT_COMMIT)
+		foreach(lc, pending_releases)
+			store_view_release(MyDatabaseId, ((PendingRelease *) lfirst(lc))->view_id);
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		pending_releases = NIL; /* the list lived in TopTransactionContext */
+}
+
+void
+views_subxact_callback(SubXactEvent event, SubTransactionId mySubid)
+{
+	ListCell   *lc;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	foreach(lc, pending_releases)
+	{
+		if (((PendingRelease *) lfirst(lc))->subid >= mySubid)
+			pending_releases = foreach_delete_current(pending_releases, lc);
+	}
+}
+
+/* ----------------------------------------------------------------------
+ * read_view
+ * ----------------------------------------------------------------------
+ */
+
+typedef struct CachedView
+{
+	int32		view_id;
+	TransactionId xmin;
+	CompiledView *cv;
+} CachedView;
+
+static List *view_cache = NIL;	/* in CacheMemoryContext */
+
+/*
+ * The compiled read side of a view, cached per backend.  A view id is never
+ * reused within one catalog, and the catalog row's xmin tells a re-created
+ * extension's views apart.
+ */
+static CompiledView *
+get_compiled_view(CatalogRow *row)
+{
+	ListCell   *lc;
+	CachedView *entry;
+	MemoryContext old;
+
+	foreach(lc, view_cache)
+	{
+		entry = lfirst(lc);
+		if (entry->view_id == row->id)
+		{
+			if (entry->xmin == row->xmin)
+				return entry->cv;
+			compile_view_free(entry->cv);
+			view_cache = foreach_delete_current(view_cache, lc);
+			break;
+		}
+	}
+	old = MemoryContextSwitchTo(CacheMemoryContext);
+	entry = palloc(sizeof(CachedView));
+	entry->view_id = row->id;
+	entry->xmin = row->xmin;
+	entry->cv = compile_view(row->id, row->sourcerelid, row->querytree);
+	compile_view_for_read(entry->cv);
+	view_cache = lappend(view_cache, entry);
+	MemoryContextSwitchTo(old);
+	return entry->cv;
+}
+
+/* Finalizes one group (stored states, or initial ones when stored is NULL). */
+static void
+emit_group(CompiledView *cv, MinimalTuple stored, TupleTableSlot *finalslot,
+		   ExprContext *econtext, Tuplestorestate *tupstore, TupleDesc outdesc,
+		   MemoryContext groupcxt)
+{
+	int			natts = cv->nkeys + cv->naggs;
+	Datum	   *values = finalslot->tts_values;
+	bool	   *nulls = finalslot->tts_isnull;
+	Datum	   *outvalues;
+	bool	   *outnulls;
+	ListCell   *lc;
+	int			i;
+	MemoryContext old = MemoryContextSwitchTo(groupcxt);
+
+	ExecClearTuple(finalslot);
+	if (stored)
+	{
+		HeapTupleData htup;
+
+		htup.t_len = stored->t_len + MINIMAL_TUPLE_OFFSET;
+		htup.t_data = (HeapTupleHeader) ((char *) stored - MINIMAL_TUPLE_OFFSET);
+		heap_deform_tuple(&htup, cv->groupdesc, values, nulls);
+	}
+	for (i = 0; i < cv->naggs; i++)
+	{
+		ContinuousAgg *agg = &cv->aggs[i];
+		Datum		state;
+		bool		stateisnull;
+
+		if (stored)
+		{
+			stateisnull = nulls[cv->nkeys + i];
+			state = agg_from_stored(agg, values[cv->nkeys + i], stateisnull, groupcxt);
+		}
+		else
+			agg_init_state(agg, &state, &stateisnull, groupcxt);
+		values[cv->nkeys + i] = agg_finalize(agg, state, stateisnull,
+											 &nulls[cv->nkeys + i], groupcxt);
+	}
+	Assert(stored || cv->nkeys == 0);
+	ExecStoreVirtualTuple(finalslot);
+	(void) natts;
+
+	econtext->ecxt_scantuple = finalslot;
+	if (cv->having == NULL || ExecQual(cv->having, econtext))
+	{
+		outvalues = palloc(sizeof(Datum) * outdesc->natts);
+		outnulls = palloc(sizeof(bool) * outdesc->natts);
+		i = 0;
+		foreach(lc, cv->outputstates)
+		{
+			outvalues[i] = ExecEvalExpr((ExprState *) lfirst(lc), econtext, &outnulls[i]);
+			i++;
+		}
+		tuplestore_putvalues(tupstore, outdesc, outvalues, outnulls);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(groupcxt);
+	ResetExprContext(econtext);
+}
+
+PG_FUNCTION_INFO_V1(continuous_read_view);
+Datum
+continuous_read_view(PG_FUNCTION_ARGS)
+{
+	int32		view_id = PG_GETARG_INT32(0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	CatalogRow	row;
+	CompiledView *cv;
+	StoreSnapshot snap;
+	TupleTableSlot *finalslot;
+	ExprContext *econtext;
+	MemoryContext groupcxt;
+	AclResult	aclresult;
+
+	if (!catalog_lookup(view_id, &row))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("continuous view %d does not exist", view_id)));
+	aclresult = pg_class_aclcheck(row.viewrelid, GetUserId(), ACL_SELECT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_VIEW, get_rel_name(row.viewrelid));
+
+	cv = get_compiled_view(&row);
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (rsinfo->setDesc->natts != cv->resultdesc->natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column definition list does not match continuous view %d", view_id)));
+
+	store_view_snapshot(MyDatabaseId, view_id, &snap);
+	if (snap.failed)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("continuous view \"%s\" is no longer maintained", get_rel_name(row.viewrelid)),
+				 errdetail("Applying a change failed: %s", snap.error),
+				 errhint("Drop the view and create it again.")));
+	if (snap.stale)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("continuous view \"%s\" is stale", get_rel_name(row.viewrelid)),
+				 errdetail("%s", snap.stale_reason),
+				 errhint("Its rows may not match its definition. Drop and re-create the view once the source only receives INSERTs.")));
+
+	finalslot = MakeSingleTupleTableSlot(cv->finaldesc, &TTSOpsVirtual);
+	econtext = CreateStandaloneExprContext();
+	groupcxt = AllocSetContextCreate(CurrentMemoryContext, "continuous group",
+									 ALLOCSET_DEFAULT_SIZES);
+	for (int i = 0; i < snap.ngroups; i++)
+		emit_group(cv, snap.tuples[i], finalslot, econtext, rsinfo->setResult,
+				   rsinfo->setDesc, groupcxt);
+
+	/* Without GROUP BY an aggregate query returns one row even over no rows. */
+	if (cv->nkeys == 0 && snap.ngroups == 0)
+		emit_group(cv, NULL, finalslot, econtext, rsinfo->setResult,
+				   rsinfo->setDesc, groupcxt);
+
+	FreeExprContext(econtext, true);
+	ExecDropSingleTupleTableSlot(finalslot);
+	MemoryContextDelete(groupcxt);
+	return (Datum) 0;
+}
+
+/* ----------------------------------------------------------------------
+ * sync
+ * ----------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(continuous_sync);
+Datum
+continuous_sync(PG_FUNCTION_ARGS)
+{
+	Interval   *timeout = PG_GETARG_INTERVAL_P(0);
+	int64		timeout_ms;
+	TimestampTz deadline;
+	XLogRecPtr	target;
+	StoreDb		status;
+
+	timeout_ms = (int64) (timeout->time / 1000) +
+		(int64) timeout->day * 86400000 + (int64) timeout->month * 30 * 86400000LL;
+	if (timeout_ms < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout must not be negative")));
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+
+	/*
+	 * Every commit before this call ends before this record.  The message is
+	 * not transactional and needs no xid; flushing it makes the worker able
+	 * to read up to it.
+	 */
+	target = LogLogicalMessage(CONTINUOUS_SYNC_PREFIX, "", 0, false);
+	XLogFlush(target);
+
+	for (;;)
+	{
+		bool		known = store_db_get_status(MyDatabaseId, &status);
+
+		if (known && status.worker_pid != 0 && status.applied_lsn >= target)
+			break;
+		if (GetCurrentTimestamp() >= deadline)
+		{
+			if (!known || status.worker_pid == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_QUERY_CANCELED),
+						 errmsg("continuous.sync() timed out: no pg_continuous worker is running for this database"),
+						 errhint("Check the server log; the worker is started by CREATE EXTENSION pg_continuous and at server start.")));
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("continuous.sync() timed out with the worker %lld bytes behind",
+							(long long) (target - Min(target, status.applied_lsn))),
+					 errdetail("Applied up to %X/%X, waiting for %X/%X.%s%s",
+							   LSN_FORMAT_ARGS(status.applied_lsn), LSN_FORMAT_ARGS(target),
+							   status.error[0] ? " The worker is paused: " : "", status.error),
+					 errhint("Call continuous.sync() with a longer timeout, or see continuous.stats.")));
+		}
+		store_wake_worker(MyDatabaseId);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 5, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_RETURN_VOID();
+}
+
+/* ----------------------------------------------------------------------
+ * State functions behind continuous.views and continuous.stats
+ * ----------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(continuous_view_state);
+Datum
+continuous_view_state(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *statuses;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	statuses = store_view_statuses(MyDatabaseId);
+	foreach(lc, statuses)
+	{
+		StoreViewStatus *s = lfirst(lc);
+		Datum		values[9];
+		bool		nulls[9] = {0};
+
+		values[0] = Int32GetDatum(s->view_id);
+		values[1] = Int64GetDatum((int64) s->ngroups);
+		values[2] = Int64GetDatum((int64) s->memory_bytes);
+		values[3] = LSNGetDatum(s->applied_lsn);
+		nulls[3] = (s->applied_lsn == InvalidXLogRecPtr);
+		values[4] = TimestampTzGetDatum(s->applied_commit_time);
+		nulls[4] = (s->applied_commit_time == 0);
+		values[5] = Int64GetDatum((int64) s->events_applied);
+		values[6] = BoolGetDatum(s->stale);
+		values[7] = CStringGetTextDatum(s->stale_reason);
+		nulls[7] = !s->stale;
+		values[8] = CStringGetTextDatum(s->error);
+		nulls[8] = !s->failed;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(continuous_worker_state);
+Datum
+continuous_worker_state(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	StoreDb		status;
+	Datum		values[7];
+	bool		nulls[7] = {0};
+	char		slotname[NAMEDATALEN];
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (!store_db_get_status(MyDatabaseId, &status))
+		memset(&status, 0, sizeof(status));
+	worker_slot_name(MyDatabaseId, slotname);
+	values[0] = Int32GetDatum(status.worker_pid);
+	nulls[0] = (status.worker_pid == 0);
+	values[1] = CStringGetTextDatum(slotname);
+	values[2] = LSNGetDatum(status.applied_lsn);
+	nulls[2] = (status.applied_lsn == InvalidXLogRecPtr);
+	values[3] = TimestampTzGetDatum(status.applied_commit_time);
+	nulls[3] = (status.applied_commit_time == 0);
+	values[4] = Int64GetDatum((int64) store_db_memory_used(MyDatabaseId));
+	values[5] = Int64GetDatum((int64) store_memory_limit());
+	values[6] = CStringGetTextDatum(status.error);
+	nulls[6] = (status.error[0] == '\0');
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
+}
+
+/* ----------------------------------------------------------------------
+ * continuous.tumble(bigint, bigint, bigint)
+ * ----------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(continuous_tumble_int8);
+Datum
+continuous_tumble_int8(PG_FUNCTION_ARGS)
+{
+	int64		ts = PG_GETARG_INT64(0);
+	int64		width = PG_GETARG_INT64(1);
+	int64		origin = PG_GETARG_INT64(2);
+	int64		offset;
+	int64		result;
+
+	if (width <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window width must be greater than zero")));
+	if (pg_sub_s64_overflow(ts, origin, &offset))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("window start out of range")));
+	offset %= width;
+	if (offset < 0)
+		offset += width;
+	if (pg_sub_s64_overflow(ts, offset, &result))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("window start out of range")));
+	PG_RETURN_INT64(result);
+}
