@@ -677,8 +677,8 @@ static void
 handle_catalog_change(Relation relation, ReorderBufferChange *change)
 {
 	TupleDesc	desc = RelationGetDescr(relation);
-	Datum		values[Anum_view_catalog_querytree];
-	bool		nulls[Anum_view_catalog_querytree];
+	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
 
 	if (change->action == REORDER_BUFFER_CHANGE_INSERT && change->data.tp.newtuple)
 	{

@@ -10,10 +10,11 @@
  *	- a transaction callback that, on commit of a transaction that wrote
  *	  WAL, sets the latch of this database's worker so it decodes at once
  *	  instead of waiting for its naptime;
- *	- an object-access hook that notices CREATE EXTENSION and DROP
- *	  EXTENSION of pg_continuous in this backend, so that commit starts the
- *	  database's worker, and DROP writes a transactional message telling the
- *	  worker to drop its slot and exit.
+ *	- an object-access hook that notices DROP EXTENSION pg_continuous and
+ *	  writes a transactional message telling the worker to drop its slot and
+ *	  exit.
+ * CREATE EXTENSION runs continuous._check_setup(), which also arranges for
+ * the database's worker to start when the creating transaction commits.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -88,14 +89,7 @@ continuous_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	if (classId != ExtensionRelationId)
 		return;
 
-	if (access == OAT_POST_CREATE)
-	{
-		char	   *name = get_extension_name(objectId);
-
-		if (name && strcmp(name, CONTINUOUS_EXTENSION_NAME) == 0)
-			start_worker_at_commit = true;
-	}
-	else if (access == OAT_DROP)
+	if (access == OAT_DROP)
 	{
 		char	   *name = get_extension_name(objectId);
 
@@ -161,7 +155,8 @@ _PG_init(void)
 
 /*
  * continuous._check_setup(): run by the install script, so CREATE EXTENSION
- * fails early with a useful message when the server is not configured.
+ * fails early with a useful message when the server is not configured, and
+ * starts the database's worker once the extension is committed.
  * (Loading the library outside shared_preload_libraries already fails in
  * _PG_init.)
  */
@@ -192,5 +187,6 @@ continuous_check_setup(PG_FUNCTION_ARGS)
 					 errhint("Add pg_continuous to output_plugin_libraries in postgresql.conf and reload.")));
 	}
 #endif
+	start_worker_at_commit = true;
 	PG_RETURN_VOID();
 }
