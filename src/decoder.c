@@ -57,6 +57,7 @@
 
 /* Columns of continuous.view_catalog, as created by the install script. */
 #define Anum_view_catalog_id			1
+#define Anum_view_catalog_viewrelid		2
 #define Anum_view_catalog_sourcerelid	3
 #define Anum_view_catalog_querytree		5
 
@@ -73,6 +74,7 @@ typedef struct DeltaGroup
 typedef struct ApplyView
 {
 	int32		view_id;
+	char	   *name;			/* qualified view name, for messages */
 	CompiledView *cv;
 	SharedView *shared;
 	bool		disabled;		/* failed or dropped: changes are ignored */
@@ -215,7 +217,7 @@ delta_reset(ApplyView *av)
 
 /* Registers a view decoded from a catalog insert; runs in its transaction. */
 static void
-register_view(int32 view_id, Oid sourcerelid, const char *querytree)
+register_view(int32 view_id, Oid viewrelid, Oid sourcerelid, const char *querytree)
 {
 	MemoryContext old = MemoryContextSwitchTo(decoder_cxt);
 	ApplyView  *av;
@@ -228,6 +230,13 @@ register_view(int32 view_id, Oid sourcerelid, const char *querytree)
 	}
 	av = palloc0(sizeof(ApplyView));
 	av->view_id = view_id;
+	{
+		char	   *relname = get_rel_name(viewrelid);
+		char	   *nspname = relname ? get_namespace_name(get_rel_namespace(viewrelid)) : NULL;
+
+		av->name = relname ? quote_qualified_identifier(nspname, relname)
+			: psprintf("continuous view %d", view_id);
+	}
 	av->cv = compile_view(view_id, sourcerelid, querytree);
 	source = RelationIdGetRelation(sourcerelid);
 	if (!RelationIsValid(source))
@@ -249,7 +258,7 @@ register_view(int32 view_id, Oid sourcerelid, const char *querytree)
 	apply_views = lappend(apply_views, av);
 	relation_map_reset();
 	MemoryContextSwitchTo(old);
-	elog(DEBUG1, "pg_continuous: maintaining continuous view %d", view_id);
+	elog(DEBUG1, "pg_continuous: maintaining continuous view %s", av->name);
 }
 
 static void
@@ -278,7 +287,7 @@ disable_view(ApplyView *av, const char *error)
 	if (av->shared)
 		store_view_mark_failed(av->shared, error);
 	ereport(LOG,
-			(errmsg("pg_continuous: continuous view %d is no longer maintained", av->view_id),
+			(errmsg("pg_continuous: continuous view %s is no longer maintained", av->name),
 			 errdetail("%s", error)));
 }
 
@@ -588,9 +597,9 @@ decoder_merge_all(void)
 
 		if (!ok)
 		{
-			char	   *msg = psprintf("shared memory for continuous views is full while applying continuous view %d; "
-									   "raise continuous.shared_memory (%d kB) or drop views",
-									   av->view_id, continuous_shared_memory_kb);
+			char	   *msg = psprintf("shared memory for continuous views is full while applying continuous view %s; "
+									   "raise continuous.shared_memory (now %d kB) or drop views",
+									   av->name, continuous_shared_memory_kb);
 
 			if (!paused)
 				ereport(LOG, (errmsg("pg_continuous: %s", msg)));
@@ -687,6 +696,7 @@ handle_catalog_change(Relation relation, ReorderBufferChange *change)
 		heap_deform_tuple(&change->data.tp.newtuple->tuple, desc, values, nulls);
 		querytree = TextDatumGetCString(values[Anum_view_catalog_querytree - 1]);
 		register_view(DatumGetInt32(values[Anum_view_catalog_id - 1]),
+					  DatumGetObjectId(values[Anum_view_catalog_viewrelid - 1]),
 					  DatumGetObjectId(values[Anum_view_catalog_sourcerelid - 1]),
 					  querytree);
 	}
