@@ -1,0 +1,165 @@
+# Worker lifecycle: configuration checks at CREATE EXTENSION, the worker in
+# pg_stat_activity, no slot left after DROP EXTENSION, exactly-once across a
+# worker restart and server restarts, and a full shared memory area that
+# pauses the worker without losing or corrupting anything.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use ContinuousCluster;
+
+# --- Configuration refusals ------------------------------------------------
+
+my $nopreload = PostgreSQL::Test::Cluster->new('nopreload');
+$nopreload->init(allows_streaming => 'logical');
+$nopreload->start;
+my ($rc, $out, $err) = $nopreload->psql('postgres', 'CREATE EXTENSION pg_continuous');
+isnt($rc, 0, 'CREATE EXTENSION fails without shared_preload_libraries');
+like($err, qr/must be loaded via shared_preload_libraries/, 'error names shared_preload_libraries');
+like($err, qr/HINT:.*shared_preload_libraries/, 'with a hint');
+$nopreload->stop;
+
+my $replica = ContinuousCluster::new_node('walreplica', wal_level => 'replica');
+($rc, $out, $err) = $replica->psql('postgres', 'CREATE EXTENSION pg_continuous');
+isnt($rc, 0, 'CREATE EXTENSION fails with wal_level = replica');
+like($err, qr/requires wal_level = logical/, 'error names wal_level');
+ok($replica->log_contains(qr/pg_continuous requires wal_level = logical/),
+	'the launcher logs the wal_level problem');
+$replica->stop;
+
+# --- Worker, slot, DROP EXTENSION ------------------------------------------
+
+my $node = ContinuousCluster::new_node('main');
+$node->safe_psql('postgres', 'CREATE EXTENSION pg_continuous');
+ok(ContinuousCluster::wait_for_worker($node, 'postgres'), 'CREATE EXTENSION starts the worker');
+is( $node->safe_psql('postgres',
+		"SELECT application_name FROM pg_stat_activity WHERE backend_type = 'pg_continuous worker'"),
+	'pg_continuous worker',
+	'worker is recognisable in pg_stat_activity');
+
+$node->safe_psql('postgres', q{
+	SELECT continuous.create_stream('ev', 'g int, x bigint');
+	SELECT continuous.create_view('ev_sum', 'SELECT g, count(*) AS n, sum(x) AS s FROM ev GROUP BY g');
+	INSERT INTO ev SELECT i % 7, i FROM generate_series(1, 1000) i;
+	SELECT continuous.sync();
+});
+is($node->safe_psql('postgres', 'SELECT sum(n) FROM ev_sum'), '1000', 'events counted');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pg_continuous%'"),
+	'1', 'the worker owns one slot');
+
+$node->safe_psql('postgres', 'DROP EXTENSION pg_continuous CASCADE');
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM pg_replication_slots WHERE slot_name LIKE 'pg_continuous%'")
+  or die 'slot not dropped';
+pass('DROP EXTENSION drops the slot');
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_continuous worker'")
+  or die 'worker still running';
+pass('DROP EXTENSION stops the worker');
+
+# The extension can come back, immediately.
+$node->safe_psql('postgres', 'CREATE EXTENSION pg_continuous');
+ok(ContinuousCluster::wait_for_worker($node, 'postgres'), 'worker starts again');
+
+# --- Exactly-once across worker and server restarts ------------------------
+
+$node->safe_psql('postgres', q{
+	CREATE TABLE t (g int, x bigint, y float8);
+	CREATE TABLE shadow (g int, x bigint);
+	SELECT continuous.create_stream('s', 'g int, x bigint');
+	SELECT continuous.create_view('vt', 'SELECT g, count(*) AS n, sum(x) AS sx, avg(y) AS ay, max(x) AS mx FROM t GROUP BY g');
+	SELECT continuous.create_view('vs', 'SELECT g % 5 AS k, count(*) AS n, sum(x) AS sx FROM s GROUP BY 1');
+});
+
+my $batch = 0;
+sub write_batch
+{
+	$batch++;
+	$node->safe_psql('postgres', qq{
+		BEGIN;
+		INSERT INTO t SELECT i % 13, i * $batch, i * 0.25 FROM generate_series(1, 500) i;
+		INSERT INTO s SELECT i % 17, i + $batch FROM generate_series(1, 500) i;
+		INSERT INTO shadow SELECT i % 17, i + $batch FROM generate_series(1, 500) i;
+		COMMIT;
+	});
+}
+
+sub views_match
+{
+	my ($label) = @_;
+	$node->safe_psql('postgres', 'SELECT continuous.sync()');
+	my $diff = $node->safe_psql('postgres', q{
+		SELECT (SELECT count(*) FROM (
+			(SELECT * FROM vt EXCEPT ALL
+			 SELECT g, count(*), sum(x), avg(y), max(x) FROM t GROUP BY g)
+			UNION ALL
+			(SELECT g, count(*), sum(x), avg(y), max(x) FROM t GROUP BY g
+			 EXCEPT ALL SELECT * FROM vt)) d)
+		 + (SELECT count(*) FROM (
+			(SELECT * FROM vs EXCEPT ALL
+			 SELECT g % 5, count(*), sum(x) FROM shadow GROUP BY 1)
+			UNION ALL
+			(SELECT g % 5, count(*), sum(x) FROM shadow GROUP BY 1
+			 EXCEPT ALL SELECT * FROM vs)) d)
+	});
+	is($diff, '0', "views equal their definitions $label");
+}
+
+write_batch();
+views_match('before any restart');
+
+# (y is a multiple of 1/4, so float sums are exact in any order.)
+# Terminate the worker (it exits with an error and is restarted): the state in
+# shared memory survives, and re-decoded transactions must not count twice.
+$node->safe_psql('postgres',
+	"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'pg_continuous worker'");
+write_batch();
+write_batch();
+ok(ContinuousCluster::wait_for_worker($node, 'postgres'), 'worker restarted after termination');
+views_match('after the worker was terminated');
+
+$node->restart;
+write_batch();
+views_match('after a clean server restart');
+
+$node->stop('immediate');
+$node->start;
+write_batch();
+views_match('after an immediate shutdown');
+
+# --- Full shared memory ----------------------------------------------------
+
+my $small = ContinuousCluster::new_node('small', 'continuous.shared_memory' => '1MB');
+$small->safe_psql('postgres', q{
+	CREATE EXTENSION pg_continuous;
+	CREATE TABLE few (g int);
+	CREATE TABLE many (id int);
+	SELECT continuous.create_view('few_v', 'SELECT g, count(*) AS n FROM few GROUP BY g');
+	SELECT continuous.create_view('many_v', 'SELECT id, count(*) AS n FROM many GROUP BY id');
+	INSERT INTO few SELECT i % 3 FROM generate_series(1, 30) i;
+	INSERT INTO many SELECT generate_series(1, 50000);
+	INSERT INTO few SELECT i % 3 FROM generate_series(1, 30) i;
+});
+($rc, $out, $err) = $small->psql('postgres', "SELECT continuous.sync('3 s')");
+isnt($rc, 0, 'sync times out while shared memory is full');
+like($err, qr/continuous\.shared_memory/, 'the error names the GUC');
+like($err, qr/many_v/, 'the error names the view');
+like($small->safe_psql('postgres', 'SELECT error FROM continuous._worker_state()'),
+	qr/full while applying continuous view .*many_v/, 'continuous._worker_state() shows why');
+ok($small->log_contains(qr/shared memory for continuous views is full/), 'the worker logs it');
+is($small->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_continuous worker'}),
+	'1', 'the worker did not crash');
+
+# Making room lets it resume; nothing was lost for the other view.
+$small->safe_psql('postgres', q{
+	SELECT continuous.drop_view('many_v');
+	SELECT continuous.sync('30 s');
+});
+is($small->safe_psql('postgres', q{SELECT string_agg(g || ':' || n, ',' ORDER BY g) FROM few_v}),
+	'0:20,1:20,2:20', 'after room is made, the other view has every change');
+is($small->safe_psql('postgres', 'SELECT error IS NULL FROM continuous._worker_state()'),
+	't', 'the pause is over');
+
+done_testing();
