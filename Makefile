@@ -18,9 +18,14 @@ DATA = pg_continuous--1.0.sql
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
-PG_CONFIG ?= pg_config
-PGXS := $(shell $(PG_CONFIG) --pgxs)
+PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+
+# On a fresh machine the server headers are not installed yet: `make test`
+# and `make demo` install them first, so they must work without PGXS.
+ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
+endif
 
 .PHONY: test demo
 test:

@@ -13,6 +13,8 @@
  *	- an object-access hook that notices DROP EXTENSION pg_continuous and
  *	  writes a transactional message telling the worker to drop its slot and
  *	  exit.
+ * A utility hook makes DROP DATABASE ask the database's worker to exit
+ * before the server checks that nobody uses the database.
  * CREATE EXTENSION runs continuous._check_setup(), which also arranges for
  * the database's worker to start when the creating transaction commits.
  *-------------------------------------------------------------------------
@@ -23,12 +25,18 @@
 #include "access/xlog.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_extension.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "pgstat.h"
 #include "replication/message.h"
+#include "storage/latch.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 
 #include "pg_continuous.h"
 #include "store.h"
@@ -43,6 +51,10 @@ int			continuous_naptime_ms = 1000;
 int			continuous_apply_batch_events = 100000;
 
 static object_access_hook_type prev_object_access_hook = NULL;
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
+
+/* How long DROP DATABASE waits for the database's worker to exit. */
+#define DROP_DATABASE_WAIT_MS 10000
 
 /* Set by the object-access hook; acted on at commit. */
 static bool start_worker_at_commit = false;
@@ -102,6 +114,51 @@ continuous_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	}
 }
 
+/*
+ * DROP DATABASE refuses to drop a database with a connected process or an
+ * active slot, and the worker is both: ask it to exit (for good) first.
+ */
+static void
+continuous_process_utility(PlannedStmt *pstmt, const char *queryString,
+						   bool readOnlyTree, ProcessUtilityContext context,
+						   ParamListInfo params, QueryEnvironment *queryEnv,
+						   DestReceiver *dest, QueryCompletion *qc)
+{
+	Oid			dropped_db = InvalidOid;
+
+	if (IsA(pstmt->utilityStmt, DropdbStmt))
+	{
+		DropdbStmt *stmt = (DropdbStmt *) pstmt->utilityStmt;
+
+		dropped_db = get_database_oid(stmt->dbname, true);
+		if (OidIsValid(dropped_db) && store_db_request_exit(dropped_db))
+		{
+			TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+															   DROP_DATABASE_WAIT_MS);
+			StoreDb		status;
+
+			while (store_db_get_status(dropped_db, &status) && status.worker_pid != 0 &&
+				   GetCurrentTimestamp() < deadline)
+			{
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 20, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+			}
+		}
+	}
+
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
+								  params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+
+	if (OidIsValid(dropped_db) && !OidIsValid(get_database_oid(((DropdbStmt *) pstmt->utilityStmt)->dbname, true)))
+		store_db_forget(dropped_db);
+}
+
 void
 _PG_init(void)
 {
@@ -149,6 +206,8 @@ _PG_init(void)
 
 	RegisterXactCallback(continuous_xact_callback, NULL);
 	RegisterSubXactCallback(continuous_subxact_callback, NULL);
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = continuous_process_utility;
 	prev_object_access_hook = object_access_hook;
 	object_access_hook = continuous_object_access;
 }

@@ -238,6 +238,7 @@ store_db_claim_for_worker(Oid dboid)
 	db->worker_pid = MyProcPid;
 	db->worker_latch = MyLatch;
 	db->slot_ready = false;
+	db->exit_requested = false;
 	db->error[0] = '\0';
 	LWLockRelease(control->lock);
 	return db;
@@ -330,6 +331,63 @@ store_wake_worker(Oid dboid)
 			return;
 		}
 	}
+}
+
+/*
+ * Asks the database's worker to exit for good (DROP DATABASE).  Returns
+ * whether a live worker was asked.
+ */
+bool
+store_db_request_exit(Oid dboid)
+{
+	StoreDb    *db;
+	bool		asked = false;
+
+	if (control == NULL)
+		return false;
+	LWLockAcquire(control->lock, LW_EXCLUSIVE);
+	db = find_db_locked(dboid);
+	if (db && worker_alive(db))
+	{
+		db->exit_requested = true;
+		if (db->worker_latch)
+			SetLatch(db->worker_latch);
+		asked = true;
+	}
+	LWLockRelease(control->lock);
+	return asked;
+}
+
+bool
+store_db_exit_requested(StoreDb *db)
+{
+	bool		requested;
+
+	LWLockAcquire(control->lock, LW_SHARED);
+	requested = db->exit_requested;
+	LWLockRelease(control->lock);
+	return requested;
+}
+
+/* Frees a dropped database's views and its slot in shared memory. */
+void
+store_db_forget(Oid dboid)
+{
+	StoreDb    *db;
+
+	if (control == NULL)
+		return;
+	store_area();
+	LWLockAcquire(control->lock, LW_SHARED);
+	db = find_db_locked(dboid);
+	LWLockRelease(control->lock);
+	if (db == NULL)
+		return;
+	store_db_forget_views(db);
+	LWLockAcquire(control->lock, LW_EXCLUSIVE);
+	if (db->dboid == dboid && !worker_alive(db))
+		memset(db, 0, sizeof(StoreDb));
+	LWLockRelease(control->lock);
 }
 
 /* ----------------------------------------------------------------------

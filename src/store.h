@@ -57,6 +57,7 @@ typedef struct StoreDb
 	pid_t		worker_pid;		/* 0 when no worker runs */
 	Latch	   *worker_latch;
 	bool		slot_ready;		/* replication slot exists and is consistent */
+	bool		exit_requested; /* DROP DATABASE waits for the worker to leave */
 	XLogRecPtr	applied_lsn;	/* every commit before this is merged */
 	TimestampTz applied_commit_time;
 	dsa_pointer views;			/* list of SharedView */
@@ -98,6 +99,9 @@ extern void store_db_set_applied(StoreDb *db, XLogRecPtr lsn, TimestampTz commit
 extern void store_db_set_error(StoreDb *db, const char *error);
 extern void store_db_forget_views(StoreDb *db);
 extern void store_wake_worker(Oid dboid);
+extern bool store_db_request_exit(Oid dboid);
+extern bool store_db_exit_requested(StoreDb *db);
+extern void store_db_forget(Oid dboid);
 
 /* Views (worker) */
 extern SharedView *store_view_attach(StoreDb *db, int32 view_id);

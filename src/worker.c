@@ -20,7 +20,8 @@
  * slot's start.  The retained WAL is the price; see the README.
  *
  * On DROP EXTENSION the worker decodes the extension's drop message, frees
- * the database's views, drops its slot and exits.
+ * the database's views, drops its slot and exits.  DROP DATABASE asks it to
+ * exit first (pg_continuous.c), then drops the slot with the database.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -312,6 +313,14 @@ continuous_worker_main(Datum arg)
 
 		if (decoder_drop_requested())
 			worker_drop_and_exit(ctx, slotname);
+		if (store_db_exit_requested(worker_db))
+		{
+			/* DROP DATABASE: leave; the server drops the slot with the database. */
+			FreeDecodingContext(ctx);
+			ReplicationSlotRelease();
+			ereport(LOG, (errmsg("pg_continuous: worker exiting for DROP DATABASE")));
+			proc_exit(0);
+		}
 
 		if (!decoder_paused() && decoder_merge_all())
 			store_db_set_applied(worker_db, ctx->reader->EndRecPtr, decoder_last_commit_time());

@@ -59,6 +59,14 @@ $node->poll_query_until('postgres',
   or die 'worker still running';
 pass('DROP EXTENSION stops the worker');
 
+# DROP DATABASE is not blocked by the worker, and leaves no slot.
+$node->safe_psql('postgres', 'CREATE DATABASE other');
+$node->safe_psql('other', 'CREATE EXTENSION pg_continuous');
+ok(ContinuousCluster::wait_for_worker($node, 'other'), 'worker runs in a second database');
+$node->safe_psql('postgres', 'DROP DATABASE other');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pg_continuous%'"),
+	'0', 'DROP DATABASE leaves no slot');
+
 # The extension can come back, immediately.
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_continuous');
 ok(ContinuousCluster::wait_for_worker($node, 'postgres'), 'worker starts again');
