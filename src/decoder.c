@@ -108,6 +108,7 @@ static StoreDb *decoder_db = NULL;
 static Oid	catalog_relid = InvalidOid;
 static List *apply_views = NIL;
 static HTAB *relation_map = NULL;
+static bool relation_map_stale = false;
 static MemoryContext decoder_cxt = NULL;
 static MemoryContext relmap_cxt = NULL;
 static MemoryContext merge_cxt = NULL;
@@ -126,12 +127,14 @@ void		_PG_output_plugin_init(OutputPluginCallbacks *cb);
  * ----------------------------------------------------------------------
  */
 
+/*
+ * Marks the relation map for rebuilding.  The map is only freed at the next
+ * lookup, never while a caller may be walking a target list from it.
+ */
 static void
 relation_map_reset(void)
 {
-	if (relmap_cxt)
-		MemoryContextReset(relmap_cxt);
-	relation_map = NULL;
+	relation_map_stale = true;
 }
 
 static void
@@ -149,6 +152,12 @@ relation_map_lookup(Relation relation)
 	ListCell   *lc;
 	List	   *ancestors = NIL;
 
+	if (relation_map_stale)
+	{
+		MemoryContextReset(relmap_cxt);
+		relation_map = NULL;
+		relation_map_stale = false;
+	}
 	if (relation_map == NULL)
 	{
 		HASHCTL		ctl;
