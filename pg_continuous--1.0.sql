@@ -18,7 +18,12 @@ CREATE TABLE continuous.view_catalog (
 	sourcerelid oid NOT NULL,			-- the stream or table it reads
 	definition	text NOT NULL,			-- the defining query, as the user wrote it
 	querytree	text NOT NULL,			-- nodeToString of the analyzed Query
-	created_at	timestamptz NOT NULL DEFAULT now()
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	-- The creator's settings that stable functions in the definition see
+	-- when the worker evaluates them.
+	timezone	text NOT NULL DEFAULT current_setting('TimeZone'),
+	datestyle	text NOT NULL DEFAULT current_setting('DateStyle'),
+	intervalstyle text NOT NULL DEFAULT current_setting('IntervalStyle')
 );
 REVOKE ALL ON continuous.view_catalog FROM PUBLIC;
 
@@ -149,9 +154,12 @@ GRANT SELECT ON continuous.views, continuous.stats TO PUBLIC;
 ------------------------------------------------------------------------------
 CREATE FUNCTION continuous._release_view_at_commit(view_id integer) RETURNS void
 	LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'continuous_release_view_at_commit';
+REVOKE ALL ON FUNCTION continuous._release_view_at_commit(integer) FROM PUBLIC;
 
+-- SECURITY DEFINER: any role may drop objects, but only the extension's
+-- owner may read and write the catalog.
 CREATE FUNCTION continuous._on_sql_drop() RETURNS event_trigger
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
 	-- During DROP EXTENSION the catalog itself is gone: nothing to do.
 	IF to_regclass('continuous.view_catalog') IS NULL THEN

@@ -61,7 +61,7 @@ agg_call_context(MemoryContext statecxt)
 static const char *
 agg_name(Oid aggfnoid)
 {
-	return format_procedure(aggfnoid);
+	return get_func_name(aggfnoid);
 }
 
 void

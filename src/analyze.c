@@ -14,6 +14,7 @@
 
 #include "access/table.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_proc.h"
 #include "executor/executor.h"
 #include "mb/pg_wchar.h"
@@ -23,6 +24,7 @@
 #include "parser/parse_node.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
@@ -40,6 +42,24 @@ error_position(int location)
 	if (location < 0 || view_query_text == NULL)
 		return 0;
 	return errposition(pg_mbstrlen_with_len(view_query_text, location) + 1);
+}
+
+/*
+ * Positions in errors raised while analyzing the definition point into the
+ * definition's text, not into the statement calling create_view(): report
+ * them as an internal query and position, as SQL functions do.
+ */
+static void
+definition_error_callback(void *arg)
+{
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery((const char *) arg);
+	}
 }
 
 static void
@@ -69,12 +89,33 @@ typedef struct ShapeContext
 	int			volatile_location;
 } ShapeContext;
 
+static bool
+reading_time_function_checker(Oid funcid, void *context)
+{
+	return funcid == F_NOW || funcid == F_TRANSACTION_TIMESTAMP ||
+		funcid == F_STATEMENT_TIMESTAMP;
+}
+
 /* Finds constructs the query-level flags do not reveal with a location. */
 static bool
 shape_walker(Node *node, ShapeContext *ctx)
 {
 	if (node == NULL)
 		return false;
+	if (IsA(node, SQLValueFunction))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("SQL value functions such as CURRENT_TIMESTAMP and CURRENT_USER are not supported in a continuous view"),
+				 errdetail("Their value depends on the session and the moment that reads the view."),
+				 errhint("Compute the value before inserting, or use a column of the source."),
+				 error_position(exprLocation(node))));
+	if (check_functions_in_node(node, reading_time_function_checker, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("functions of the current time such as now() are not supported in a continuous view"),
+				 errdetail("The view would count rows as of when they were applied, not when it is read."),
+				 errhint("Group by continuous.tumble() of an event time column instead."),
+				 error_position(exprLocation(node))));
 	if (check_functions_in_node(node, volatile_function_checker, &ctx->volatile_funcid))
 	{
 		ctx->volatile_location = exprLocation(node);
@@ -123,6 +164,20 @@ check_source(RangeTblEntry *rte)
 					 errmsg("relation \"%s\" cannot be the source of a continuous view", relname)));
 	}
 
+	if (relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		ListCell   *lc;
+
+		foreach(lc, find_all_inheritors(rte->relid, AccessShareLock, NULL))
+			if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_FOREIGN_TABLE)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("partitioned table \"%s\" cannot be the source of a continuous view", relname),
+						 errdetail("Its partition \"%s\" is a foreign table or a stream.",
+								   get_rel_name(lfirst_oid(lc))),
+						 errhint("Define one continuous view per stream, or use a partitioned table of ordinary tables.")));
+	}
+
 	if (relkind != RELKIND_FOREIGN_TABLE)
 	{
 		Relation	rel = table_open(rte->relid, AccessShareLock);
@@ -157,8 +212,14 @@ analyze_view_query(const char *query_string, Oid *sourcerelid)
 	RangeTblEntry *rte;
 	ShapeContext shape = {InvalidOid, -1};
 	ListCell   *lc;
+	ErrorContextCallback errcallback;
 
 	view_query_text = query_string;
+	errcallback.callback = definition_error_callback;
+	errcallback.arg = (void *) query_string;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
 	raw = pg_parse_query(query_string);
 	if (list_length(raw) != 1)
 		ereport(ERROR,
@@ -271,6 +332,7 @@ analyze_view_query(const char *query_string, Oid *sourcerelid)
 	ExecCheckRTPerms(query->rtable, true);
 #endif
 
+	error_context_stack = errcallback.previous;
 	view_query_text = NULL;
 	*sourcerelid = rte->relid;
 	return query;

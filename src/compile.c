@@ -262,6 +262,26 @@ compile_view_for_read(CompiledView *cv)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * Does evaluating the view on a source row call a function that is not
+ * immutable (whose result may depend on settings such as TimeZone)?
+ */
+bool
+compile_uses_session_settings(CompiledView *cv)
+{
+	Query	   *q = cv->query;
+
+	if (q->jointree && contain_mutable_functions(q->jointree->quals))
+		return true;
+	for (int i = 0; i < cv->nkeys; i++)
+		if (contain_mutable_functions((Node *) cv->keyexprs[i]))
+			return true;
+	for (int i = 0; i < cv->naggs; i++)
+		if (contain_mutable_functions((Node *) cv->aggs[i].aggref->args))
+			return true;
+	return false;
+}
+
 /* Hash of a group key, combining the key types' hash functions. */
 uint32
 compile_hash_key(CompiledView *cv, Datum *keys, bool *keynulls)

@@ -42,6 +42,7 @@
 #include "replication/output_plugin.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -60,6 +61,9 @@
 #define Anum_view_catalog_viewrelid		2
 #define Anum_view_catalog_sourcerelid	3
 #define Anum_view_catalog_querytree		5
+#define Anum_view_catalog_timezone		7
+#define Anum_view_catalog_datestyle		8
+#define Anum_view_catalog_intervalstyle	9
 
 typedef struct DeltaGroup
 {
@@ -78,6 +82,10 @@ typedef struct ApplyView
 	CompiledView *cv;
 	SharedView *shared;
 	bool		disabled;		/* failed or dropped: changes are ignored */
+	bool		uses_settings;	/* calls stable functions: see use_view_settings */
+	char	   *timezone;		/* the creator's settings */
+	char	   *datestyle;
+	char	   *intervalstyle;
 	XLogRecPtr	skip_until;		/* transactions ending at or before: merged */
 
 	MemoryContext deltacxt;
@@ -114,6 +122,11 @@ static MemoryContext relmap_cxt = NULL;
 static MemoryContext merge_cxt = NULL;
 
 static XLogRecPtr current_end_lsn = InvalidXLogRecPtr;
+
+/* Settings in force in the current decoded transaction (see use_view_settings). */
+static const char *current_timezone = NULL;
+static const char *current_datestyle = NULL;
+static const char *current_intervalstyle = NULL;
 static XLogRecPtr last_commit_lsn = InvalidXLogRecPtr;
 static TimestampTz last_commit_time = 0;
 static uint64 pending_events_total = 0;
@@ -225,8 +238,33 @@ delta_reset(ApplyView *av)
 }
 
 /* Registers a view decoded from a catalog insert; runs in its transaction. */
+/*
+ * Stable functions in a definition (casts of timestamptz to date, say) are
+ * evaluated with the settings of the session that created the view, so the
+ * view agrees with its query run in that session.  The decoding transaction
+ * reverts settings when it ends, hence the per-transaction bookkeeping.
+ */
 static void
-register_view(int32 view_id, Oid viewrelid, Oid sourcerelid, const char *querytree)
+set_if_changed(const char *name, const char *value, const char **current)
+{
+	if (*current == NULL || strcmp(*current, value) != 0)
+	{
+		SetConfigOption(name, value, PGC_USERSET, PGC_S_SESSION);
+		*current = value;
+	}
+}
+
+static void
+use_view_settings(ApplyView *av)
+{
+	set_if_changed("TimeZone", av->timezone, &current_timezone);
+	set_if_changed("DateStyle", av->datestyle, &current_datestyle);
+	set_if_changed("IntervalStyle", av->intervalstyle, &current_intervalstyle);
+}
+
+static void
+register_view(int32 view_id, Oid viewrelid, Oid sourcerelid, const char *querytree,
+			  const char *timezone, const char *datestyle, const char *intervalstyle)
 {
 	MemoryContext old = MemoryContextSwitchTo(decoder_cxt);
 	ApplyView  *av;
@@ -252,6 +290,10 @@ register_view(int32 view_id, Oid viewrelid, Oid sourcerelid, const char *querytr
 		elog(ERROR, "could not open source %u of continuous view %d", sourcerelid, view_id);
 	compile_view_for_apply(av->cv, RelationGetDescr(source));
 	RelationClose(source);
+	av->uses_settings = compile_uses_session_settings(av->cv);
+	av->timezone = pstrdup(timezone);
+	av->datestyle = pstrdup(datestyle);
+	av->intervalstyle = pstrdup(intervalstyle);
 	av->deltacxt = AllocSetContextCreate(decoder_cxt, "continuous delta", ALLOCSET_DEFAULT_SIZES);
 	av->keybuf = palloc(sizeof(Datum) * (av->cv->nkeys + CONTINUOUS_MAX_AGG_ARGS + 1));
 	av->keynullbuf = palloc(sizeof(bool) * (av->cv->nkeys + CONTINUOUS_MAX_AGG_ARGS + 1));
@@ -430,6 +472,8 @@ apply_row_to_targets(List *targets, HeapTuple tuple)
 			continue;
 		PG_TRY();
 		{
+			if (av->uses_settings)
+				use_view_settings(av);
 			if (t->map)
 				converted = execute_attr_map_tuple(tuple, t->map);
 			apply_row(av, converted);
@@ -689,6 +733,7 @@ static void
 continuous_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
 	current_end_lsn = txn->end_lsn;
+	current_timezone = current_datestyle = current_intervalstyle = NULL;
 }
 
 static void
@@ -704,10 +749,16 @@ handle_catalog_change(Relation relation, ReorderBufferChange *change)
 
 		heap_deform_tuple(&change->data.tp.newtuple->tuple, desc, values, nulls);
 		querytree = TextDatumGetCString(values[Anum_view_catalog_querytree - 1]);
+		if (desc->natts < Anum_view_catalog_intervalstyle)
+			elog(ERROR, "continuous.view_catalog has %d columns, expected %d",
+				 desc->natts, Anum_view_catalog_intervalstyle);
 		register_view(DatumGetInt32(values[Anum_view_catalog_id - 1]),
 					  DatumGetObjectId(values[Anum_view_catalog_viewrelid - 1]),
 					  DatumGetObjectId(values[Anum_view_catalog_sourcerelid - 1]),
-					  querytree);
+					  querytree,
+					  TextDatumGetCString(values[Anum_view_catalog_timezone - 1]),
+					  TextDatumGetCString(values[Anum_view_catalog_datestyle - 1]),
+					  TextDatumGetCString(values[Anum_view_catalog_intervalstyle - 1]));
 	}
 	else if (change->action == REORDER_BUFFER_CHANGE_DELETE && change->data.tp.oldtuple)
 	{

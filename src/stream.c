@@ -409,6 +409,13 @@ stream_exec_insert(EState *estate, ResultRelInfo *rinfo,
 	StreamInsertState *state = (StreamInsertState *) rinfo->ri_FdwState;
 	MemoryContext oldcontext;
 
+	/*
+	 * PostgreSQL leaves constraints of foreign tables to the wrapper; a
+	 * stream has no remote side, so NOT NULL and CHECK are enforced here.
+	 */
+	if (RelationGetDescr(rinfo->ri_RelationDesc)->constr)
+		ExecConstraints(rinfo, slot, estate);
+
 	oldcontext = MemoryContextSwitchTo(state->row_context);
 	stream_buffer_append(state, stream_event_tuple(state, slot));
 	MemoryContextSwitchTo(oldcontext);

@@ -21,12 +21,18 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_rewrite.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "executor/spi.h"
@@ -36,6 +42,7 @@
 #include "pgstat.h"
 #include "replication/message.h"
 #include "replication/slot.h"
+#include "rewrite/rewriteSupport.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
@@ -44,6 +51,7 @@
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
 #include "utils/regproc.h"
+#include "utils/snapmgr.h"
 #include "utils/ruleutils.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
@@ -63,6 +71,31 @@
  * ----------------------------------------------------------------------
  */
 
+/*
+ * The catalog is not readable or writable by ordinary roles; these functions
+ * run their fixed catalog queries as the bootstrap superuser, after doing
+ * their own privilege checks.
+ */
+typedef struct CatalogUser
+{
+	Oid			saved_userid;
+	int			saved_sec_context;
+} CatalogUser;
+
+static void
+catalog_user_enter(CatalogUser *cu)
+{
+	GetUserIdAndSecContext(&cu->saved_userid, &cu->saved_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   cu->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+static void
+catalog_user_leave(CatalogUser *cu)
+{
+	SetUserIdAndSecContext(cu->saved_userid, cu->saved_sec_context);
+}
+
 typedef struct CatalogRow
 {
 	int32		id;
@@ -78,7 +111,9 @@ catalog_lookup(int32 view_id, CatalogRow *row)
 	Oid			argtypes[1] = {INT4OID};
 	Datum		args[1] = {Int32GetDatum(view_id)};
 	bool		found = false;
+	CatalogUser cu;
 
+	catalog_user_enter(&cu);
 	SPI_connect();
 	SPI_execute_with_args("SELECT viewrelid, sourcerelid, querytree, xmin::text::bigint "
 						  "FROM continuous.view_catalog WHERE id = $1",
@@ -99,6 +134,7 @@ catalog_lookup(int32 view_id, CatalogRow *row)
 		found = true;
 	}
 	SPI_finish();
+	catalog_user_leave(&cu);
 	return found;
 }
 
@@ -162,23 +198,43 @@ wait_for_slot(void)
 	}
 }
 
+/*
+ * Refuses a source table (or any of its partitions) that has rows.  The
+ * caller holds a lock that keeps writers out; the scan uses the latest
+ * snapshot, so rows committed before the lock was granted are seen whatever
+ * the transaction's isolation level.
+ */
 static void
 check_source_is_empty(Oid sourcerelid)
 {
-	char	   *qualified;
-	char	   *sql;
-	bool		empty;
+	List	   *relids;
+	ListCell   *lc;
+	bool		empty = true;
+	Snapshot	snapshot;
 
 	if (get_rel_relkind(sourcerelid) == RELKIND_FOREIGN_TABLE)
 		return;					/* a stream stores nothing */
-	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(sourcerelid)),
-										   get_rel_name(sourcerelid));
-	sql = psprintf("SELECT 1 FROM %s LIMIT 1", qualified);
-	SPI_connect();
-	if (SPI_execute(sql, true, 1) < 0)
-		elog(ERROR, "query failed: %s", sql);
-	empty = (SPI_processed == 0);
-	SPI_finish();
+	relids = find_all_inheritors(sourcerelid, ShareLock, NULL);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	foreach(lc, relids)
+	{
+		Relation	rel;
+		TableScanDesc scan;
+		TupleTableSlot *slot;
+
+		if (get_rel_relkind(lfirst_oid(lc)) != RELKIND_RELATION)
+			continue;
+		rel = table_open(lfirst_oid(lc), NoLock);
+		slot = table_slot_create(rel, NULL);
+		scan = table_beginscan(rel, snapshot, 0, NULL);
+		empty = !table_scan_getnextslot(scan, ForwardScanDirection, slot);
+		table_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		table_close(rel, NoLock);
+		if (!empty)
+			break;
+	}
+	UnregisterSnapshot(snapshot);
 	if (!empty)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -186,6 +242,30 @@ check_source_is_empty(Oid sourcerelid)
 						get_rel_name(sourcerelid)),
 				 errdetail("Initializing a view from rows that already exist (backfill) is not supported yet."),
 				 errhint("Create the view before loading the table.")));
+}
+
+/* The view's columns must have distinct names, as CREATE VIEW requires. */
+static void
+check_column_names(Query *query)
+{
+	ListCell   *lc;
+	List	   *seen = NIL;
+
+	foreach(lc, query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+		ListCell   *lc2;
+
+		if (tle->resjunk)
+			continue;
+		foreach(lc2, seen)
+			if (strcmp((char *) lfirst(lc2), tle->resname) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("column \"%s\" appears more than once in the continuous view", tle->resname),
+						 errhint("Give the columns distinct names with AS.")));
+		seen = lappend(seen, tle->resname);
+	}
 }
 
 /* Column definition list for read_view(): "name type, ..." of the output. */
@@ -227,10 +307,13 @@ continuous_create_view(PG_FUNCTION_ARGS)
 	Oid			sourcerelid;
 	Oid			viewrelid;
 	int32		view_id;
-	ObjectAddress viewaddr;
+	ObjectAddress ruleaddr;
 	Oid			argtypes[5] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID};
 	Datum		args[5];
+	CatalogUser cu;
 
+	/* Errors about the name first, in the words CREATE VIEW would use. */
+	(void) RangeVarGetCreationNamespace(rv);
 	if (OidIsValid(RangeVarGetRelid(rv, NoLock, true)))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_TABLE),
@@ -240,6 +323,7 @@ continuous_create_view(PG_FUNCTION_ARGS)
 	wait_for_slot();
 
 	query = analyze_view_query(query_string, &sourcerelid);
+	check_column_names(query);
 
 	/*
 	 * Writers to the source wait until this transaction commits, so every
@@ -250,27 +334,35 @@ continuous_create_view(PG_FUNCTION_ARGS)
 	check_source_is_empty(sourcerelid);
 
 	SPI_connect();
+	catalog_user_enter(&cu);
 	view_id = (int32) spi_single_int8("SELECT nextval(pg_get_serial_sequence('continuous.view_catalog', 'id'))");
+	catalog_user_leave(&cu);
 	if (SPI_execute(psprintf("CREATE VIEW %s AS SELECT * FROM continuous.read_view(%d) AS r(%s)",
 							 NameListToQuotedString(names), view_id, column_definitions(query)),
 					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create view \"%s\"", name);
 	viewrelid = RangeVarGetRelid(rv, NoLock, false);
 
-	/* The view depends on its source, its columns and the functions used. */
-	ObjectAddressSet(viewaddr, RelationRelationId, viewrelid);
-	recordDependencyOnExpr(&viewaddr, (Node *) query, NIL, DEPENDENCY_NORMAL);
+	/*
+	 * The view's rule depends on the source, the columns and the functions
+	 * the definition uses, exactly as an ordinary view's rule would: DROP and
+	 * ALTER of them are refused, or cascade, with PostgreSQL's own messages.
+	 */
+	ObjectAddressSet(ruleaddr, RewriteRelationId, get_rewrite_oid(viewrelid, "_RETURN", false));
+	recordDependencyOnExpr(&ruleaddr, (Node *) query, NIL, DEPENDENCY_NORMAL);
 
 	args[0] = Int32GetDatum(view_id);
 	args[1] = ObjectIdGetDatum(viewrelid);
 	args[2] = ObjectIdGetDatum(sourcerelid);
 	args[3] = CStringGetTextDatum(query_string);
 	args[4] = CStringGetTextDatum(nodeToString(query));
+	catalog_user_enter(&cu);
 	if (SPI_execute_with_args("INSERT INTO continuous.view_catalog "
 							  "(id, viewrelid, sourcerelid, definition, querytree) "
 							  "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5)",
 							  5, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record continuous view \"%s\"", name);
+	catalog_user_leave(&cu);
 	SPI_finish();
 
 	PG_RETURN_OID(viewrelid);
@@ -289,11 +381,16 @@ continuous_drop_view(PG_FUNCTION_ARGS)
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1] = {ObjectIdGetDatum(viewrelid)};
 	char	   *qualified;
+	CatalogUser cu;
+	bool		found;
 
 	SPI_connect();
+	catalog_user_enter(&cu);
 	SPI_execute_with_args("SELECT 1 FROM continuous.view_catalog WHERE viewrelid = $1",
 						  1, argtypes, args, NULL, true, 1);
-	if (SPI_processed != 1)
+	found = (SPI_processed == 1);
+	catalog_user_leave(&cu);
+	if (!found)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a continuous view", get_rel_name(viewrelid)),
@@ -494,7 +591,15 @@ continuous_read_view(PG_FUNCTION_ARGS)
 	if (rsinfo->setDesc->natts != cv->resultdesc->natts)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("column definition list does not match continuous view %d", view_id)));
+				 errmsg("column definition list does not match continuous view %d", view_id),
+				 errdetail("The view has %d columns.", cv->resultdesc->natts)));
+	for (int i = 0; i < cv->resultdesc->natts; i++)
+		if (TupleDescAttr(rsinfo->setDesc, i)->atttypid != TupleDescAttr(cv->resultdesc, i)->atttypid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column definition list does not match continuous view %d", view_id),
+					 errdetail("Column %d has type %s in the view.", i + 1,
+							   format_type_be(TupleDescAttr(cv->resultdesc, i)->atttypid))));
 
 	store_view_snapshot(MyDatabaseId, view_id, &snap);
 	if (snap.failed)
@@ -502,13 +607,13 @@ continuous_read_view(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("continuous view \"%s\" is no longer maintained", get_rel_name(row.viewrelid)),
 				 errdetail("Applying a change failed: %s", snap.error),
-				 errhint("Drop the view and create it again.")));
+				 errhint("Drop the view. A view over a table can only be created again while the table is empty.")));
 	if (snap.stale)
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
 				 errmsg("continuous view \"%s\" is stale", get_rel_name(row.viewrelid)),
 				 errdetail("%s", snap.stale_reason),
-				 errhint("Its rows may not match its definition. Drop and re-create the view once the source only receives INSERTs.")));
+				 errhint("Its rows may no longer match its definition. Only INSERTs into a source table are maintained so far.")));
 
 	finalslot = MakeSingleTupleTableSlot(cv->finaldesc, &TTSOpsVirtual);
 	econtext = CreateStandaloneExprContext();
@@ -671,21 +776,17 @@ continuous_tumble_int8(PG_FUNCTION_ARGS)
 	int64		ts = PG_GETARG_INT64(0);
 	int64		width = PG_GETARG_INT64(1);
 	int64		origin = PG_GETARG_INT64(2);
-	int64		offset;
+	int128		offset;
 	int64		result;
 
 	if (width <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("window width must be greater than zero")));
-	if (pg_sub_s64_overflow(ts, origin, &offset))
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("window start out of range")));
-	offset %= width;
+	offset = ((int128) ts - (int128) origin) % width;
 	if (offset < 0)
 		offset += width;
-	if (pg_sub_s64_overflow(ts, offset, &result))
+	if (pg_sub_s64_overflow(ts, (int64) offset, &result))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("window start out of range")));
