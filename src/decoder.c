@@ -36,6 +36,7 @@
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/tupconvert.h"
+#include "access/xact.h"
 #include "catalog/partition.h"
 #include "executor/executor.h"
 #include "replication/logical.h"
@@ -48,6 +49,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "compile.h"
 #include "decoder.h"
@@ -617,12 +619,21 @@ merge_view(ApplyView *av)
 /*
  * Merges every view's delta.  Returns false, keeping the deltas that did
  * not fit, when shared memory is full; the worker then pauses.
+ *
+ * Combine functions may be written in SQL or PL/pgSQL, which need a
+ * transaction and an active snapshot: the merge runs in the decoded
+ * transaction when called from a callback, else in one of its own.
  */
 bool
 decoder_merge_all(void)
 {
 	ListCell   *lc;
 	volatile bool all_ok = true;
+	bool		own_xact = !IsTransactionState();
+
+	if (own_xact)
+		StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
 
 	foreach(lc, apply_views)
 	{
@@ -660,6 +671,10 @@ decoder_merge_all(void)
 			all_ok = false;
 		}
 	}
+	PopActiveSnapshot();
+	if (own_xact)
+		CommitTransactionCommand();
+
 	if (all_ok)
 	{
 		pending_events_total = 0;
@@ -804,7 +819,12 @@ continuous_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	{
 		case REORDER_BUFFER_CHANGE_INSERT:
 			if (change->data.tp.newtuple)
+			{
+				/* Functions that are not inlined (PL/pgSQL, say) need a snapshot. */
+				PushActiveSnapshot(GetTransactionSnapshot());
 				apply_row_to_targets(entry->targets, &change->data.tp.newtuple->tuple);
+				PopActiveSnapshot();
+			}
 			break;
 		case REORDER_BUFFER_CHANGE_UPDATE:
 			mark_targets_stale(entry->targets, "UPDATE", relation, change->lsn);
@@ -859,7 +879,11 @@ continuous_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		arg.targets = relation_map_lookup(relation)->targets;
 		RelationClose(relation);
 		if (arg.targets != NIL)
+		{
+			PushActiveSnapshot(GetTransactionSnapshot());
 			stream_decode_message(message, message_size, apply_stream_event, &arg);
+			PopActiveSnapshot();
+		}
 	}
 	else if (strcmp(prefix, CONTINUOUS_DROP_PREFIX) == 0)
 		drop_requested = true;

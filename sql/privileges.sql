@@ -1,0 +1,175 @@
+--
+-- Privileges: ordinary roles create, fill, read and drop their continuous
+-- views and streams; reading a view needs SELECT on it, creating one needs
+-- SELECT on its source.
+--
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_continuous;
+RESET client_min_messages;
+SET TimeZone = 'UTC';
+SET DateStyle = 'ISO, YMD';
+SET IntervalStyle = 'postgres';
+
+-- Runs a statement that must fail; returns its SQLSTATE and message, then
+-- its detail and hint when it has them.
+CREATE FUNCTION expect_error(sql text) RETURNS SETOF text
+LANGUAGE plpgsql AS $fn$
+DECLARE
+	state text;
+	message text;
+	detail text;
+	hint text;
+BEGIN
+	EXECUTE sql;
+	RETURN NEXT 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+		detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+	RETURN NEXT state || ': ' || message;
+	IF detail <> '' THEN
+		RETURN NEXT 'DETAIL: ' || detail;
+	END IF;
+	IF hint <> '' THEN
+		RETURN NEXT 'HINT: ' || hint;
+	END IF;
+END
+$fn$;
+
+-- The creator of views, a reader, and a role with no privileges on the
+-- source.  None is a superuser.
+CREATE ROLE regress_continuous_owner;
+CREATE ROLE regress_continuous_reader;
+CREATE ROLE regress_continuous_outsider;
+SELECT rolname, rolsuper, rolcreaterole, rolbypassrls FROM pg_roles
+WHERE rolname LIKE 'regress_continuous_%' ORDER BY rolname;
+
+CREATE SCHEMA pv;
+GRANT USAGE, CREATE ON SCHEMA pv TO regress_continuous_owner, regress_continuous_outsider;
+GRANT USAGE ON SCHEMA pv TO regress_continuous_reader;
+CREATE TABLE pv.src (k int, v int);
+GRANT SELECT, INSERT ON pv.src TO regress_continuous_owner;
+
+-- The owner creates a view over a table it may read, fills the table and
+-- reads the view.
+SET ROLE regress_continuous_owner;
+SELECT continuous.create_view('pv.counts', 'SELECT k, count(*) AS n, sum(v) AS total FROM pv.src GROUP BY k');
+INSERT INTO pv.src VALUES (1, 10), (1, 5), (2, 7), (NULL, 1);
+SELECT continuous.sync();
+SELECT * FROM pv.counts ORDER BY k;
+RESET ROLE;
+SELECT relowner::regrole AS owner FROM pg_class WHERE oid = 'pv.counts'::regclass;
+SELECT name, source, groups, error FROM continuous.views WHERE name = 'pv.counts'::regclass;
+
+-- The view's id, not shown: the same rows through read_view().
+SELECT id AS counts_id FROM continuous.views WHERE name = 'pv.counts'::regclass \gset
+
+-- Without SELECT on the view, the reader is refused, also through
+-- read_view().
+SET ROLE regress_continuous_reader;
+SELECT * FROM expect_error('SELECT * FROM pv.counts');
+SELECT * FROM expect_error(format('SELECT * FROM continuous.read_view(%s) AS r(k int, n bigint, total bigint)', :counts_id));
+RESET ROLE;
+
+-- Its owner grants SELECT on the view, and no more: the reader still may
+-- not read the source.
+SET ROLE regress_continuous_owner;
+GRANT SELECT ON pv.counts TO regress_continuous_reader;
+RESET ROLE;
+SET ROLE regress_continuous_reader;
+SELECT * FROM pv.counts ORDER BY k;
+SELECT * FROM continuous.read_view(:counts_id) AS r(k int, n bigint, total bigint) ORDER BY k;
+SELECT * FROM expect_error('SELECT * FROM pv.src');
+SELECT * FROM expect_error($$SELECT continuous.create_view('pv.reader_view', 'SELECT count(*) FROM pv.src')$$);
+RESET ROLE;
+
+-- A role without SELECT on the source cannot create a view over it, even
+-- with CREATE on the schema.
+SET ROLE regress_continuous_outsider;
+SELECT * FROM expect_error($$SELECT continuous.create_view('pv.stolen', 'SELECT count(*) FROM pv.src')$$);
+SELECT * FROM expect_error($$SELECT continuous.create_view('pv.stolen', 'SELECT k, sum(v) FROM pv.src GROUP BY k')$$);
+SELECT * FROM expect_error('SELECT * FROM pv.counts');
+RESET ROLE;
+SELECT to_regclass('pv.stolen') AS stolen;
+
+-- An ordinary role creates and drops its own tables, plain views and
+-- continuous views while the extension's sql_drop event trigger is there.
+SET ROLE regress_continuous_owner;
+CREATE TABLE pv.own (k int, v int);
+CREATE VIEW pv.own_plain AS SELECT k FROM pv.own;
+DROP VIEW pv.own_plain;
+CREATE TABLE pv.scratch (x int);
+DROP TABLE pv.scratch;
+SELECT continuous.create_view('pv.own_by_drop_view', 'SELECT k, count(*) AS n FROM pv.own GROUP BY k');
+SELECT continuous.create_view('pv.own_by_function', 'SELECT count(*) AS n, sum(v) AS total FROM pv.own');
+INSERT INTO pv.own VALUES (1, 1), (2, 2), (2, 3);
+SELECT continuous.sync();
+SELECT * FROM pv.own_by_drop_view ORDER BY k;
+SELECT * FROM pv.own_by_function;
+SELECT name FROM continuous.views WHERE name::text LIKE 'pv.own%' ORDER BY name::text;
+DROP VIEW pv.own_by_drop_view;
+SELECT continuous.drop_view('pv.own_by_function');
+SELECT name FROM continuous.views WHERE name::text LIKE 'pv.own%' ORDER BY name::text;
+SELECT to_regclass('pv.own_by_drop_view') AS by_drop_view, to_regclass('pv.own_by_function') AS by_function;
+DROP TABLE pv.own;
+-- A table with a continuous view over it, dropped with CASCADE.
+CREATE TABLE pv.own_table (k int);
+SELECT continuous.create_view('pv.own_cascade', 'SELECT count(*) AS n FROM pv.own_table');
+SELECT * FROM expect_error('DROP TABLE pv.own_table');
+SET client_min_messages = warning;
+DROP TABLE pv.own_table CASCADE;
+RESET client_min_messages;
+SELECT to_regclass('pv.own_table') AS own_table, to_regclass('pv.own_cascade') AS own_cascade;
+SELECT name FROM continuous.views WHERE name::text LIKE 'pv.own%' ORDER BY name::text;
+RESET ROLE;
+
+-- Another role cannot drop the owner's continuous view.
+SET ROLE regress_continuous_outsider;
+SELECT * FROM expect_error('DROP VIEW pv.counts');
+SELECT * FROM expect_error($$SELECT continuous.drop_view('pv.counts')$$);
+RESET ROLE;
+SELECT name FROM continuous.views WHERE name = 'pv.counts'::regclass;
+
+-- An ordinary role creates a stream (USAGE on the server is granted to
+-- PUBLIC), a view over it, and inserts events.
+SELECT has_server_privilege('regress_continuous_owner', 'continuous_streams', 'USAGE') AS owner_usage;
+SET ROLE regress_continuous_owner;
+SELECT continuous.create_stream('pv.events', 'k int, v int');
+SELECT continuous.create_view('pv.event_counts', 'SELECT k, count(*) AS n, sum(v) AS total FROM pv.events GROUP BY k');
+INSERT INTO pv.events VALUES (1, 1), (1, 2), (3, 3);
+COPY pv.events FROM STDIN;
+3	4
+\.
+SELECT continuous.sync();
+SELECT * FROM pv.event_counts ORDER BY k;
+RESET ROLE;
+SELECT relowner::regrole AS owner FROM pg_class WHERE oid = 'pv.events'::regclass;
+-- Others may insert only with INSERT on the stream.
+SET ROLE regress_continuous_outsider;
+SELECT * FROM expect_error('INSERT INTO pv.events VALUES (9, 9)');
+SELECT * FROM expect_error($$SELECT continuous.create_view('pv.stolen', 'SELECT count(*) FROM pv.events')$$);
+RESET ROLE;
+SET ROLE regress_continuous_owner;
+GRANT INSERT ON pv.events TO regress_continuous_outsider;
+RESET ROLE;
+SET ROLE regress_continuous_outsider;
+INSERT INTO pv.events VALUES (9, 9);
+RESET ROLE;
+SET ROLE regress_continuous_owner;
+SELECT continuous.sync();
+SELECT * FROM pv.event_counts ORDER BY k;
+-- The owner drops its stream and, with cascade, its view.
+SET client_min_messages = warning;
+SELECT continuous.drop_stream('pv.events', "cascade" => true);
+RESET client_min_messages;
+SELECT to_regclass('pv.events') AS events, to_regclass('pv.event_counts') AS event_counts;
+RESET ROLE;
+
+SET client_min_messages = warning;
+DROP SCHEMA pv CASCADE;
+RESET client_min_messages;
+SELECT count(*) AS orphan_rows FROM continuous.view_catalog c
+WHERE NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = c.viewrelid);
+DROP ROLE regress_continuous_owner;
+DROP ROLE regress_continuous_reader;
+DROP ROLE regress_continuous_outsider;
+DROP FUNCTION expect_error(text);
