@@ -31,6 +31,7 @@
 #include "parser/parse_clause.h"
 #include "port/pg_bitutils.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/memutils.h"
 
 #include "compile.h"
@@ -70,6 +71,26 @@ compile_collect_aggrefs(Query *query)
 }
 
 /*
+ * Is expr a call of continuous.tumble()?  Its value, a window start of type
+ * timestamptz, timestamp or bigint, is what eviction of closed windows will
+ * look at, so the store keeps it beside each group (SharedGroup.window_start).
+ */
+static bool
+is_window_call(Expr *expr)
+{
+	FuncExpr   *func;
+	char	   *nspname;
+
+	if (!IsA(expr, FuncExpr))
+		return false;
+	func = (FuncExpr *) expr;
+	if (strcmp(get_func_name(func->funcid), "tumble") != 0)
+		return false;
+	nspname = get_namespace_name(get_func_namespace(func->funcid));
+	return nspname && strcmp(nspname, "continuous") == 0;
+}
+
+/*
  * Parses and describes a view.  Everything is allocated in a new context
  * that is a child of the current one; compile_view_free() releases it.
  */
@@ -100,6 +121,7 @@ compile_view(int32 view_id, Oid sourcerelid, const char *querytree)
 	cv->keycolls = palloc0(sizeof(Oid) * Max(cv->nkeys, 1));
 	cv->keyhashfns = palloc0(sizeof(FmgrInfo) * Max(cv->nkeys, 1));
 	cv->keyeqfns = palloc0(sizeof(FmgrInfo) * Max(cv->nkeys, 1));
+	cv->window_key = -1;
 	i = 0;
 	foreach(lc, cv->query->groupClause)
 	{
@@ -110,6 +132,8 @@ compile_view(int32 view_id, Oid sourcerelid, const char *querytree)
 
 		cv->keyexprs[i] = tle->expr;
 		cv->keycolls[i] = exprCollation((Node *) tle->expr);
+		if (cv->window_key < 0 && is_window_call(tle->expr))
+			cv->window_key = i;
 		if (!get_op_hash_functions(sgc->eqop, &lhs_hash, &rhs_hash))
 			elog(ERROR, "could not find hash function for operator %u", sgc->eqop);
 		fmgr_info(lhs_hash, &cv->keyhashfns[i]);

@@ -26,6 +26,7 @@ typedef struct CompiledView
 	Oid		   *keycolls;
 	FmgrInfo   *keyhashfns;
 	FmgrInfo   *keyeqfns;
+	int			window_key;		/* index of the continuous.tumble() key, or -1 */
 
 	int			naggs;
 	ContinuousAgg *aggs;

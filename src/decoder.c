@@ -597,6 +597,9 @@ merge_view(ApplyView *av)
 			}
 			changes[nchanges].old_group = local ? dp : InvalidDsaPointer;
 			changes[nchanges].hash = g->hash;
+			changes[nchanges].has_window = cv->window_key >= 0 && !g->keynulls[cv->window_key];
+			changes[nchanges].window_start = changes[nchanges].has_window ?
+				DatumGetInt64(g->keys[cv->window_key]) : 0;
 			changes[nchanges].new_tuple = heap_form_minimal_tuple(cv->groupdesc, values, nulls);
 			nchanges++;
 		}

@@ -765,6 +765,8 @@ store_publish_changes(SharedView *v, StoreChange *changes, int nchanges,
 
 		g = dsa_get_address(area, c->new_group);
 		g->hash = c->hash;
+		g->has_window = c->has_window;
+		g->window_start = c->window_start;
 		g->capacity = MAXALIGN(c->new_tuple->t_len);
 		g->dirty = true;
 		memcpy(SHARED_GROUP_TUPLE(g), c->new_tuple, c->new_tuple->t_len);

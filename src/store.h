@@ -27,6 +27,8 @@ typedef struct SharedGroup
 	uint32		hash;			/* hash of the key columns */
 	uint32		capacity;		/* bytes available for the tuple */
 	bool		dirty;			/* changed since the last checkpoint */
+	bool		has_window;		/* the key has a continuous.tumble() part */
+	int64		window_start;	/* that part, as a timestamp or bigint */
 } SharedGroup;
 
 #define SHARED_GROUP_HEADER_SIZE	MAXALIGN(sizeof(SharedGroup))
@@ -70,6 +72,8 @@ typedef struct StoreChange
 	dsa_pointer old_group;		/* existing group, or InvalidDsaPointer */
 	uint32		hash;
 	MinimalTuple new_tuple;		/* local copy of the new group row */
+	bool		has_window;		/* see SharedGroup */
+	int64		window_start;
 	dsa_pointer new_group;		/* fresh chunk when the old one is too small */
 } StoreChange;
 
