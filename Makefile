@@ -27,6 +27,10 @@ ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
 endif
 
+# PGXS does not track header dependencies: rebuild every module when a
+# header changes, since they share struct layouts.
+$(OBJS): $(wildcard $(srcdir)/src/*.h)
+
 .PHONY: test demo
 test:
 	bash scripts/run-tests.sh

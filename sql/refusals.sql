@@ -88,13 +88,12 @@ SELECT refused('SELECT k, x, count(*) FROM rf.t GROUP BY CUBE (k, x)');
 SELECT refused('SELECT count(*) FROM rf.t FOR UPDATE');
 SELECT refused('SELECT k FROM rf.t GROUP BY k FOR SHARE');
 
--- Aggregates that cannot be merged: with ORDER BY, DISTINCT or FILTER,
+-- Aggregates that cannot be merged: with ORDER BY or DISTINCT,
 -- without a combine function, and ordered-set aggregates.
 SELECT refused('SELECT max(x ORDER BY x) FROM rf.t');
 SELECT refused('SELECT string_agg(s, '','' ORDER BY s) FROM rf.t');
 SELECT refused('SELECT count(DISTINCT x) FROM rf.t');
 SELECT refused('SELECT k, sum(DISTINCT x) FROM rf.t GROUP BY k');
-SELECT refused('SELECT count(*) FILTER (WHERE x > 0) FROM rf.t');
 -- These have no combine function in PostgreSQL 15.
 SELECT a.aggfnoid::regprocedure
 FROM pg_aggregate a

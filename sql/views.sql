@@ -120,6 +120,15 @@ SELECT n.nspname, c.relname, c.relkind
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relname = 'v_count';
 
+-- FILTER (WHERE ...) on aggregates.
+SELECT continuous.create_view('cv.v_filter', $$
+	SELECT k % 3 AS k3, count(*) FILTER (WHERE b > 0) AS positive,
+		   sum(c) FILTER (WHERE s <> 'a') AS sum_not_a,
+		   max(e) FILTER (WHERE e < 100) AS max_small, count(*) AS n
+	FROM cv.ev
+	GROUP BY 1
+$$);
+
 -- A name that already exists.
 SELECT continuous.create_view('cv.v_total', 'SELECT count(*) FROM cv.ev');
 SELECT continuous.create_view('cv.tab', 'SELECT count(*) FROM cv.ev');
@@ -239,6 +248,14 @@ SELECT view_diff('cv.v_total', $$
 	FROM cv.ev_shadow
 $$) AS v_total;
 SELECT view_diff('cv.v_count', 'SELECT count(*) AS n, count(b) AS nb FROM cv.ev_shadow') AS v_count;
+SELECT view_diff('cv.v_filter', $$
+	SELECT k % 3 AS k3, count(*) FILTER (WHERE b > 0) AS positive,
+		   sum(c) FILTER (WHERE s <> 'a') AS sum_not_a,
+		   max(e) FILTER (WHERE e < 100) AS max_small, count(*) AS n
+	FROM cv.ev_shadow
+	GROUP BY 1
+$$) AS v_filter;
+SELECT * FROM cv.v_filter ORDER BY k3;
 SELECT view_diff('cv.v_tumble', $$
 	SELECT continuous.tumble(ts, '1 hour') AS hour,
 		   continuous.tumble(ts, '15 minutes', '2024-01-01 00:05:00+00') AS quarter,

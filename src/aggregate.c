@@ -88,12 +88,6 @@ agg_check_supported(Aggref *aggref)
 				 errmsg("DISTINCT inside aggregate %s is not supported in a continuous view",
 						agg_name(aggref->aggfnoid)),
 				 errhint("Group by the column instead, or wait for count(DISTINCT) support.")));
-	if (aggref->aggfilter != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("FILTER on aggregate %s is not supported in a continuous view",
-						agg_name(aggref->aggfnoid)),
-				 errhint("Move the condition into WHERE, or into a separate view.")));
 	if (list_length(aggref->args) > CONTINUOUS_MAX_AGG_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

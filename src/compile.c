@@ -214,10 +214,15 @@ compile_view_for_apply(CompiledView *cv, TupleDesc sourcedesc)
 		cv->keystates[i] = init_source_expr(cv->keyexprs[i]);
 
 	cv->argstates = palloc0(sizeof(ExprState *) * Max(cv->naggs, 1) * CONTINUOUS_MAX_AGG_ARGS);
+	cv->filterstates = palloc0(sizeof(ExprState *) * Max(cv->naggs, 1));
 	for (i = 0; i < cv->naggs; i++)
 	{
 		ListCell   *lc;
 		int			a = 0;
+
+		if (cv->aggs[i].aggref->aggfilter)
+			cv->filterstates[i] = ExecInitQual(make_ands_implicit(expression_planner(cv->aggs[i].aggref->aggfilter)),
+											   NULL);
 
 		foreach(lc, cv->aggs[i].aggref->args)
 		{
@@ -297,6 +302,9 @@ compile_uses_session_settings(CompiledView *cv)
 
 	if (q->jointree && contain_mutable_functions(q->jointree->quals))
 		return true;
+	for (int i = 0; i < cv->naggs; i++)
+		if (contain_mutable_functions((Node *) cv->aggs[i].aggref->aggfilter))
+			return true;
 	for (int i = 0; i < cv->nkeys; i++)
 		if (contain_mutable_functions((Node *) cv->keyexprs[i]))
 			return true;

@@ -43,6 +43,7 @@ typedef struct CompiledView
 	ExprState  *qual;
 	ExprState **keystates;
 	ExprState **argstates;		/* naggs * CONTINUOUS_MAX_AGG_ARGS */
+	ExprState **filterstates;	/* per aggregate: FILTER (WHERE ...), or NULL */
 
 	/* Read side, built by compile_view_for_read(). */
 	TupleDesc	resultdesc;

@@ -445,6 +445,9 @@ apply_row(ApplyView *av, HeapTuple tuple)
 			ContinuousAgg *agg = &cv->aggs[a];
 			ExprState **argstates = &cv->argstates[a * CONTINUOUS_MAX_AGG_ARGS];
 
+			/* FILTER (WHERE ...): the row is not an input of this aggregate. */
+			if (cv->filterstates[a] && !ExecQual(cv->filterstates[a], econtext))
+				continue;
 			for (int i = 0; i < agg->numArgs; i++)
 				buf[i] = ExecEvalExpr(argstates[i], econtext, &nullbuf[i]);
 			agg_advance(agg, &g->states[a], &g->statenulls[a], buf, nullbuf, av->deltacxt);

@@ -428,8 +428,24 @@ sub random_key_pool
 
 # Aggregates: { sql, float, tol, eps }.  For an output whose value depends
 # on summation order, tol is an oracle-side expression M such that any
-# order's result is within eps * M of the oracle's.
+# order's result is within eps * M of the oracle's.  Sometimes a plain
+# aggregate gets a FILTER clause (its tolerance, if any, is an upper bound
+# still, computed over all rows).
+my @FILTERS = ('x > 0', "k <> 'b'", 'g % 2 = 0', 'y IS NOT NULL AND y < 0.5', 'n IS NULL');
+
 sub random_aggregate
+{
+	my $agg = random_plain_aggregate();
+	if ($agg->{sql} =~ /^(count|sum|avg|min|max)\([^()]*\)$/ && chance(0.25))
+	{
+		my %filtered = %$agg;
+		$filtered{sql} .= ' FILTER (WHERE ' . pick(@FILTERS) . ')';
+		return \%filtered;
+	}
+	return $agg;
+}
+
+sub random_plain_aggregate
 {
 	my $c = rand();
 	if ($c < 0.12)
