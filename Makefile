@@ -8,6 +8,7 @@ OBJS = \
 	src/analyze.o \
 	src/compile.o \
 	src/decoder.o \
+	src/distinct.o \
 	src/store.o \
 	src/stream.o \
 	src/views.o \

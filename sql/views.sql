@@ -129,6 +129,20 @@ SELECT continuous.create_view('cv.v_filter', $$
 	GROUP BY 1
 $$);
 
+-- DISTINCT inside aggregates: the distinct values are kept per group and
+-- the aggregate runs over them in DISTINCT's order, so even aggregates
+-- without a combine function (json_agg) and order-sensitive ones work.
+SELECT continuous.create_view('cv.v_distinct', $$
+	SELECT k % 3 AS k3, count(DISTINCT b) AS nb, sum(DISTINCT c) AS sc,
+		   avg(DISTINCT e) AS ae, array_agg(DISTINCT s) AS ss,
+		   array_agg(DISTINCT s ORDER BY s DESC) AS ss_desc,
+		   json_agg(DISTINCT b)::text AS jb, count(*) AS n
+	FROM cv.ev
+	GROUP BY 1
+$$);
+SELECT continuous.create_view('cv.v_distinct_total', 'SELECT count(DISTINCT s) AS ns FROM cv.ev');
+SELECT * FROM cv.v_distinct_total;
+
 -- A name that already exists.
 SELECT continuous.create_view('cv.v_total', 'SELECT count(*) FROM cv.ev');
 SELECT continuous.create_view('cv.tab', 'SELECT count(*) FROM cv.ev');
@@ -256,6 +270,16 @@ SELECT view_diff('cv.v_filter', $$
 	GROUP BY 1
 $$) AS v_filter;
 SELECT * FROM cv.v_filter ORDER BY k3;
+SELECT view_diff('cv.v_distinct', $$
+	SELECT k % 3 AS k3, count(DISTINCT b) AS nb, sum(DISTINCT c) AS sc,
+		   avg(DISTINCT e) AS ae, array_agg(DISTINCT s) AS ss,
+		   array_agg(DISTINCT s ORDER BY s DESC) AS ss_desc,
+		   json_agg(DISTINCT b)::text AS jb, count(*) AS n
+	FROM cv.ev_shadow
+	GROUP BY 1
+$$) AS v_distinct;
+SELECT view_diff('cv.v_distinct_total', 'SELECT count(DISTINCT s) AS ns FROM cv.ev_shadow') AS v_distinct_total;
+SELECT * FROM cv.v_distinct ORDER BY k3;
 SELECT view_diff('cv.v_tumble', $$
 	SELECT continuous.tumble(ts, '1 hour') AS hour,
 		   continuous.tumble(ts, '15 minutes', '2024-01-01 00:05:00+00') AS quarter,

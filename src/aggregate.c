@@ -38,6 +38,7 @@
 #include "utils/syscache.h"
 
 #include "aggregate.h"
+#include "distinct.h"
 
 /* The minimal AggState that satisfies AggCheckCallContext(). */
 static AggState *fake_aggstate = NULL;
@@ -76,18 +77,39 @@ agg_check_supported(Aggref *aggref)
 				 errmsg("ordered-set aggregate %s is not supported in a continuous view",
 						agg_name(aggref->aggfnoid)),
 				 errhint("Use a combinable aggregate instead.")));
-	if (aggref->aggorder != NIL && aggref->aggdistinct == NIL)
+	if (aggref->aggorder != NIL &&
+		(aggref->aggdistinct == NIL ||
+		 list_length(aggref->aggorder) != list_length(aggref->aggdistinct) ||
+		 !equal(aggref->aggorder, aggref->aggdistinct)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("ORDER BY inside aggregate %s is not supported in a continuous view",
 						agg_name(aggref->aggfnoid)),
 				 errhint("Remove the ORDER BY from the aggregate's arguments.")));
 	if (aggref->aggdistinct != NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("DISTINCT inside aggregate %s is not supported in a continuous view",
-						agg_name(aggref->aggfnoid)),
-				 errhint("Group by the column instead, or wait for count(DISTINCT) support.")));
+	{
+		SortGroupClause *sgc = linitial_node(SortGroupClause, aggref->aggdistinct);
+		Oid			argtype = exprType((Node *) linitial_node(TargetEntry, aggref->args)->expr);
+
+		if (list_length(aggref->args) != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("DISTINCT over several arguments of aggregate %s is not supported in a continuous view",
+							agg_name(aggref->aggfnoid)),
+					 errhint("Use DISTINCT with an aggregate of one argument.")));
+		if (!sgc->hashable || !OidIsValid(sgc->sortop) || !OidIsValid(get_array_type(argtype)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("DISTINCT over type %s is not supported in a continuous view",
+							format_type_be(argtype)),
+					 errdetail("The values must be hashable and sortable and have an array type.")));
+
+		/*
+		 * The distinct values are kept and the aggregate runs over them at
+		 * read time: no combine or serialization function is needed.
+		 */
+		return;
+	}
 	if (list_length(aggref->args) > CONTINUOUS_MAX_AGG_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -165,14 +187,20 @@ agg_init(ContinuousAgg *agg, Aggref *aggref)
 	fmgr_info(transfn_oid, &agg->transfn);
 	fmgr_info_set_expr((Node *) transfnexpr, &agg->transfn);
 
-	/* A combine function is called like a transition function of one input. */
-	build_aggregate_transfn_expr(&agg->transtype, 1, 0, false, agg->transtype,
-								 agg->inputCollation, combinefn_oid, InvalidOid,
-								 &combinefnexpr, &invtransfnexpr);
-	fmgr_info(combinefn_oid, &agg->combinefn);
-	fmgr_info_set_expr((Node *) combinefnexpr, &agg->combinefn);
+	/*
+	 * A combine function is called like a transition function of one input.
+	 * (A DISTINCT aggregate may lack one: its states are never combined.)
+	 */
+	if (OidIsValid(combinefn_oid))
+	{
+		build_aggregate_transfn_expr(&agg->transtype, 1, 0, false, agg->transtype,
+									 agg->inputCollation, combinefn_oid, InvalidOid,
+									 &combinefnexpr, &invtransfnexpr);
+		fmgr_info(combinefn_oid, &agg->combinefn);
+		fmgr_info_set_expr((Node *) combinefnexpr, &agg->combinefn);
+	}
 
-	if (agg->transtype == INTERNALOID)
+	if (agg->transtype == INTERNALOID && OidIsValid(form->aggserialfn))
 	{
 		Expr	   *serialfnexpr,
 				   *deserialfnexpr;
@@ -213,14 +241,39 @@ agg_init(ContinuousAgg *agg, Aggref *aggref)
 	}
 	ReleaseSysCache(tup);
 
+	if (aggref->aggdistinct != NIL)
+	{
+		SortGroupClause *sgc = linitial_node(SortGroupClause, aggref->aggdistinct);
+		Oid			lhs_hash,
+					rhs_hash;
+
+		agg->distinct = true;
+		if (!get_op_hash_functions(sgc->eqop, &lhs_hash, &rhs_hash))
+			elog(ERROR, "could not find hash function for operator %u", sgc->eqop);
+		fmgr_info(lhs_hash, &agg->distincthash);
+		fmgr_info(get_opcode(sgc->eqop), &agg->distincteq);
+		fmgr_info(get_opcode(sgc->sortop), &agg->distinctlt);
+		agg->distinctNullsFirst = sgc->nulls_first;
+		get_typlenbyvalalign(agg->inputTypes[0], &agg->argLen, &agg->argByVal, &agg->argAlign);
+		agg->storedType = get_array_type(agg->inputTypes[0]);
+		get_typlenbyval(agg->storedType, &agg->storedTypeLen, &agg->storedTypeByVal);
+	}
+
 	/* Executor rule: a strict transfn with NULL init needs input = state type. */
 	if (agg->transfn.fn_strict && agg->initValueIsNull &&
 		(agg->numArgs < 1 || !IsBinaryCoercible(agg->inputTypes[0], agg->transtype)))
 		elog(ERROR, "aggregate %u needs an initial value", agg->aggfnoid);
 }
 
-void
-agg_init_state(ContinuousAgg *agg, Datum *state, bool *isnull, MemoryContext statecxt)
+static DistinctSet *
+new_distinct_set(ContinuousAgg *agg, MemoryContext statecxt)
+{
+	return distinct_set_create(statecxt, &agg->distincthash, &agg->distincteq,
+							   agg->inputCollation, agg->argLen, agg->argByVal, agg->argAlign);
+}
+
+static void
+init_plain_state(ContinuousAgg *agg, Datum *state, bool *isnull, MemoryContext statecxt)
 {
 	*isnull = agg->initValueIsNull;
 	if (agg->initValueIsNull)
@@ -258,13 +311,10 @@ agg_keep_result(ContinuousAgg *agg, Datum *state, bool *isnull,
 	*isnull = newisnull;
 }
 
-/*
- * Folds one input row into a state.  Runs the transition function in the
- * current (per-row) memory context; the state lives in statecxt.
- */
-void
-agg_advance(ContinuousAgg *agg, Datum *state, bool *isnull,
-			Datum *args, bool *argnulls, MemoryContext statecxt)
+/* Folds one input row into a plain (not DISTINCT) transition state. */
+static void
+advance_plain(ContinuousAgg *agg, Datum *state, bool *isnull,
+			  Datum *args, bool *argnulls, MemoryContext statecxt)
 {
 	LOCAL_FCINFO(fcinfo, CONTINUOUS_MAX_AGG_ARGS + 1);
 	Datum		result;
@@ -299,6 +349,33 @@ agg_advance(ContinuousAgg *agg, Datum *state, bool *isnull,
 	agg_keep_result(agg, state, isnull, result, fcinfo->isnull, statecxt);
 }
 
+/* A new transition state, in statecxt. */
+void
+agg_init_state(ContinuousAgg *agg, Datum *state, bool *isnull, MemoryContext statecxt)
+{
+	if (agg->distinct)
+	{
+		*state = PointerGetDatum(new_distinct_set(agg, statecxt));
+		*isnull = false;
+	}
+	else
+		init_plain_state(agg, state, isnull, statecxt);
+}
+
+/*
+ * Folds one input row into a state.  Runs the transition function in the
+ * current (per-row) memory context; the state lives in statecxt.
+ */
+void
+agg_advance(ContinuousAgg *agg, Datum *state, bool *isnull,
+			Datum *args, bool *argnulls, MemoryContext statecxt)
+{
+	if (agg->distinct)
+		distinct_set_add((DistinctSet *) DatumGetPointer(*state), args[0], argnulls[0]);
+	else
+		advance_plain(agg, state, isnull, args, argnulls, statecxt);
+}
+
 /* Combines another state of the same aggregate into *state. */
 void
 agg_combine(ContinuousAgg *agg, Datum *state, bool *isnull,
@@ -306,6 +383,13 @@ agg_combine(ContinuousAgg *agg, Datum *state, bool *isnull,
 {
 	LOCAL_FCINFO(fcinfo, 2);
 	Datum		result;
+
+	if (agg->distinct)
+	{
+		distinct_set_union((DistinctSet *) DatumGetPointer(*state),
+						   (DistinctSet *) DatumGetPointer(other));
+		return;
+	}
 
 	if (agg->combinefn.fn_strict)
 	{
@@ -344,6 +428,8 @@ agg_to_stored(ContinuousAgg *agg, Datum state, bool isnull)
 	LOCAL_FCINFO(fcinfo, 1);
 	Datum		result;
 
+	if (agg->distinct)
+		return distinct_set_to_array((DistinctSet *) DatumGetPointer(state), agg->inputTypes[0]);
 	if (agg->transtype != INTERNALOID || isnull)
 		return state;
 	InitFunctionCallInfoData(*fcinfo, &agg->serialfn, 1, InvalidOid,
@@ -368,6 +454,14 @@ agg_from_stored(ContinuousAgg *agg, Datum stored, bool isnull, MemoryContext sta
 	Datum		result;
 	MemoryContext old;
 
+	if (agg->distinct)
+	{
+		DistinctSet *set = new_distinct_set(agg, statecxt);
+
+		if (!isnull)
+			distinct_set_add_array(set, stored);
+		return PointerGetDatum(set);
+	}
 	if (isnull)
 		return (Datum) 0;
 	if (agg->transtype != INTERNALOID)
@@ -389,6 +483,22 @@ agg_from_stored(ContinuousAgg *agg, Datum stored, bool isnull, MemoryContext sta
 	return result;
 }
 
+typedef struct FoldDistinct
+{
+	ContinuousAgg *agg;
+	Datum		state;
+	bool		isnull;
+	MemoryContext statecxt;
+} FoldDistinct;
+
+static void
+fold_distinct_value(Datum value, bool isnull, void *arg)
+{
+	FoldDistinct *fold = (FoldDistinct *) arg;
+
+	advance_plain(fold->agg, &fold->state, &fold->isnull, &value, &isnull, fold->statecxt);
+}
+
 /* The aggregate's result for a state, in the current memory context. */
 Datum
 agg_finalize(ContinuousAgg *agg, Datum state, bool isnull, bool *resultisnull,
@@ -396,6 +506,20 @@ agg_finalize(ContinuousAgg *agg, Datum state, bool isnull, bool *resultisnull,
 {
 	LOCAL_FCINFO(fcinfo, CONTINUOUS_MAX_AGG_ARGS + 1);
 	Datum		result;
+
+	if (agg->distinct)
+	{
+		/* Run the aggregate over the distinct values, as PostgreSQL does. */
+		FoldDistinct fold;
+
+		fold.agg = agg;
+		fold.statecxt = statecxt;
+		init_plain_state(agg, &fold.state, &fold.isnull, statecxt);
+		distinct_set_foreach_sorted((DistinctSet *) DatumGetPointer(state), &agg->distinctlt,
+									agg->distinctNullsFirst, fold_distinct_value, &fold);
+		state = fold.state;
+		isnull = fold.isnull;
+	}
 
 	if (!OidIsValid(agg->finalfn.fn_oid))
 	{

@@ -39,6 +39,19 @@ typedef struct ContinuousAgg
 	Oid			resulttype;
 	int16		resulttypeLen;
 	bool		resulttypeByVal;
+
+	/*
+	 * agg(DISTINCT x): the live state is a DistinctSet of x, the stored one
+	 * an array of x; the transition function runs only at finalization.
+	 */
+	bool		distinct;
+	FmgrInfo	distincthash;
+	FmgrInfo	distincteq;
+	FmgrInfo	distinctlt;		/* the DISTINCT clause's sort operator */
+	bool		distinctNullsFirst;
+	int16		argLen;
+	bool		argByVal;
+	char		argAlign;
 } ContinuousAgg;
 
 /* Checks that an aggregate can be maintained; errors name it otherwise. */

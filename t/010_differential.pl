@@ -20,64 +20,25 @@
 use strict;
 use warnings;
 
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use ContinuousCluster;
-
-my $seed   = $ENV{CONTINUOUS_TEST_SEED}   // 12345;
-my $rounds = $ENV{CONTINUOUS_TEST_ROUNDS} // 15;
-die "CONTINUOUS_TEST_SEED must be an integer\n"   unless $seed =~ /^\d+$/;
-die "CONTINUOUS_TEST_ROUNDS must be an integer\n" unless $rounds =~ /^\d+$/;
-diag("differential test: CONTINUOUS_TEST_SEED=$seed CONTINUOUS_TEST_ROUNDS=$rounds");
-srand($seed);
+use ContinuousDiff qw(
+  $EPS8 $EPS4
+  setup_test
+  pick chance between shuffle digits
+  sql_literal csv_field text_field
+  random_transaction view_query
+  run_sql transaction_ok sync_ok check_views);
 
 my $db = 'postgres';
-
-# psql output: fields and records split by control characters the data never
-# holds, and a NULL marker no value can equal.
-my $FS   = "\x1f";
-my $RS   = "\x1e";
-my $NULL = "\x01NULL\x01";
-my @READ_PARAMS = ('-F', $FS, '-R', $RS, '-P', "null=$NULL");
-
-# Rounding unit of float8 and float4 arithmetic, doubled.  A sum of n values
-# in any order or tree is within (n - 1) * u * sum(|x|) of any other.
-my $EPS8 = 2.3e-16;
-my $EPS4 = 1.2e-7;
-
-my $node = ContinuousCluster::new_node('differential');
-$node->safe_psql($db, 'CREATE EXTENSION pg_continuous');
-# Without a worker every later step would only wait for it: stop here.
-if (!ok(ContinuousCluster::wait_for_worker($node, $db), 'worker started'))
-{
-	$node->stop;
-	done_testing();
-	exit;
-}
+my ($seed, $rounds, $node) = setup_test(
+	name                 => 'differential',
+	title                => 'differential test',
+	db                   => $db,
+	default_rounds       => 15,
+	detailed_diagnostics => 1);
 
 my $tmpdir = PostgreSQL::Test::Utils::tempdir;
-
-###########################################################################
-# Random helpers
-###########################################################################
-
-sub pick { return $_[ int(rand(scalar @_)) ]; }
-sub chance { return rand() < $_[0]; }
-sub between { my ($lo, $hi) = @_; return $lo + int(rand($hi - $lo + 1)); }
-
-sub shuffle
-{
-	my @a = @_;
-	for (my $i = $#a; $i > 0; $i--)
-	{
-		my $j = int(rand($i + 1));
-		@a[ $i, $j ] = @a[ $j, $i ];
-	}
-	return @a;
-}
-
-sub digits { my ($n) = @_; return join('', map { int(rand(10)) } 1 .. $n); }
 
 ###########################################################################
 # Events
@@ -179,33 +140,6 @@ sub random_row
 		$v{$c} = undef if chance($p->{nullp});
 	}
 	return [ map { $v{$_} } @COLNAMES ];
-}
-
-sub sql_literal
-{
-	my ($v) = @_;
-	return 'NULL' unless defined $v;
-	$v =~ s/'/''/g;
-	return "'$v'";
-}
-
-sub csv_field
-{
-	my ($v) = @_;
-	return '' unless defined $v;
-	$v =~ s/"/""/g;
-	return "\"$v\"";
-}
-
-sub text_field
-{
-	my ($v) = @_;
-	return '\\N' unless defined $v;
-	$v =~ s/\\/\\\\/g;
-	$v =~ s/\t/\\t/g;
-	$v =~ s/\n/\\n/g;
-	$v =~ s/\r/\\r/g;
-	return $v;
 }
 
 # Row counts for one write: mostly small, sometimes large.
@@ -354,62 +288,6 @@ sub random_write
 	return write_binary($p, $targets);
 }
 
-sub random_writes
-{
-	my ($p, $targets, $max) = @_;
-	return join('', map { random_write($p, $targets) } 1 .. between(1, $max));
-}
-
-# One random transaction.  Returns (kind, sql, expected_error): the oracle
-# tables receive exactly what the stream receives, so whatever the outcome,
-# they stay the oracle.  expected_error is a regex for the single ERROR the
-# script provokes on purpose, or undef.
-sub random_transaction
-{
-	my ($p, $targets) = @_;
-	my $c = rand();
-	if ($c < 0.15)
-	{
-		return ('autocommit', random_writes($p, $targets, 2), undef);
-	}
-	if ($c < 0.55)
-	{
-		return ('commit', "BEGIN;\n" . random_writes($p, $targets, 4) . "COMMIT;\n", undef);
-	}
-	if ($c < 0.65)
-	{
-		return ('rollback', "BEGIN;\n" . random_writes($p, $targets, 3) . "ROLLBACK;\n", undef);
-	}
-	if ($c < 0.82)
-	{
-		my $sql = "BEGIN;\n" . random_writes($p, $targets, 2);
-		$sql .= "SAVEPOINT a;\n" . random_writes($p, $targets, 2);
-		if (chance(0.5))
-		{
-			$sql .= "SAVEPOINT b;\n" . random_writes($p, $targets, 1);
-			$sql .= chance(0.5) ? "RELEASE SAVEPOINT b;\n" : "ROLLBACK TO SAVEPOINT b;\n";
-			$sql .= random_writes($p, $targets, 1) if chance(0.5);
-		}
-		$sql .= "ROLLBACK TO SAVEPOINT a;\n";
-		$sql .= random_writes($p, $targets, 2) if chance(0.7);
-		$sql .= "SAVEPOINT c;\n" . random_writes($p, $targets, 1) . "RELEASE SAVEPOINT c;\n"
-		  if chance(0.5);
-		return ('savepoint', $sql . "COMMIT;\n", undef);
-	}
-	if ($c < 0.9)
-	{
-		# An error aborts the transaction; COMMIT then rolls back.
-		my $sql = "BEGIN;\n" . random_writes($p, $targets, 3);
-		return ('error', $sql . "SELECT 1 / 0;\nCOMMIT;\n", qr/division by zero/);
-	}
-	# An error inside a savepoint, which is rolled back; the rest commits.
-	my $sql = "BEGIN;\n" . random_writes($p, $targets, 2);
-	$sql .= "SAVEPOINT e;\n" . random_writes($p, $targets, 2);
-	$sql .= "SELECT 1 / 0;\nROLLBACK TO SAVEPOINT e;\n";
-	$sql .= random_writes($p, $targets, 2) if chance(0.7);
-	return ('subxact_error', $sql . "COMMIT;\n", qr/division by zero/);
-}
-
 ###########################################################################
 # Views
 ###########################################################################
@@ -436,6 +314,14 @@ my @FILTERS = ('x > 0', "k <> 'b'", 'g % 2 = 0', 'y IS NOT NULL AND y < 0.5', 'n
 sub random_aggregate
 {
 	my $agg = random_plain_aggregate();
+	if ($agg->{sql} =~ /^(count|sum|avg|min|max)\((\w+)\)$/ && !$agg->{float} && chance(0.15))
+	{
+		# DISTINCT over exact types; float sums over distinct values add in
+		# sorted order in both, but keep the oracle simple.
+		my %distinct = %$agg;
+		$distinct{sql} = "$1(DISTINCT $2)";
+		return \%distinct;
+	}
 	if ($agg->{sql} =~ /^(count|sum|avg|min|max)\([^()]*\)$/ && chance(0.25))
 	{
 		my %filtered = %$agg;
@@ -562,215 +448,6 @@ sub random_view
 	return \%v;
 }
 
-# The view's query over $source; with $with_tol, the tolerance expressions
-# follow as extra output columns (for the oracle).
-sub view_query
-{
-	my ($v, $source, $with_tol) = @_;
-	my @t = map { "$_->{sql} AS $_->{alias}" } @{ $v->{targets} };
-	if ($with_tol)
-	{
-		push @t, map { "$_->{tol} AS tol_$_->{alias}" } grep { $_->{tol} } @{ $v->{targets} };
-	}
-	my $q = 'SELECT ' . join(', ', @t) . " FROM $source";
-	$q .= " WHERE $v->{where}" if defined $v->{where};
-	$q .= ' GROUP BY ' . join(', ', @{ $v->{group} }) if @{ $v->{group} };
-	$q .= " HAVING $v->{having}" if defined $v->{having};
-	return $q;
-}
-
-###########################################################################
-# Running SQL and comparing
-###########################################################################
-
-sub run_sql
-{
-	my ($sql, %opts) = @_;
-	my ($rc, $out, $err) = $node->psql(
-		$db, $sql,
-		timeout => $PostgreSQL::Test::Utils::timeout_default,
-		%opts);
-	return ($rc, $out // '', $err // '');
-}
-
-# Rows of a query as arrays of values (undef for NULL), or an error text.
-sub fetch_rows
-{
-	my ($sql) = @_;
-	my ($rc, $out, $err) =
-	  run_sql("SELECT 'R', * FROM ($sql) AS q", extra_params => [@READ_PARAMS]);
-	return (undef, "psql exit code $rc: $err") if $rc != 0;
-	return (undef, "unexpected messages: $err") if $err =~ /WARNING|ERROR/;
-	my @rows;
-	foreach my $rec (split(/$RS/, $out))
-	{
-		my @f = split(/$FS/, $rec, -1);
-		my $marker = shift @f;
-		return (undef, "malformed output record: $rec") unless defined $marker && $marker eq 'R';
-		push @rows, [ map { $_ eq $NULL ? undef : $_ } @f ];
-	}
-	return (\@rows, undef);
-}
-
-sub show
-{
-	my ($row) = @_;
-	return '(none)' unless $row;
-	return '(' . join(', ', map { defined $_ ? "'$_'" : 'NULL' } @$row) . ')';
-}
-
-sub is_number
-{
-	return $_[0] =~ /^\s*-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
-}
-
-# Does one view value match its oracle value?  $m is the order-dependence
-# bound (oracle side) when the output is a float sum or average.
-sub value_matches
-{
-	my ($t, $got, $want, $m) = @_;
-	return !defined $want if !defined $got;
-	return 0 if !defined $want;
-	return 1 if $got eq $want;
-	return 0 unless $t->{float} && is_number($got) && is_number($want);
-	my $diff = abs($got - $want);
-	my $tol  = 1e-9 * (abs($got) > abs($want) ? abs($got) : abs($want));
-	$tol = 1e-300 if $tol < 1e-300;
-	if (defined $m && is_number($m))
-	{
-		my $bound = $t->{eps} * abs($m);
-		$tol = $bound if $bound > $tol;
-	}
-	return $diff <= $tol;
-}
-
-# Compare a view with its oracle.  Returns a list of difference messages.
-sub compare_view
-{
-	my ($v, $view_rows, $oracle_rows) = @_;
-	my @t = @{ $v->{targets} };
-	my @tol_index;    # output column index -> index of its tolerance column
-	my $next = scalar @t;
-	for my $i (0 .. $#t)
-	{
-		$tol_index[$i] = $next++ if $t[$i]{tol};
-	}
-	my @diffs;
-	foreach my $r (@$view_rows)
-	{
-		if (@$r != @t)
-		{
-			return ('view row has ' . scalar(@$r) . ' columns, expected ' . scalar(@t) . ': ' . show($r));
-		}
-	}
-
-	if ($v->{hidden})
-	{
-		# Exact multiset comparison of whole rows.
-		my %count;
-		$count{ join($FS, map { $_ // $NULL } @$_) }++ foreach @$view_rows;
-		$count{ join($FS, map { $_ // $NULL } @$_) }-- foreach @$oracle_rows;
-		foreach my $k (sort keys %count)
-		{
-			next unless $count{$k};
-			my $row = [ map { $_ eq $NULL ? undef : $_ } split(/$FS/, $k, -1) ];
-			push @diffs,
-			  $count{$k} > 0
-			  ? "extra in view ($count{$k}x): " . show($row)
-			  : "missing from view (" . -$count{$k} . 'x): ' . show($row);
-		}
-		return @diffs;
-	}
-
-	# Rows are identified by their group keys (all visible).
-	my @key_cols = grep { $t[$_]{key} } 0 .. $#t;
-	my $key_of = sub {
-		my ($r) = @_;
-		return join($FS, map { $r->[$_] // $NULL } @key_cols);
-	};
-	my (%vrow, %orow);
-	foreach my $r (@$view_rows)
-	{
-		my $k = $key_of->($r);
-		push @diffs, 'duplicate group in view: ' . show($r) if exists $vrow{$k};
-		$vrow{$k} = $r;
-	}
-	foreach my $r (@$oracle_rows)
-	{
-		$orow{ $key_of->($r) } = $r;
-	}
-	my %all = (%vrow, %orow);
-	foreach my $k (sort keys %all)
-	{
-		my ($got, $want) = ($vrow{$k}, $orow{$k});
-		if (!$got)
-		{
-			push @diffs, 'missing from view: ' . show([ @$want[ 0 .. $#t ] ]);
-			next;
-		}
-		if (!$want)
-		{
-			push @diffs, 'extra in view: ' . show($got);
-			next;
-		}
-		my @bad;
-		for my $i (0 .. $#t)
-		{
-			my $m = defined $tol_index[$i] ? $want->[ $tol_index[$i] ] : undef;
-			push @bad, $t[$i]{alias} unless value_matches($t[$i], $got->[$i], $want->[$i], $m);
-		}
-		push @diffs,
-		  'differs in ' . join(', ', @bad) . ': view ' . show($got) . ' oracle ' . show([ @$want[ 0 .. $#t ] ])
-		  if @bad;
-	}
-	return @diffs;
-}
-
-sub sync_ok
-{
-	my ($what) = @_;
-	my ($rc, $out, $err) = run_sql('SELECT continuous.sync()');
-	ok($rc == 0, "sync ($what)") or diag("seed=$seed: continuous.sync() failed: $err");
-}
-
-# Check every view against its oracle; one test per view.
-sub check_views
-{
-	my ($round, $label, $views) = @_;
-	foreach my $v (@$views)
-	{
-		next unless $v->{created};
-		my ($vrows, $verr) = fetch_rows("SELECT * FROM $v->{name}");
-		my ($orows, $oerr) = fetch_rows($v->{oracle});
-		my @diffs;
-		if ($verr)
-		{
-			@diffs = ("reading the view failed: $verr");
-		}
-		elsif ($oerr)
-		{
-			@diffs = ("the oracle query failed (a bug in this test): $oerr");
-		}
-		else
-		{
-			@diffs = compare_view($v, $vrows, $orows);
-		}
-		my $ok = ok(!@diffs, "round $round, $label: $v->{name} equals its definition");
-		if (!$ok)
-		{
-			my $n = @diffs;
-			splice(@diffs, 8) if @diffs > 8;
-			diag(join("\n",
-				"seed=$seed round=$round view=$v->{name} ($n differences"
-				  . ($vrows ? ', view ' . scalar(@$vrows) . ' rows' : '')
-				  . ($orows ? ', oracle ' . scalar(@$orows) . ' rows' : '') . ')',
-				"  definition: $v->{definition}",
-				"  oracle:     $v->{oracle}",
-				map { "  $_" } @diffs));
-		}
-	}
-}
-
 # Create views over $stream, their oracle reading $oracle_table.
 sub create_views
 {
@@ -833,7 +510,7 @@ foreach my $round (1 .. $rounds)
 
 	# Before any event: no rows, or one row for a view without GROUP BY.
 	sync_ok("round $round, empty");
-	check_views($round, 'before any event', $views);
+	check_views("round $round, before any event", $views, "round=$round");
 
 	my $late = [];
 	my @targets = ($stream, $shadow);
@@ -843,30 +520,27 @@ foreach my $round (1 .. $rounds)
 		if ($b == int($p{batches} / 2) + 1)
 		{
 			sync_ok("round $round, halfway");
-			check_views($round, 'halfway', $views);
+			check_views("round $round, halfway", $views, "round=$round");
 
 			# Views created now count only what commits after them.
 			$late = create_views($round, "lv_$round", between(2, 4), $stream, $late_shadow);
 			push @targets, $late_shadow;
 		}
 
-		my ($kind, $sql, $expected_error) = random_transaction(\%p, \@targets);
+		# The oracle tables receive exactly what the stream receives, so
+		# whatever the outcome, they stay the oracle.
+		my ($kind, $sql, $expected_error) =
+		  random_transaction(sub { random_write(\%p, \@targets) }, more_savepoints => 1);
 		$kinds{$kind}++;
-		my ($rc, $out, $err) = run_sql($sql, on_error_stop => $expected_error ? 0 : 1);
-		my @errors = grep { /ERROR:/ } split(/\n/, $err);
-		my $fine =
-		  $expected_error
-		  ? ($rc == 0 && @errors == 1 && $errors[0] =~ $expected_error)
-		  : ($rc == 0 && !@errors);
-		ok($fine, "round $round: transaction $b ($kind) runs as expected")
-		  or diag("seed=$seed round=$round transaction $b ($kind): exit code $rc\n"
-			  . "stderr: $err\nscript (first 3000 characters):\n" . substr($sql, 0, 3000));
+		transaction_ok($sql, $expected_error,
+			"round $round: transaction $b ($kind) runs as expected",
+			"round=$round transaction $b ($kind)");
 	}
 	note("round $round transactions: "
 		  . join(', ', map { "$_ $kinds{$_}" } sort keys %kinds));
 
 	sync_ok("round $round, end");
-	check_views($round, 'end', [ @$views, @$late ]);
+	check_views("round $round, end", [ @$views, @$late ], "round=$round");
 
 	# Dropping views and the stream frees their state; a new round starts
 	# from nothing.
