@@ -21,38 +21,20 @@
 use strict;
 use warnings;
 
-use PostgreSQL::Test::Cluster;
-use PostgreSQL::Test::Utils;
 use Test::More;
-use ContinuousCluster;
-
-my $seed   = $ENV{CONTINUOUS_TEST_SEED}   // 12345;
-my $rounds = $ENV{CONTINUOUS_TEST_ROUNDS} // 4;
-die "CONTINUOUS_TEST_SEED must be an integer\n"   unless $seed =~ /^\d+$/;
-die "CONTINUOUS_TEST_ROUNDS must be an integer\n" unless $rounds =~ /^\d+$/;
-diag("table sources test: CONTINUOUS_TEST_SEED=$seed CONTINUOUS_TEST_ROUNDS=$rounds");
-srand($seed);
+use ContinuousDiff qw(
+  setup_test
+  pick chance between shuffle digits
+  sql_literal csv_field text_field
+  random_transaction view_query
+  run_sql transaction_ok sync_ok check_views);
 
 my $db = 'postgres';
-
-my $FS   = "\x1f";
-my $RS   = "\x1e";
-my $NULL = "\x01NULL\x01";
-my @READ_PARAMS = ('-F', $FS, '-R', $RS, '-P', "null=$NULL");
-
-# Doubled rounding unit of float8: a sum of n values in any order is within
-# (n - 1) * u * sum(|x|) of any other.
-my $EPS8 = 2.3e-16;
-
-my $node = ContinuousCluster::new_node('table_sources');
-$node->safe_psql($db, 'CREATE EXTENSION pg_continuous');
-# Without a worker every later step would only wait for it: stop here.
-if (!ok(ContinuousCluster::wait_for_worker($node, $db), 'worker started'))
-{
-	$node->stop;
-	done_testing();
-	exit;
-}
+my ($seed, $rounds, $node) = setup_test(
+	name           => 'table_sources',
+	title          => 'table sources test',
+	db             => $db,
+	default_rounds => 4);
 
 my @COLS = (
 	[ g  => 'int' ],
@@ -81,23 +63,8 @@ ALTER TABLE p ATTACH PARTITION p_rest DEFAULT;
 SQL
 
 ###########################################################################
-# Random helpers and rows
+# Random rows
 ###########################################################################
-
-sub pick { return $_[ int(rand(scalar @_)) ]; }
-sub chance { return rand() < $_[0]; }
-sub between { my ($lo, $hi) = @_; return $lo + int(rand($hi - $lo + 1)); }
-
-sub shuffle
-{
-	my @a = @_;
-	for (my $i = $#a; $i > 0; $i--)
-	{
-		my $j = int(rand($i + 1));
-		@a[ $i, $j ] = @a[ $j, $i ];
-	}
-	return @a;
-}
 
 my @TEXTS = ('a', 'b', 'c', '', "it's", 'x,y', 'q"q', "\xc3\xa9t\xc3\xa9", 'back\\slash', "t\tab");
 
@@ -122,7 +89,7 @@ sub random_row
 	}
 	$v{k}  = chance(0.6) ? pick(@TEXTS) : 'k' . int(rand(50));
 	$v{x}  = chance(0.05) ? pick('9223372036854775807', '-9223372036854775808') : between(-1e6, 1e6);
-	$v{n}  = chance(0.05) ? '-' . join('', map { int(rand(10)) } 1 .. 28) . '.5' : sprintf('%d.%03d', between(-999, 999), between(0, 999));
+	$v{n}  = chance(0.05) ? '-' . digits(28) . '.5' : sprintf('%d.%03d', between(-999, 999), between(0, 999));
 	$v{y}  = chance(0.05) ? pick('1e100', '-1e100', '1e-300', '0') : sprintf('%.5f', rand() * 20 - 10);
 	$v{ts} = sprintf('2024-03-%02d %02d:%02d:00+00', between(1, 3), between(0, 23), between(0, 59));
 	$v{tb} = between(0, 50_000);
@@ -132,32 +99,6 @@ sub random_row
 		$v{$c} = undef if chance(0.08);
 	}
 	return \%v;
-}
-
-sub sql_literal
-{
-	my ($v) = @_;
-	return 'NULL' unless defined $v;
-	$v =~ s/'/''/g;
-	return "'$v'";
-}
-
-sub csv_field
-{
-	my ($v) = @_;
-	return '' unless defined $v;
-	$v =~ s/"/""/g;
-	return "\"$v\"";
-}
-
-sub text_field
-{
-	my ($v) = @_;
-	return '\\N' unless defined $v;
-	$v =~ s/\\/\\\\/g;
-	$v =~ s/\t/\\t/g;
-	$v =~ s/\n/\\n/g;
-	return $v;
 }
 
 sub batch_size
@@ -233,37 +174,6 @@ DROP TABLE $tmp;
 SQL
 }
 
-sub random_writes { return join('', map { random_write() } 1 .. between(1, $_[0])); }
-
-# (kind, sql, expected error regex or undef)
-sub random_transaction
-{
-	my $c = rand();
-	return ('autocommit', random_writes(2), undef) if $c < 0.15;
-	return ('commit', "BEGIN;\n" . random_writes(4) . "COMMIT;\n", undef) if $c < 0.55;
-	return ('rollback', "BEGIN;\n" . random_writes(3) . "ROLLBACK;\n", undef) if $c < 0.65;
-	if ($c < 0.82)
-	{
-		my $sql = "BEGIN;\n" . random_writes(2) . "SAVEPOINT a;\n" . random_writes(2);
-		if (chance(0.5))
-		{
-			$sql .= "SAVEPOINT b;\n" . random_writes(1)
-			  . (chance(0.5) ? "RELEASE SAVEPOINT b;\n" : "ROLLBACK TO SAVEPOINT b;\n");
-		}
-		$sql .= "ROLLBACK TO SAVEPOINT a;\n";
-		$sql .= random_writes(2) if chance(0.7);
-		return ('savepoint', $sql . "COMMIT;\n", undef);
-	}
-	if ($c < 0.9)
-	{
-		return ('error', "BEGIN;\n" . random_writes(3) . "SELECT 1 / 0;\nCOMMIT;\n", qr/division by zero/);
-	}
-	my $sql = "BEGIN;\n" . random_writes(2) . "SAVEPOINT e;\n" . random_writes(2)
-	  . "SELECT 1 / 0;\nROLLBACK TO SAVEPOINT e;\n";
-	$sql .= random_writes(2) if chance(0.7);
-	return ('subxact_error', $sql . "COMMIT;\n", qr/division by zero/);
-}
-
 ###########################################################################
 # Views
 ###########################################################################
@@ -301,139 +211,6 @@ sub random_view
 			'g IS NULL', "ts < timestamptz '2024-03-02 00:00:00+00'", 'n >= 0') : undef,
 		having => chance(0.2) ? pick('count(*) > 1', 'sum(x) > 0', 'min(g) < 100') : undef);
 	return \%v;
-}
-
-sub view_query
-{
-	my ($v, $source, $with_tol) = @_;
-	my @t = map { "$_->{sql} AS $_->{alias}" } @{ $v->{targets} };
-	push @t, map { "$_->{tol} AS tol_$_->{alias}" } grep { $_->{tol} } @{ $v->{targets} }
-	  if $with_tol;
-	my $q = 'SELECT ' . join(', ', @t) . " FROM $source";
-	$q .= " WHERE $v->{where}" if defined $v->{where};
-	$q .= ' GROUP BY ' . join(', ', @{ $v->{group} }) if @{ $v->{group} };
-	$q .= " HAVING $v->{having}" if defined $v->{having};
-	return $q;
-}
-
-###########################################################################
-# Running and comparing
-###########################################################################
-
-sub run_sql
-{
-	my ($sql, %opts) = @_;
-	my ($rc, $out, $err) = $node->psql($db, $sql,
-		timeout => $PostgreSQL::Test::Utils::timeout_default, %opts);
-	return ($rc, $out // '', $err // '');
-}
-
-sub fetch_rows
-{
-	my ($sql) = @_;
-	my ($rc, $out, $err) =
-	  run_sql("SELECT 'R', * FROM ($sql) AS q", extra_params => [@READ_PARAMS]);
-	return (undef, "psql exit code $rc: $err") if $rc != 0;
-	return (undef, "unexpected messages: $err") if $err =~ /WARNING|ERROR/;
-	my @rows;
-	foreach my $rec (split(/$RS/, $out))
-	{
-		my @f = split(/$FS/, $rec, -1);
-		my $marker = shift @f;
-		return (undef, "malformed output record: $rec") unless defined $marker && $marker eq 'R';
-		push @rows, [ map { $_ eq $NULL ? undef : $_ } @f ];
-	}
-	return (\@rows, undef);
-}
-
-sub show
-{
-	my ($row) = @_;
-	return '(' . join(', ', map { defined $_ ? "'$_'" : 'NULL' } @$row) . ')';
-}
-
-sub is_number { return $_[0] =~ /^\s*-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/; }
-
-sub value_matches
-{
-	my ($t, $got, $want, $m) = @_;
-	return !defined $want if !defined $got;
-	return 0 if !defined $want;
-	return 1 if $got eq $want;
-	return 0 unless $t->{float} && is_number($got) && is_number($want);
-	my $big = abs($got) > abs($want) ? abs($got) : abs($want);
-	my $tol = 1e-9 * $big;
-	$tol = 1e-300 if $tol < 1e-300;
-	$tol = $EPS8 * abs($m) if defined $m && is_number($m) && $EPS8 * abs($m) > $tol;
-	return abs($got - $want) <= $tol;
-}
-
-# Differences between a view's rows and its oracle's, matched by group key.
-sub compare_view
-{
-	my ($v, $view_rows, $oracle_rows) = @_;
-	my @t = @{ $v->{targets} };
-	my @tol_index;
-	my $next = scalar @t;
-	for my $i (0 .. $#t) { $tol_index[$i] = $next++ if $t[$i]{tol}; }
-	my @key_cols = grep { $t[$_]{key} } 0 .. $#t;
-	my $key_of = sub { join($FS, map { $_[0][$_] // $NULL } @key_cols) };
-	my (@diffs, %vrow, %orow);
-	foreach my $r (@$view_rows)
-	{
-		return ('view row has ' . scalar(@$r) . ' columns: ' . show($r)) if @$r != @t;
-		my $k = $key_of->($r);
-		push @diffs, 'duplicate group in view: ' . show($r) if exists $vrow{$k};
-		$vrow{$k} = $r;
-	}
-	$orow{ $key_of->($_) } = $_ foreach @$oracle_rows;
-	my %all = (%vrow, %orow);
-	foreach my $k (sort keys %all)
-	{
-		my ($got, $want) = ($vrow{$k}, $orow{$k});
-		if (!$got) { push @diffs, 'missing from view: ' . show([ @$want[ 0 .. $#t ] ]); next; }
-		if (!$want) { push @diffs, 'extra in view: ' . show($got); next; }
-		my @bad = map { $t[$_]{alias} } grep {
-			!value_matches($t[$_], $got->[$_], $want->[$_],
-				defined $tol_index[$_] ? $want->[ $tol_index[$_] ] : undef)
-		} 0 .. $#t;
-		push @diffs, 'differs in ' . join(', ', @bad) . ': view ' . show($got)
-		  . ' oracle ' . show([ @$want[ 0 .. $#t ] ])
-		  if @bad;
-	}
-	return @diffs;
-}
-
-sub sync_ok
-{
-	my ($what) = @_;
-	my ($rc, $out, $err) = run_sql('SELECT continuous.sync()');
-	ok($rc == 0, "sync ($what)") or diag("continuous.sync() failed: $err");
-}
-
-sub check_views
-{
-	my ($label, $views) = @_;
-	foreach my $v (@$views)
-	{
-		next unless $v->{created};
-		my ($vrows, $verr) = fetch_rows("SELECT * FROM $v->{name}");
-		my ($orows, $oerr) = fetch_rows($v->{oracle});
-		my @diffs =
-		    $verr ? ("reading the view failed: $verr")
-		  : $oerr ? ("the oracle query failed (a bug in this test): $oerr")
-		  :         compare_view($v, $vrows, $orows);
-		ok(!@diffs, "$label: $v->{name} equals its definition") or do
-		{
-			my $n = @diffs;
-			splice(@diffs, 8) if @diffs > 8;
-			diag(join("\n",
-				"seed=$seed view=$v->{name} ($n differences)",
-				"  definition: $v->{definition}",
-				"  oracle:     $v->{oracle}",
-				map { "  $_" } @diffs));
-		};
-	}
 }
 
 ###########################################################################
@@ -478,17 +255,11 @@ foreach my $round (1 .. $rounds)
 {
 	foreach my $b (1 .. between(10, 16))
 	{
-		my ($kind, $sql, $expected_error) = random_transaction();
+		my ($kind, $sql, $expected_error) = random_transaction(\&random_write);
 		$kinds{$kind}++;
-		my ($rc, $out, $err) = run_sql($sql, on_error_stop => $expected_error ? 0 : 1);
-		my @errors = grep { /ERROR:/ } split(/\n/, $err);
-		my $fine =
-		  $expected_error
-		  ? ($rc == 0 && @errors == 1 && $errors[0] =~ $expected_error)
-		  : ($rc == 0 && !@errors);
-		ok($fine, "batch $round, transaction $b ($kind) runs as expected")
-		  or diag("seed=$seed batch $round transaction $b ($kind): exit code $rc\n"
-			  . "stderr: $err\nscript (first 3000 characters):\n" . substr($sql, 0, 3000));
+		transaction_ok($sql, $expected_error,
+			"batch $round, transaction $b ($kind) runs as expected",
+			"batch $round transaction $b ($kind)");
 	}
 	sync_ok("batch $round");
 	check_views("batch $round", \@views);
