@@ -342,8 +342,10 @@ ROLLBACK;
 SELECT name FROM continuous.views WHERE name = 'cv.v_tab'::regclass;
 SELECT * FROM cv.v_tab ORDER BY k;
 
--- UPDATE, DELETE or TRUNCATE on a source table make its view stale: the
--- catalog says so after sync(), and a read warns.
+-- UPDATE or DELETE on a source table make its view stale: the catalog says
+-- so after sync(), and a read warns.  TRUNCATE empties the view at that
+-- point in commit order: rows inserted before it (even in the same
+-- transaction) vanish, rows after it count.
 CREATE TABLE cv.upd (k int, b int);
 CREATE TABLE cv.del (k int, b int);
 CREATE TABLE cv.trunc (k int, b int);
@@ -359,7 +361,11 @@ WHERE name IN ('cv.v_upd'::regclass, 'cv.v_del'::regclass, 'cv.v_trunc'::regclas
 ORDER BY name::text;
 UPDATE cv.upd SET b = 10 WHERE k = 1;
 DELETE FROM cv.del WHERE k = 2;
+BEGIN;
+INSERT INTO cv.trunc VALUES (3, 3);
 TRUNCATE cv.trunc;
+INSERT INTO cv.trunc VALUES (2, 20), (4, 40);
+COMMIT;
 SELECT continuous.sync();
 SELECT name, stale, regexp_replace(stale_reason, '[0-9A-F]+/[0-9A-F]+', 'X/X') AS stale_reason
 FROM continuous.views
@@ -370,6 +376,7 @@ ORDER BY name::text;
 SELECT * FROM cv.v_upd ORDER BY k;
 SELECT * FROM cv.v_del ORDER BY k;
 SELECT * FROM cv.v_trunc ORDER BY k;
+SELECT view_diff('cv.v_trunc', 'SELECT k, count(*) AS n, sum(b) AS total FROM cv.trunc GROUP BY k') AS v_trunc;
 \set VERBOSITY default
 -- Other views are not affected.
 SELECT name FROM continuous.views WHERE name::text LIKE 'cv.%' AND stale ORDER BY name::text;

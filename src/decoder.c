@@ -38,6 +38,8 @@
 #include "access/tupconvert.h"
 #include "access/xact.h"
 #include "catalog/partition.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "executor/executor.h"
 #include "replication/logical.h"
 #include "replication/output_plugin.h"
@@ -89,6 +91,7 @@ typedef struct ApplyView
 	char	   *datestyle;
 	char	   *intervalstyle;
 	XLogRecPtr	skip_until;		/* transactions ending at or before: merged */
+	bool		reset_pending;	/* the source was truncated: start from empty */
 
 	MemoryContext deltacxt;
 	DeltaGroup **buckets;
@@ -518,7 +521,8 @@ merge_view(ApplyView *av)
 	bool		ok;
 	MemoryContext old;
 
-	if (av->disabled || (av->ngroups == 0 && av->pending_lsn == InvalidXLogRecPtr))
+	if (av->disabled ||
+		(av->ngroups == 0 && av->pending_lsn == InvalidXLogRecPtr && !av->reset_pending))
 		return true;
 	if (av->shared == NULL)
 	{
@@ -530,6 +534,7 @@ merge_view(ApplyView *av)
 
 	old = MemoryContextSwitchTo(merge_cxt);
 	changes = palloc(sizeof(StoreChange) * Max(av->ngroups, 1));
+	/* After a TRUNCATE of the source the delta replaces the shared groups. */
 	values = palloc(sizeof(Datum) * (cv->nkeys + cv->naggs));
 	nulls = palloc(sizeof(bool) * (cv->nkeys + cv->naggs));
 	sharedkeys = palloc(sizeof(Datum) * (cv->nkeys + cv->naggs));
@@ -555,7 +560,7 @@ merge_view(ApplyView *av)
 			MinimalTuple local = NULL;
 
 			/* Find the shared group with an equal key. */
-			for (sg = store_group_first(shared, g->hash, &dp); sg;
+			for (sg = av->reset_pending ? NULL : store_group_first(shared, g->hash, &dp); sg;
 				 sg = store_group_next(sg, g->hash, &dp))
 			{
 				MinimalTuple mt = SHARED_GROUP_TUPLE(sg);
@@ -607,16 +612,17 @@ merge_view(ApplyView *av)
 			nchanges++;
 		}
 	}
-	ok = store_prepare_changes(shared, changes, nchanges);
+	ok = store_prepare_changes(shared, changes, nchanges, av->reset_pending);
 	LWLockRelease(&shared->lock);
 	MemoryContextSwitchTo(old);
 
 	if (ok)
 	{
-		if (!store_publish_changes(shared, changes, nchanges, av->pending_lsn,
-								   av->pending_commit_time, av->pending_events))
+		if (!store_publish_changes(shared, changes, nchanges, av->reset_pending,
+								   av->pending_lsn, av->pending_commit_time, av->pending_events))
 			av->disabled = true;	/* dropped meanwhile */
 		delta_reset(av);
+		av->reset_pending = false;
 	}
 	MemoryContextReset(merge_cxt);
 	return ok;
@@ -843,6 +849,37 @@ continuous_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	}
 }
 
+/*
+ * Does a TRUNCATE of these relations empty the view's whole source (the
+ * table, or every leaf partition of a partitioned one)?
+ */
+static bool
+truncate_covers_source(ApplyView *av, int nrelations, Relation relations[])
+{
+	List	   *leaves = find_all_inheritors(av->cv->sourcerelid, NoLock, NULL);
+	ListCell   *lc;
+
+	foreach(lc, leaves)
+	{
+		Oid			leaf = lfirst_oid(lc);
+		bool		truncated = false;
+
+		if (get_rel_relkind(leaf) != RELKIND_RELATION)
+			continue;
+		for (int i = 0; i < nrelations && !truncated; i++)
+			truncated = RelationGetRelid(relations[i]) == leaf;
+		if (!truncated)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * TRUNCATE of a whole source empties the view at that point in commit order:
+ * what the delta holds is dropped and the next merge replaces the shared
+ * groups.  Truncating only some partitions of a source leaves rows the view
+ * cannot tell apart, so that marks the view stale.
+ */
 static void
 continuous_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 					int nrelations, Relation relations[], ReorderBufferChange *change)
@@ -850,8 +887,28 @@ continuous_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	for (int i = 0; i < nrelations; i++)
 	{
 		RelationMapEntry *entry = relation_map_lookup(relations[i]);
+		ListCell   *lc;
 
-		mark_targets_stale(entry->targets, "TRUNCATE", relations[i], change->lsn);
+		foreach(lc, entry->targets)
+		{
+			ApplyView  *av = ((RelationTarget *) lfirst(lc))->view;
+
+			if (av->disabled || current_end_lsn <= av->skip_until)
+				continue;
+			if (truncate_covers_source(av, nrelations, relations))
+			{
+				XLogRecPtr	pending_lsn = av->pending_lsn;
+				TimestampTz pending_time = av->pending_commit_time;
+
+				delta_reset(av);
+				av->pending_lsn = pending_lsn;
+				av->pending_commit_time = pending_time;
+				av->reset_pending = true;
+			}
+			else
+				mark_targets_stale(list_make1(lfirst(lc)), "TRUNCATE of some partitions",
+								   relations[i], change->lsn);
+		}
 	}
 }
 

@@ -624,11 +624,12 @@ static uint32 prepared_nbuckets = 0;
 /*
  * Allocates every chunk the batch needs: a new chunk for each group that is
  * new or outgrew its old one, and a larger bucket array if the table will be
- * too full.  All or nothing: on failure everything is given back and false
- * is returned.  Worker only.
+ * too full (always a fresh one with clear_first, which publishes the batch
+ * over an emptied table).  All or nothing: on failure everything is given
+ * back and false is returned.  Worker only.
  */
 bool
-store_prepare_changes(SharedView *v, StoreChange *changes, int nchanges)
+store_prepare_changes(SharedView *v, StoreChange *changes, int nchanges, bool clear_first)
 {
 	uint64		new_groups = 0;
 	int			i;
@@ -655,13 +656,14 @@ store_prepare_changes(SharedView *v, StoreChange *changes, int nchanges)
 			goto fail;
 	}
 
-	if (v->nbuckets == 0 || v->ngroups + new_groups > v->nbuckets)
+	if (clear_first || v->nbuckets == 0 || v->ngroups + new_groups > v->nbuckets)
 	{
-		uint32		n = Max(v->nbuckets, STORE_INITIAL_BUCKETS);
+		uint32		n = clear_first ? STORE_INITIAL_BUCKETS : Max(v->nbuckets, STORE_INITIAL_BUCKETS);
+		uint64		groups = clear_first ? new_groups : v->ngroups + new_groups;
 
-		while (v->ngroups + new_groups > n)
+		while (groups > n)
 			n *= 2;
-		if (n != v->nbuckets)
+		if (clear_first || n != v->nbuckets)
 		{
 			prepared_buckets = dsa_allocate_extended(area, sizeof(dsa_pointer) * n,
 													 DSA_ALLOC_NO_OOM | DSA_ALLOC_HUGE);
@@ -697,7 +699,7 @@ link_group(dsa_pointer *buckets, uint32 nbuckets, dsa_pointer dp, SharedGroup *g
  * prepared chunks back.
  */
 bool
-store_publish_changes(SharedView *v, StoreChange *changes, int nchanges,
+store_publish_changes(SharedView *v, StoreChange *changes, int nchanges, bool clear_first,
 					  XLogRecPtr applied_lsn, TimestampTz commit_time, uint64 events)
 {
 	dsa_pointer *buckets;
@@ -715,6 +717,8 @@ store_publish_changes(SharedView *v, StoreChange *changes, int nchanges,
 		prepared_nbuckets = 0;
 		return false;
 	}
+	if (clear_first)
+		free_groups(v);			/* TRUNCATE of the source */
 
 	if (DsaPointerIsValid(prepared_buckets))
 	{

@@ -115,10 +115,11 @@ extern void store_view_mark_stale(SharedView *view, const char *reason);
 extern void store_view_mark_failed(SharedView *view, const char *error);
 extern SharedGroup *store_group_first(SharedView *view, uint32 hash, dsa_pointer *dp);
 extern SharedGroup *store_group_next(SharedGroup *group, uint32 hash, dsa_pointer *dp);
-extern bool store_prepare_changes(SharedView *view, StoreChange *changes, int nchanges);
+extern bool store_prepare_changes(SharedView *view, StoreChange *changes, int nchanges,
+								  bool clear_first);
 extern bool store_publish_changes(SharedView *view, StoreChange *changes, int nchanges,
-								  XLogRecPtr applied_lsn, TimestampTz commit_time,
-								  uint64 events);
+								  bool clear_first, XLogRecPtr applied_lsn,
+								  TimestampTz commit_time, uint64 events);
 
 /* Views (readers) */
 extern void store_view_snapshot(Oid dboid, int32 view_id, StoreSnapshot *snap);
