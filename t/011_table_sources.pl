@@ -12,7 +12,8 @@
 # here the table itself holds the oracle data.
 #
 # Then: creating a view over a table that has rows is refused with a real
-# SQLSTATE, and an UPDATE or DELETE marks the views of that table stale (a
+# SQLSTATE, a TRUNCATE of a whole source restarts its views from that point,
+# and an UPDATE or DELETE marks the views of that table stale (a
 # WARNING when read) without touching views of other tables.
 #
 # Environment: CONTINUOUS_TEST_SEED (default 12345), CONTINUOUS_TEST_ROUNDS
@@ -260,6 +261,20 @@ foreach my $round (1 .. $rounds)
 		transaction_ok($sql, $expected_error,
 			"batch $round, transaction $b ($kind) runs as expected",
 			"batch $round transaction $b ($kind)");
+	}
+	# Sometimes TRUNCATE a whole source between inserts of one transaction,
+	# committed or rolled back: the views over it restart from that point.
+	if (chance(0.5))
+	{
+		my $target = pick('t', 'p');
+		my $end = chance(0.25) ? 'ROLLBACK' : 'COMMIT';
+		$kinds{"truncate $target $end"}++;
+		transaction_ok(
+			"BEGIN;\nINSERT INTO $target (g, k) VALUES (1, 'before');\nTRUNCATE $target;\n"
+			  . "INSERT INTO $target (g, k) VALUES (2, 'after'), (3, NULL);\n$end;\n",
+			undef,
+			"batch $round, TRUNCATE $target ($end) runs as expected",
+			"batch $round truncate $target");
 	}
 	sync_ok("batch $round");
 	check_views("batch $round", \@views);
