@@ -76,7 +76,8 @@ agg_check_supported(Aggref *aggref)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("ordered-set aggregate %s is not supported in a continuous view",
 						agg_name(aggref->aggfnoid)),
-				 errhint("Use a combinable aggregate instead.")));
+				 errdetail("Its result needs every input value in order."),
+				 errhint("Use a combinable approximation such as tdigest_percentile() of the tdigest extension.")));
 	if (aggref->aggorder != NIL &&
 		(aggref->aggdistinct == NIL ||
 		 list_length(aggref->aggorder) != list_length(aggref->aggdistinct) ||
