@@ -32,29 +32,29 @@
  * decoding delivers them at commit, in order with the transaction's other
  * changes, and never for an aborted (sub)transaction.
  *
- * Message format (version 1).  All integers are in native byte order and all
+ * Message format (version 2).  All integers are in native byte order and all
  * offsets are relative to the first byte of the message; the message is only
  * ever read by the server that wrote it, as WAL itself is.
  *
  *	offset 0	StreamMessageHeader: uint8 version (STREAM_MESSAGE_VERSION),
  *				three zero bytes, Oid relid of the stream, uint32 number of
  *				events; zero padded to STREAM_MESSAGE_HEADER_SIZE (MAXALIGN).
- *	then, per event, starting at a MAXALIGNed offset:
- *				uint32 length, zero padded to STREAM_EVENT_HEADER_SIZE
- *				(MAXALIGN), then `length` bytes of a HeapTupleHeader (the
- *				t_data of a tuple formed against the stream's tuple
- *				descriptor, t_len == length), zero padded to MAXALIGN.
- *	The message ends exactly after the last event's padding.
+ *	then, per event, with no padding:
+ *				uint32 length, then `length` bytes: the tuple formed against
+ *				the stream's tuple descriptor from its t_infomask2 field on
+ *				(STREAM_EVENT_SKIPPED_BYTES fewer than t_len).  The skipped
+ *				fields (xmin, xmax, command id, ctid) mean nothing for an
+ *				event, and leaving them out, with the padding, makes an event
+ *				take about as much WAL as a row COPYed into a table.
+ *	The message ends exactly after the last event.
  *
  * Events are self-contained: attributes that are external TOAST pointers
  * (for instance in INSERT ... SELECT from a table with large values) are
  * fetched before the tuple is formed, because a decoder cannot follow them.
  * Inline compressed values stay compressed.
  *
- * Since every tuple starts at a MAXALIGNed offset, a decoder whose message
- * buffer is itself MAXALIGNed can hand out pointers into the message; when it
- * is not, stream_decode_message() first copies the message once into an
- * aligned buffer.  Either way no per-event allocation happens.
+ * The decoder rebuilds each tuple in one MAXALIGNed buffer per message, with
+ * the skipped header fields zeroed, so no per-event allocation happens.
  *
  * No shared memory is involved here, hence no locking protocol.
  *-------------------------------------------------------------------------
@@ -88,7 +88,14 @@
 #define STREAM_MESSAGE_TARGET_SIZE	(64 * 1024)
 
 /* Version byte of the message format documented above. */
-#define STREAM_MESSAGE_VERSION		1
+#define STREAM_MESSAGE_VERSION		2
+
+/*
+ * Version 1 stored each event as a MAXALIGNed uint32 length and the whole
+ * tuple, MAXALIGNed.  The worker decodes WAL retained since the slot was
+ * created, so it still reads it.
+ */
+#define STREAM_MESSAGE_VERSION_PADDED	1
 
 typedef struct StreamMessageHeader
 {
@@ -99,7 +106,8 @@ typedef struct StreamMessageHeader
 } StreamMessageHeader;
 
 #define STREAM_MESSAGE_HEADER_SIZE	MAXALIGN(sizeof(StreamMessageHeader))
-#define STREAM_EVENT_HEADER_SIZE	MAXALIGN(sizeof(uint32))
+#define STREAM_EVENT_HEADER_SIZE	sizeof(uint32)
+#define STREAM_EVENT_SKIPPED_BYTES	offsetof(HeapTupleHeaderData, t_infomask2)
 
 /*
  * Per result relation state of an INSERT or COPY into a stream.  Allocated in
@@ -360,8 +368,8 @@ stream_event_tuple(StreamInsertState *state, TupleTableSlot *slot)
 static void
 stream_buffer_append(StreamInsertState *state, HeapTuple tuple)
 {
-	Size		event_size = STREAM_EVENT_HEADER_SIZE + MAXALIGN(tuple->t_len);
-	uint32		length = tuple->t_len;
+	uint32		length = tuple->t_len - STREAM_EVENT_SKIPPED_BYTES;
+	Size		event_size = STREAM_EVENT_HEADER_SIZE + length;
 	char	   *event;
 
 	if (state->nevents > 0 &&
@@ -378,9 +386,9 @@ stream_buffer_append(StreamInsertState *state, HeapTuple tuple)
 
 	enlargeStringInfo(&state->buffer, (int) event_size);
 	event = state->buffer.data + state->buffer.len;
-	memset(event, 0, event_size);
 	memcpy(event, &length, sizeof(uint32));
-	memcpy(event + STREAM_EVENT_HEADER_SIZE, tuple->t_data, tuple->t_len);
+	memcpy(event + STREAM_EVENT_HEADER_SIZE,
+		   (char *) tuple->t_data + STREAM_EVENT_SKIPPED_BYTES, length);
 	state->buffer.len += event_size;
 	state->buffer.data[state->buffer.len] = '\0';
 	state->nevents++;
@@ -470,7 +478,8 @@ stream_read_header(const char *message, Size size, StreamMessageHeader *header)
 	if (size < STREAM_MESSAGE_HEADER_SIZE)
 		elog(ERROR, "stream message of %zu bytes is too short", size);
 	memcpy(header, message, sizeof(StreamMessageHeader));
-	if (header->version != STREAM_MESSAGE_VERSION)
+	if (header->version != STREAM_MESSAGE_VERSION &&
+		header->version != STREAM_MESSAGE_VERSION_PADDED)
 		elog(ERROR, "stream message has unknown format version %u",
 			 (unsigned int) header->version);
 }
@@ -485,59 +494,61 @@ stream_message_relid(const char *message, Size size)
 }
 
 /*
- * Calls cb for each event of a message.  The tuple handed to cb points into
- * the message when that is MAXALIGNed, and otherwise into an aligned copy of
- * the message made once in the current memory context and freed on return.
+ * Calls cb for each event of a message.  The tuple handed to cb lives in a
+ * MAXALIGNed buffer allocated once per message in the current memory
+ * context; it is rebuilt for each event, so it is valid only during the call.
  */
 void
 stream_decode_message(const char *message, Size size,
 					  StreamEventCallback cb, void *arg)
 {
 	StreamMessageHeader header;
-	char	   *copy = NULL;
-	const char *data = message;
 	Size		offset = STREAM_MESSAGE_HEADER_SIZE;
 	HeapTupleData tuple;
+	char	   *buffer;
+	Size		buffer_size = size + STREAM_EVENT_SKIPPED_BYTES;
 
 	stream_read_header(message, size, &header);
 
-	if ((uintptr_t) message != MAXALIGN((uintptr_t) message))
-	{
-		copy = palloc(size);
-		memcpy(copy, message, size);
-		data = copy;
-	}
-
+	/* No event is longer than the message, so this buffer fits any. */
+	buffer = palloc0(buffer_size);
 	ItemPointerSetInvalid(&tuple.t_self);
 	tuple.t_tableOid = header.relid;
+	tuple.t_data = (HeapTupleHeader) buffer;
 
 	for (uint32 i = 0; i < header.nevents; i++)
 	{
+		bool		padded = (header.version == STREAM_MESSAGE_VERSION_PADDED);
+		Size		length_size = padded ? MAXALIGN(sizeof(uint32)) : sizeof(uint32);
+		Size		skipped = padded ? 0 : STREAM_EVENT_SKIPPED_BYTES;
 		uint32		length;
+		Size		tail_length;
 
-		if (size - offset < STREAM_EVENT_HEADER_SIZE)
+		if (size - offset < length_size)
 			elog(ERROR, "stream message is truncated at event %u of %u",
 				 i + 1, header.nevents);
-		memcpy(&length, data + offset, sizeof(uint32));
-		offset += STREAM_EVENT_HEADER_SIZE;
-		if (length < SizeofHeapTupleHeader ||
-			size - offset < MAXALIGN(length))
+		memcpy(&length, message + offset, sizeof(uint32));
+		offset += length_size;
+		if (length + skipped < SizeofHeapTupleHeader ||
+			size - offset < (padded ? MAXALIGN(length) : length))
 			elog(ERROR, "stream message has a corrupt event %u of %u (length %u)",
 				 i + 1, header.nevents, length);
 
-		tuple.t_len = length;
-		tuple.t_data = (HeapTupleHeader) (data + offset);
+		/* Everything after the skipped header fields, which stay zero. */
+		tail_length = length + skipped - STREAM_EVENT_SKIPPED_BYTES;
+		memcpy(buffer + STREAM_EVENT_SKIPPED_BYTES,
+			   message + offset + (length - tail_length), tail_length);
+		tuple.t_len = tail_length + STREAM_EVENT_SKIPPED_BYTES;
 		cb(header.relid, &tuple, arg);
 
-		offset += MAXALIGN(length);
+		offset += padded ? MAXALIGN(length) : length;
 	}
 
 	if (offset != size)
 		elog(ERROR, "stream message has %zu bytes after its last event",
 			 size - offset);
 
-	if (copy != NULL)
-		pfree(copy);
+	pfree(buffer);
 }
 
 
