@@ -104,18 +104,10 @@ on_exit()
 	trap - EXIT
 	stop_bg
 	stop_all_clusters
-	if [ -n "$PGC_WORK" ] && [ -d "$PGC_WORK" ]; then
-		if [ "$KEEP" = 1 ]; then
-			msg "kept $PGC_WORK"
-		else
-			rm -rf "$PGC_WORK"
-		fi
-	fi
+	remove_work_dir "$KEEP"
 	exit "$rc"
 }
-trap on_exit EXIT
-trap 'msg "interrupted"; exit 130' INT
-trap 'msg "terminated"; exit 143' TERM HUP
+trap_exit_signals
 
 die()
 {

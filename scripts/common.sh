@@ -440,3 +440,29 @@ ALTER DATABASE "$db" SET bytea_output TO 'hex';
 ALTER DATABASE "$db" SET timezone_abbreviations TO 'Default';
 SQL
 }
+
+###########################################################################
+# Exit handling shared by the scripts
+###########################################################################
+
+# remove_work_dir KEEP: remove the temporary directory $PGC_WORK, unless KEEP
+# is 1 (then say where it is).
+remove_work_dir()
+{
+	if [ -n "$PGC_WORK" ] && [ -d "$PGC_WORK" ]; then
+		if [ "$1" = 1 ]; then
+			msg "kept $PGC_WORK"
+		else
+			rm -rf "$PGC_WORK"
+		fi
+	fi
+}
+
+# trap_exit_signals: run the caller's on_exit at exit, and turn INT, TERM and
+# HUP into exits (so on_exit cleans up then too).
+trap_exit_signals()
+{
+	trap on_exit EXIT
+	trap 'msg "interrupted"; exit 130' INT
+	trap 'msg "terminated"; exit 143' TERM HUP
+}

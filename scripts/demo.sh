@@ -32,18 +32,10 @@ on_exit()
 		wait "$GENERATOR_PID" 2>/dev/null
 	fi
 	stop_all_clusters
-	if [ -n "$PGC_WORK" ] && [ -d "$PGC_WORK" ]; then
-		if [ "${CONTINUOUS_KEEP_TMP:-0}" = 1 ]; then
-			msg "kept $PGC_WORK"
-		else
-			rm -rf "$PGC_WORK"
-		fi
-	fi
+	remove_work_dir "${CONTINUOUS_KEEP_TMP:-0}"
 	exit "$rc"
 }
-trap on_exit EXIT
-trap 'msg "interrupted"; exit 130' INT
-trap 'msg "terminated"; exit 143' TERM HUP
+trap_exit_signals
 
 # Fail with the server's log.
 fail_demo()

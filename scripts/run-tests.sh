@@ -83,18 +83,10 @@ on_exit()
 		save_logs
 		[ "$rc" -eq 0 ] && rc=1
 	fi
-	if [ -n "$PGC_WORK" ] && [ -d "$PGC_WORK" ]; then
-		if [ "${CONTINUOUS_KEEP_TMP:-0}" = 1 ]; then
-			msg "kept $PGC_WORK"
-		else
-			rm -rf "$PGC_WORK"
-		fi
-	fi
+	remove_work_dir "${CONTINUOUS_KEEP_TMP:-0}"
 	exit "$rc"
 }
-trap on_exit EXIT
-trap 'msg "interrupted"; exit 130' INT
-trap 'msg "terminated"; exit 143' TERM HUP
+trap_exit_signals
 
 # names_of DIR EXT: sorted basenames of DIR/*.EXT that match CONTINUOUS_TESTS.
 names_of()
