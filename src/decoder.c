@@ -132,7 +132,6 @@ static XLogRecPtr current_end_lsn = InvalidXLogRecPtr;
 static const char *current_timezone = NULL;
 static const char *current_datestyle = NULL;
 static const char *current_intervalstyle = NULL;
-static XLogRecPtr last_commit_lsn = InvalidXLogRecPtr;
 static TimestampTz last_commit_time = 0;
 static uint64 pending_events_total = 0;
 static bool paused = false;
@@ -712,27 +711,6 @@ decoder_drop_requested(void)
 	return drop_requested;
 }
 
-bool
-decoder_has_pending(void)
-{
-	ListCell   *lc;
-
-	foreach(lc, apply_views)
-	{
-		ApplyView  *av = lfirst(lc);
-
-		if (!av->disabled && (av->ngroups > 0 || av->pending_lsn != InvalidXLogRecPtr))
-			return true;
-	}
-	return false;
-}
-
-XLogRecPtr
-decoder_last_commit_lsn(void)
-{
-	return last_commit_lsn;
-}
-
 TimestampTz
 decoder_last_commit_time(void)
 {
@@ -957,7 +935,6 @@ continuous_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr
 {
 	ListCell   *lc;
 
-	last_commit_lsn = txn->end_lsn;
 	last_commit_time = txn->xact_time.commit_time;
 	foreach(lc, apply_views)
 	{

@@ -13,8 +13,6 @@ extern void decoder_init(StoreDb *db, Oid catalogrelid);
 extern bool decoder_merge_all(void);
 extern bool decoder_paused(void);
 extern bool decoder_drop_requested(void);
-extern bool decoder_has_pending(void);
-extern XLogRecPtr decoder_last_commit_lsn(void);
 extern TimestampTz decoder_last_commit_time(void);
 
 #endif							/* CONTINUOUS_DECODER_H */

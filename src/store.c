@@ -237,7 +237,6 @@ store_db_claim_for_worker(Oid dboid)
 	}
 	db->worker_pid = MyProcPid;
 	db->worker_latch = MyLatch;
-	db->slot_ready = false;
 	db->exit_requested = false;
 	db->error[0] = '\0';
 	LWLockRelease(control->lock);
@@ -252,7 +251,6 @@ store_db_release_worker(StoreDb *db)
 	{
 		db->worker_pid = 0;
 		db->worker_latch = NULL;
-		db->slot_ready = false;
 	}
 	LWLockRelease(control->lock);
 }
@@ -274,19 +272,10 @@ store_db_get_status(Oid dboid, StoreDb *copy)
 		{
 			copy->worker_pid = 0;
 			copy->worker_latch = NULL;
-			copy->slot_ready = false;
 		}
 	}
 	LWLockRelease(control->lock);
 	return db != NULL;
-}
-
-void
-store_db_set_slot_ready(StoreDb *db, bool ready)
-{
-	LWLockAcquire(control->lock, LW_EXCLUSIVE);
-	db->slot_ready = ready;
-	LWLockRelease(control->lock);
 }
 
 void

@@ -58,7 +58,6 @@ typedef struct StoreDb
 	Oid			dboid;			/* InvalidOid: slot unused */
 	pid_t		worker_pid;		/* 0 when no worker runs */
 	Latch	   *worker_latch;
-	bool		slot_ready;		/* replication slot exists and is consistent */
 	bool		exit_requested; /* DROP DATABASE waits for the worker to leave */
 	XLogRecPtr	applied_lsn;	/* every commit before this is merged */
 	TimestampTz applied_commit_time;
@@ -98,7 +97,6 @@ extern Size store_memory_limit(void);
 extern StoreDb *store_db_claim_for_worker(Oid dboid);
 extern void store_db_release_worker(StoreDb *db);
 extern bool store_db_get_status(Oid dboid, StoreDb *copy);
-extern void store_db_set_slot_ready(StoreDb *db, bool ready);
 extern void store_db_set_applied(StoreDb *db, XLogRecPtr lsn, TimestampTz commit_time);
 extern void store_db_set_error(StoreDb *db, const char *error);
 extern void store_db_forget_views(StoreDb *db);

@@ -508,7 +508,6 @@ emit_group(CompiledView *cv, MinimalTuple stored, TupleTableSlot *finalslot,
 		   ExprContext *econtext, Tuplestorestate *tupstore, TupleDesc outdesc,
 		   MemoryContext groupcxt)
 {
-	int			natts = cv->nkeys + cv->naggs;
 	Datum	   *values = finalslot->tts_values;
 	bool	   *nulls = finalslot->tts_isnull;
 	Datum	   *outvalues;
@@ -544,7 +543,6 @@ emit_group(CompiledView *cv, MinimalTuple stored, TupleTableSlot *finalslot,
 	}
 	Assert(stored || cv->nkeys == 0);
 	ExecStoreVirtualTuple(finalslot);
-	(void) natts;
 
 	econtext->ecxt_scantuple = finalslot;
 	if (cv->having == NULL || ExecQual(cv->having, econtext))

@@ -268,7 +268,6 @@ continuous_worker_main(Datum arg)
 										   .segment_close = wal_segment_close),
 								discard_prepare_write, discard_write, NULL);
 	XLogBeginRead(ctx->reader, MyReplicationSlot->data.restart_lsn);
-	store_db_set_slot_ready(worker_db, true);
 	ereport(LOG, (errmsg("pg_continuous: worker started, decoding from %X/%X with slot \"%s\"",
 						 LSN_FORMAT_ARGS(MyReplicationSlot->data.restart_lsn), slotname)));
 
