@@ -6,6 +6,7 @@ OBJS = \
 	src/pg_continuous.o \
 	src/aggregate.o \
 	src/analyze.o \
+	src/checkpoint.o \
 	src/compile.o \
 	src/decoder.o \
 	src/distinct.o \

@@ -28,6 +28,40 @@ CREATE TABLE continuous.view_catalog (
 REVOKE ALL ON continuous.view_catalog FROM PUBLIC;
 
 ------------------------------------------------------------------------------
+-- Checkpoints.  Only the worker writes these tables, in one transaction per
+-- checkpoint, and confirms its replication slot to checkpoint.lsn after
+-- that transaction commits; at start it loads them back into shared memory.
+-- A group row is the group's stored form (keys, then aggregate states) as
+-- the worker keeps it in shared memory; format_version names that layout.
+------------------------------------------------------------------------------
+CREATE TABLE continuous.checkpoint (
+	format_version integer NOT NULL,
+	lsn			pg_lsn NOT NULL,		-- every commit before it is reflected
+	taken_at	timestamptz NOT NULL,
+	onerow		boolean PRIMARY KEY DEFAULT true CHECK (onerow)
+);
+CREATE TABLE continuous.checkpoint_view (
+	view_id		integer PRIMARY KEY,
+	state		text NOT NULL,			-- ready, initializing or failed
+	applied_lsn pg_lsn,
+	applied_commit_time timestamptz,
+	events_applied bigint NOT NULL,
+	next_group_id bigint NOT NULL,
+	stale_reason text,
+	error		text,
+	events_lost_from pg_lsn,
+	events_lost_to pg_lsn
+);
+CREATE TABLE continuous.checkpoint_group (
+	view_id		integer NOT NULL,
+	group_id	bigint NOT NULL,
+	state		bytea NOT NULL,
+	PRIMARY KEY (view_id, group_id)
+);
+REVOKE ALL ON continuous.checkpoint, continuous.checkpoint_view,
+	continuous.checkpoint_group FROM PUBLIC;
+
+------------------------------------------------------------------------------
 -- Streams: foreign tables of a server the extension owns.
 ------------------------------------------------------------------------------
 CREATE FUNCTION continuous.stream_fdw_handler() RETURNS fdw_handler
@@ -101,17 +135,19 @@ CREATE FUNCTION continuous.sync(timeout interval DEFAULT '30 s') RETURNS void
 
 -- Per-view figures from shared memory; one row per view the worker knows.
 CREATE FUNCTION continuous._view_state(
-	OUT view_id integer, OUT groups bigint, OUT memory_bytes bigint,
+	OUT view_id integer, OUT state text, OUT groups bigint, OUT memory_bytes bigint,
 	OUT applied_lsn pg_lsn, OUT applied_commit_time timestamptz,
-	OUT events_applied bigint, OUT stale boolean, OUT stale_reason text,
-	OUT error text)
+	OUT events_applied bigint, OUT stale_reason text, OUT error text,
+	OUT backfill_rows_scanned bigint, OUT backfill_rows_estimated bigint,
+	OUT events_lost_from pg_lsn, OUT events_lost_to pg_lsn)
 RETURNS SETOF record LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'continuous_view_state';
 
 -- Per-database worker figures.
 CREATE FUNCTION continuous._worker_state(
 	OUT worker_pid integer, OUT slot_name text, OUT applied_lsn pg_lsn,
 	OUT applied_commit_time timestamptz, OUT shared_memory_used bigint,
-	OUT shared_memory_limit bigint, OUT error text)
+	OUT shared_memory_limit bigint, OUT error text,
+	OUT last_checkpoint_lsn pg_lsn, OUT last_checkpoint_at timestamptz)
 RETURNS SETOF record LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'continuous_worker_state';
 
 CREATE VIEW continuous.views AS
@@ -119,34 +155,64 @@ SELECT c.viewrelid::regclass AS name,
 	   c.id,
 	   c.definition,
 	   c.sourcerelid::regclass AS source,
+	   coalesce(s.state, 'initializing') AS state,
 	   s.groups,
 	   s.memory_bytes,
 	   s.applied_lsn,
 	   s.applied_commit_time,
-	   coalesce(s.stale, false) AS stale,
 	   s.stale_reason,
 	   s.error,
+	   s.backfill_rows_scanned,
+	   s.backfill_rows_estimated,
+	   s.events_lost_from,
+	   s.events_lost_to,
 	   c.created_at
 FROM continuous.view_catalog c
 LEFT JOIN continuous._view_state() s ON s.view_id = c.id;
 
+-- One row per database worker: its slot, how far behind it is, what WAL it
+-- holds back, and its last checkpoint.
+CREATE VIEW continuous.worker_stats AS
+SELECT w.worker_pid,
+	   w.slot_name,
+	   sl.confirmed_flush_lsn AS confirmed_lsn,
+	   pg_wal_lsn_diff(pg_current_wal_insert_lsn(), sl.restart_lsn) AS retained_wal_bytes,
+	   sl.wal_status,
+	   sl.catalog_xmin,
+	   w.applied_lsn,
+	   pg_wal_lsn_diff(pg_current_wal_insert_lsn(), w.applied_lsn) AS lag_bytes,
+	   CASE WHEN w.applied_lsn >= pg_current_wal_insert_lsn() THEN interval '0'
+			ELSE now() - w.applied_commit_time END AS lag_time,
+	   w.last_checkpoint_lsn,
+	   w.last_checkpoint_at,
+	   w.shared_memory_used,
+	   w.shared_memory_limit,
+	   w.error
+FROM continuous._worker_state() w
+LEFT JOIN pg_replication_slots sl ON sl.slot_name = w.slot_name;
+
 CREATE VIEW continuous.stats AS
 SELECT c.viewrelid::regclass AS name,
+	   coalesce(s.state, 'initializing') AS state,
 	   s.events_applied,
 	   s.groups,
 	   s.memory_bytes,
 	   s.applied_lsn,
 	   s.applied_commit_time,
 	   now() - s.applied_commit_time AS commit_age,
-	   pg_wal_lsn_diff(pg_current_wal_insert_lsn(), w.applied_lsn) AS lag_bytes,
-	   coalesce(s.stale, false) AS stale,
+	   w.slot_name,
+	   w.confirmed_lsn,
+	   w.retained_wal_bytes,
+	   w.lag_bytes,
+	   w.lag_time,
+	   w.last_checkpoint_at,
 	   s.error
 FROM continuous.view_catalog c
 LEFT JOIN continuous._view_state() s ON s.view_id = c.id
-LEFT JOIN continuous._worker_state() w ON true;
+LEFT JOIN continuous.worker_stats w ON true;
 
 GRANT USAGE ON SCHEMA continuous TO PUBLIC;
-GRANT SELECT ON continuous.views, continuous.stats TO PUBLIC;
+GRANT SELECT ON continuous.views, continuous.stats, continuous.worker_stats TO PUBLIC;
 
 ------------------------------------------------------------------------------
 -- DROP VIEW (directly or by CASCADE from a source) removes the view's catalog

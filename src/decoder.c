@@ -34,15 +34,21 @@
 
 #include "access/detoast.h"
 #include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/htup_details.h"
 #include "access/tupconvert.h"
 #include "access/xact.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "executor/executor.h"
 #include "replication/logical.h"
+#include "replication/origin.h"
 #include "replication/output_plugin.h"
+#include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
@@ -53,6 +59,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "checkpoint.h"
 #include "compile.h"
 #include "decoder.h"
 #include "pg_continuous.h"
@@ -91,7 +98,12 @@ typedef struct ApplyView
 	char	   *datestyle;
 	char	   *intervalstyle;
 	XLogRecPtr	skip_until;		/* transactions ending at or before: merged */
-	bool		reset_pending;	/* the source was truncated: start from empty */
+	bool		reset_pending;	/* the next merge replaces every group */
+	bool		is_table;		/* the source is a table, not a stream */
+	bool		initializing;	/* waits for a backfill: changes are ignored */
+	bool		backfilling;	/* the backfill is merging into the view */
+	bool		ready_pending;	/* the next merge ends the backfill */
+	HTAB	   *dirty;			/* shared groups changed since the last checkpoint */
 
 	MemoryContext deltacxt;
 	DeltaGroup **buckets;
@@ -127,6 +139,7 @@ static MemoryContext relmap_cxt = NULL;
 static MemoryContext merge_cxt = NULL;
 
 static XLogRecPtr current_end_lsn = InvalidXLogRecPtr;
+static List *forgotten_views = NIL;	/* dropped since the last checkpoint */
 
 /* Settings in force in the current decoded transaction (see use_view_settings). */
 static const char *current_timezone = NULL;
@@ -299,17 +312,43 @@ register_view(int32 view_id, Oid viewrelid, Oid sourcerelid, const char *querytr
 	av->datestyle = pstrdup(datestyle);
 	av->intervalstyle = pstrdup(intervalstyle);
 	av->deltacxt = AllocSetContextCreate(decoder_cxt, "continuous delta", ALLOCSET_DEFAULT_SIZES);
+	av->is_table = get_rel_relkind(sourcerelid) != RELKIND_FOREIGN_TABLE;
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(dsa_pointer);
+		ctl.entrysize = sizeof(dsa_pointer);
+		ctl.hcxt = decoder_cxt;
+		av->dirty = hash_create("continuous dirty groups", 256, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
 	av->keybuf = palloc(sizeof(Datum) * (av->cv->nkeys + CONTINUOUS_MAX_AGG_ARGS + 1));
 	av->keynullbuf = palloc(sizeof(bool) * (av->cv->nkeys + CONTINUOUS_MAX_AGG_ARGS + 1));
 	delta_reset(av);
 
 	/*
 	 * A restarted worker finds the state it left; transactions it had merged
-	 * are skipped for this view.
+	 * are skipped for this view, and the groups it had not checkpointed yet
+	 * are found by their dirty flags.  A view over a table starts with a
+	 * backfill.
 	 */
-	av->shared = store_view_attach(decoder_db, view_id);
+	av->shared = store_view_attach(decoder_db, view_id,
+								   av->is_table ? VIEW_INITIALIZING : VIEW_READY);
 	if (av->shared)
+	{
+		dsa_pointer *dirty;
+		int			ndirty = store_view_dirty_groups(av->shared, &dirty);
+
 		av->skip_until = av->shared->applied_lsn;
+		for (int i = 0; i < ndirty; i++)
+			(void) hash_search(av->dirty, &dirty[i], HASH_ENTER, NULL);
+		pfree(dirty);
+		if (av->shared->state == VIEW_FAILED)
+			av->disabled = true;
+	}
+	av->initializing = av->is_table &&
+		(av->shared == NULL || av->shared->state == VIEW_INITIALIZING);
+	av->reset_pending = av->initializing;
 	apply_views = lappend(apply_views, av);
 	relation_map_reset();
 	MemoryContextSwitchTo(old);
@@ -327,17 +366,38 @@ unregister_view(int32 view_id)
 		relation_map_reset();
 		compile_view_free(av->cv);
 		MemoryContextDelete(av->deltacxt);
+		hash_destroy(av->dirty);
 		pfree(av);
 	}
 	store_view_drop(decoder_db, view_id);
+	{
+		MemoryContext old = MemoryContextSwitchTo(decoder_cxt);
+
+		forgotten_views = lappend_int(forgotten_views, view_id);
+		MemoryContextSwitchTo(old);
+	}
 	elog(DEBUG1, "pg_continuous: continuous view %d dropped", view_id);
+}
+
+/* Forgets the dirty groups of a view whose groups were all freed. */
+static void
+dirty_reset(ApplyView *av)
+{
+	HASH_SEQ_STATUS seq;
+	dsa_pointer *dp;
+
+	hash_seq_init(&seq, av->dirty);
+	while ((dp = hash_seq_search(&seq)) != NULL)
+		(void) hash_search(av->dirty, dp, HASH_REMOVE, NULL);
 }
 
 static void
 disable_view(ApplyView *av, const char *error)
 {
 	av->disabled = true;
+	av->initializing = false;
 	delta_reset(av);
+	dirty_reset(av);
 	relation_map_reset();
 	if (av->shared)
 		store_view_mark_failed(av->shared, error);
@@ -475,7 +535,7 @@ apply_row_to_targets(List *targets, HeapTuple tuple)
 		HeapTuple volatile converted = tuple;
 		MemoryContext cxt = CurrentMemoryContext;
 
-		if (av->disabled || current_end_lsn <= av->skip_until)
+		if (av->disabled || av->initializing || current_end_lsn <= av->skip_until)
 			continue;
 		PG_TRY();
 		{
@@ -506,6 +566,26 @@ apply_row_to_targets(List *targets, HeapTuple tuple)
  * ----------------------------------------------------------------------
  */
 
+/*
+ * Remembers where the groups a batch changed now are, for the next
+ * checkpoint.  A group that moved to a larger chunk is forgotten at its old
+ * address; a batch that replaced every group starts the set afresh.
+ */
+static void
+note_dirty_groups(ApplyView *av, StoreBatch *batch)
+{
+	if (batch->clear_first)
+		dirty_reset(av);
+	for (int i = 0; i < batch->nchanges; i++)
+	{
+		StoreChange *c = &batch->changes[i];
+
+		if (DsaPointerIsValid(c->old_group) && c->result != c->old_group)
+			(void) hash_search(av->dirty, &c->old_group, HASH_REMOVE, NULL);
+		(void) hash_search(av->dirty, &c->result, HASH_ENTER, NULL);
+	}
+}
+
 static bool
 merge_view(ApplyView *av)
 {
@@ -519,13 +599,16 @@ merge_view(ApplyView *av)
 	bool	   *sharedkeynulls;
 	bool		ok;
 	MemoryContext old;
+	StoreBatch	batch;
 
-	if (av->disabled ||
-		(av->ngroups == 0 && av->pending_lsn == InvalidXLogRecPtr && !av->reset_pending))
+	if (av->disabled || (av->initializing && !av->backfilling) ||
+		(av->ngroups == 0 && av->pending_lsn == InvalidXLogRecPtr && !av->reset_pending &&
+		 !av->ready_pending))
 		return true;
 	if (av->shared == NULL)
 	{
-		av->shared = store_view_attach(decoder_db, av->view_id);
+		av->shared = store_view_attach(decoder_db, av->view_id,
+									   av->is_table ? VIEW_INITIALIZING : VIEW_READY);
 		if (av->shared == NULL)
 			return false;
 	}
@@ -540,7 +623,7 @@ merge_view(ApplyView *av)
 	sharedkeynulls = palloc(sizeof(bool) * (cv->nkeys + cv->naggs));
 
 	LWLockAcquire(&shared->lock, LW_SHARED);
-	if (shared->dropped || shared->failed)
+	if (shared->dropped || shared->state == VIEW_FAILED)
 	{
 		LWLockRelease(&shared->lock);
 		MemoryContextSwitchTo(old);
@@ -611,17 +694,27 @@ merge_view(ApplyView *av)
 			nchanges++;
 		}
 	}
-	ok = store_prepare_changes(shared, changes, nchanges, av->reset_pending);
+	memset(&batch, 0, sizeof(batch));
+	batch.changes = changes;
+	batch.nchanges = nchanges;
+	batch.clear_first = av->reset_pending;
+	batch.ready = av->ready_pending;
+	batch.applied_lsn = av->pending_lsn;
+	batch.commit_time = av->pending_commit_time;
+	batch.events = av->pending_events;
+	ok = store_prepare_changes(shared, &batch);
 	LWLockRelease(&shared->lock);
 	MemoryContextSwitchTo(old);
 
 	if (ok)
 	{
-		if (!store_publish_changes(shared, changes, nchanges, av->reset_pending,
-								   av->pending_lsn, av->pending_commit_time, av->pending_events))
+		if (store_publish_changes(shared, &batch))
+			note_dirty_groups(av, &batch);
+		else
 			av->disabled = true;	/* dropped meanwhile */
 		delta_reset(av);
 		av->reset_pending = false;
+		av->ready_pending = false;
 	}
 	MemoryContextReset(merge_cxt);
 	return ok;
@@ -718,6 +811,469 @@ decoder_last_commit_time(void)
 }
 
 /* ----------------------------------------------------------------------
+ * Checkpoints: writing them, and starting from one
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * Writes a checkpoint reflecting every commit before lsn (the caller has
+ * merged every delta up to there), in one transaction.  Per view it writes
+ * the groups changed since the previous checkpoint; after the commit their
+ * dirty flags are cleared.
+ */
+void
+decoder_checkpoint(XLogRecPtr lsn)
+{
+	typedef struct Written
+	{
+		ApplyView  *av;
+		dsa_pointer *groups;
+		int			ngroups;
+	} Written;
+	Written    *written = palloc0(sizeof(Written) * Max(list_length(apply_views), 1));
+	int			nwritten = 0;
+	ListCell   *lc;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "continuous checkpoint",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old;
+	TimestampTz now = GetCurrentTimestamp();
+
+	checkpoint_begin();
+	foreach(lc, forgotten_views)
+		checkpoint_forget_view(lfirst_int(lc));
+	foreach(lc, apply_views)
+	{
+		ApplyView  *av = lfirst(lc);
+		StoreViewHeader header;
+		HASH_SEQ_STATUS seq;
+		dsa_pointer *dp;
+		dsa_pointer *groups;
+		int64	   *ids;
+		MinimalTuple *tuples;
+		int			n = 0;
+		bool		cleared = false;
+
+		if (av->shared == NULL)
+		{
+			/* No room in shared memory yet: the view is known, and empty. */
+			memset(&header, 0, sizeof(header));
+			header.state = av->is_table ? VIEW_INITIALIZING : VIEW_READY;
+			checkpoint_write_view(av->view_id, &header, true, 0, NULL, NULL);
+			continue;
+		}
+		old = MemoryContextSwitchTo(cxt);
+		groups = MemoryContextAlloc(decoder_cxt, sizeof(dsa_pointer) * Max(hash_get_num_entries(av->dirty), 1));
+		hash_seq_init(&seq, av->dirty);
+		while ((dp = hash_seq_search(&seq)) != NULL)
+			groups[n++] = *dp;
+		ids = palloc(sizeof(int64) * Max(n, 1));
+		tuples = palloc(sizeof(MinimalTuple) * Max(n, 1));
+		store_view_get_header(av->shared, &header);
+		if (store_view_copy_groups(av->shared, groups, n, ids, tuples, &cleared))
+		{
+			checkpoint_write_view(av->view_id, &header, cleared, n, ids, tuples);
+			written[nwritten].av = av;
+			written[nwritten].groups = groups;
+			written[nwritten].ngroups = n;
+			nwritten++;
+		}
+		else
+			pfree(groups);		/* dropped: its rows go when the drop is decoded */
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(cxt);
+	}
+	checkpoint_end(lsn, now);
+
+	for (int i = 0; i < nwritten; i++)
+	{
+		ApplyView  *av = written[i].av;
+
+		store_view_clear_dirty(av->shared, written[i].groups, written[i].ngroups);
+		dirty_reset(av);
+		pfree(written[i].groups);
+	}
+	list_free(forgotten_views);
+	forgotten_views = NIL;
+	store_db_set_checkpoint(decoder_db, lsn, now);
+	MemoryContextDelete(cxt);
+	pfree(written);
+}
+
+typedef struct LoadArg
+{
+	ApplyView  *av;
+	StoreChange *changes;
+	int			nchanges;
+	int			capacity;
+	Datum	   *values;
+	bool	   *nulls;
+} LoadArg;
+
+static void
+load_group(int64 group_id, MinimalTuple tuple, void *arg)
+{
+	LoadArg    *la = arg;
+	CompiledView *cv = la->av->cv;
+	HeapTupleData htup;
+	StoreChange *c;
+
+	if (tuple->t_len < SizeofMinimalTupleHeader ||
+		HeapTupleHeaderGetNatts((HeapTupleHeader) ((char *) tuple - MINIMAL_TUPLE_OFFSET)) != cv->groupdesc->natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("checkpointed group %lld of continuous view %s does not match its definition",
+						(long long) group_id, la->av->name)));
+	htup.t_len = tuple->t_len + MINIMAL_TUPLE_OFFSET;
+	htup.t_data = (HeapTupleHeader) ((char *) tuple - MINIMAL_TUPLE_OFFSET);
+	heap_deform_tuple(&htup, cv->groupdesc, la->values, la->nulls);
+
+	if (la->nchanges == la->capacity)
+	{
+		la->capacity *= 2;
+		la->changes = repalloc_huge(la->changes, sizeof(StoreChange) * la->capacity);
+	}
+	c = &la->changes[la->nchanges++];
+	memset(c, 0, sizeof(StoreChange));
+	c->old_group = InvalidDsaPointer;
+	c->hash = compile_hash_key(cv, la->values, la->nulls);
+	c->has_window = cv->window_key >= 0 && !la->nulls[cv->window_key];
+	c->window_start = c->has_window ? DatumGetInt64(la->values[cv->window_key]) : 0;
+	c->group_id = group_id;
+	c->new_tuple = palloc(tuple->t_len);
+	memcpy(c->new_tuple, tuple, tuple->t_len);
+}
+
+/* Puts a checkpointed view's groups and header back into shared memory. */
+static void
+load_view(ApplyView *av, const StoreViewHeader *header)
+{
+	LoadArg		la;
+	StoreBatch	batch;
+	MemoryContext old = MemoryContextSwitchTo(merge_cxt);
+	bool		ok;
+
+	memset(&la, 0, sizeof(la));
+	la.av = av;
+	la.capacity = 1024;
+	la.changes = palloc(sizeof(StoreChange) * la.capacity);
+	la.values = palloc(sizeof(Datum) * av->cv->groupdesc->natts);
+	la.nulls = palloc(sizeof(bool) * av->cv->groupdesc->natts);
+	if (header->state != VIEW_FAILED)
+		checkpoint_read_groups(av->view_id, load_group, &la);
+
+	memset(&batch, 0, sizeof(batch));
+	batch.changes = la.changes;
+	batch.nchanges = la.nchanges;
+	batch.clear_first = true;
+	batch.from_checkpoint = true;
+	LWLockAcquire(&av->shared->lock, LW_SHARED);
+	ok = store_prepare_changes(av->shared, &batch);
+	LWLockRelease(&av->shared->lock);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("shared memory for continuous views is too small to load the checkpoint of continuous view %s",
+						av->name),
+				 errhint("Raise continuous.shared_memory (now %d kB) and restart the server.",
+						 continuous_shared_memory_kb)));
+	(void) store_publish_changes(av->shared, &batch);
+	store_view_set_header(av->shared, header);
+	/* Loaded groups are as checkpointed: the view has nothing to rewrite. */
+	store_view_clear_dirty(av->shared, NULL, 0);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(merge_cxt);
+	ereport(DEBUG1, (errmsg("pg_continuous: loaded %d groups of continuous view %s",
+							la.nchanges, av->name)));
+}
+
+static CheckpointView *
+find_checkpointed(List *views, int32 view_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, views)
+	{
+		CheckpointView *cv = lfirst(lc);
+
+		if (cv->view_id == view_id)
+			return cv;
+	}
+	return NULL;
+}
+
+/*
+ * Registers the views a worker starts with, inside a transaction, before
+ * decoding.  Views in the checkpoint get their state back (from shared
+ * memory when it outlived the previous worker, else from the checkpoint)
+ * and skip every commit the checkpoint reflects.  Views created after the
+ * checkpoint are left to the decoding of their creation, unless the slot
+ * lost WAL (gap): then every view is registered now, views over tables are
+ * backfilled again and views over streams record the events they lost, the
+ * commits before gap_to being gone.
+ */
+void
+decoder_start(const CheckpointInfo *ckpt, bool shared_loaded, bool gap, XLogRecPtr gap_to)
+{
+	List	   *checkpointed = ckpt->exists ? checkpoint_read_views() : NIL;
+	int			nviews = 0;
+	uint64		ngroups = 0;
+	ListCell   *lc;
+
+	SPI_connect();
+	if (SPI_execute("SELECT id, viewrelid, sourcerelid, querytree, timezone, datestyle, intervalstyle "
+					"FROM continuous.view_catalog ORDER BY id", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read continuous.view_catalog");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int32		view_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		CheckpointView *cpv = find_checkpointed(checkpointed, view_id);
+		ApplyView  *av;
+
+		if (cpv == NULL && !gap)
+			continue;			/* created after the checkpoint: decoded later */
+		register_view(view_id,
+					  DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull)),
+					  DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull)),
+					  SPI_getvalue(tup, desc, 4), SPI_getvalue(tup, desc, 5),
+					  SPI_getvalue(tup, desc, 6), SPI_getvalue(tup, desc, 7));
+		av = find_apply_view(view_id);
+		if (av->shared == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("shared memory for continuous views is full"),
+					 errhint("Raise continuous.shared_memory (now %d kB) and restart the server.",
+							 continuous_shared_memory_kb)));
+		if (cpv && !shared_loaded)
+		{
+			load_view(av, &cpv->header);
+			av->disabled = cpv->header.state == VIEW_FAILED;
+			av->initializing = cpv->header.state == VIEW_INITIALIZING;
+			av->reset_pending = av->initializing;
+			av->skip_until = cpv->header.applied_lsn;
+			ngroups += av->shared->ngroups;
+		}
+		if (ckpt->exists)
+			av->skip_until = Max(av->skip_until, ckpt->lsn);
+		if (gap && !av->disabled)
+		{
+			if (av->is_table)
+			{
+				av->initializing = true;
+				av->reset_pending = true;
+				store_view_begin_initializing(av->shared, 0);
+			}
+			else
+				store_view_mark_lost(av->shared, ckpt->exists ? ckpt->lsn : InvalidXLogRecPtr, gap_to);
+			av->skip_until = Max(av->skip_until, gap_to);
+		}
+		nviews++;
+	}
+	SPI_finish();
+
+	/* Views dropped since the checkpoint leave it at the next one. */
+	foreach(lc, checkpointed)
+	{
+		CheckpointView *cpv = lfirst(lc);
+
+		if (find_apply_view(cpv->view_id) == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(decoder_cxt);
+
+			forgotten_views = lappend_int(forgotten_views, cpv->view_id);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	if (ckpt->exists)
+		ereport(LOG,
+				(errmsg("pg_continuous: loaded checkpoint at %X/%X (%d views, " UINT64_FORMAT " groups%s)",
+						LSN_FORMAT_ARGS(ckpt->lsn), nviews, ngroups,
+						shared_loaded ? ", state kept in shared memory" : "")));
+}
+
+/* ----------------------------------------------------------------------
+ * Backfill: views over tables start from the table's contents
+ * ----------------------------------------------------------------------
+ */
+
+/* Has any view changed groups, or been dropped, since the last checkpoint? */
+bool
+decoder_has_changes(void)
+{
+	ListCell   *lc;
+
+	if (forgotten_views != NIL)
+		return true;
+	foreach(lc, apply_views)
+		if (hash_get_num_entries(((ApplyView *) lfirst(lc))->dirty) > 0)
+			return true;
+	return false;
+}
+
+bool
+decoder_backfill_pending(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, apply_views)
+	{
+		ApplyView  *av = lfirst(lc);
+
+		if (av->initializing && !av->disabled)
+			return true;
+	}
+	return false;
+}
+
+static uint64
+estimate_rows(List *leaves)
+{
+	double		total = 0;
+	ListCell   *lc;
+
+	foreach(lc, leaves)
+	{
+		Relation	rel = table_open(lfirst_oid(lc), AccessShareLock);
+
+		if (rel->rd_rel->reltuples > 0)
+			total += rel->rd_rel->reltuples;
+		else
+			total += RelationGetNumberOfBlocks(rel) * 100.0;	/* never analyzed */
+		table_close(rel, AccessShareLock);
+	}
+	return (uint64) total;
+}
+
+/*
+ * Scans one view's source with the active snapshot and merges the result,
+ * a batch of rows at a time, into the view's shared state, which stays
+ * unreadable until the last batch.  Errors disable the view.
+ */
+static void
+backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
+{
+	List	   *volatile leaves = NIL;
+	ListCell   *lc;
+	volatile uint64 scanned = 0;
+	Oid			sourcerelid = av->cv->sourcerelid;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (get_rel_relkind(sourcerelid) == RELKIND_PARTITIONED_TABLE)
+	{
+		foreach(lc, find_all_inheritors(sourcerelid, AccessShareLock, NULL))
+			if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_RELATION)
+				leaves = lappend_oid(leaves, lfirst_oid(lc));
+	}
+	else
+		leaves = list_make1_oid(sourcerelid);
+
+	store_view_begin_initializing(av->shared, estimate_rows(leaves));
+	delta_reset(av);
+	av->backfilling = true;
+	av->reset_pending = true;
+	current_timezone = current_datestyle = current_intervalstyle = NULL;
+
+	PG_TRY();
+	{
+		foreach(lc, leaves)
+		{
+			Relation	rel = table_open(lfirst_oid(lc), AccessShareLock);
+			TupleConversionMap *map = NULL;
+			TupleTableSlot *slot = table_slot_create(rel, NULL);
+			TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+
+			if (RelationGetRelid(rel) != sourcerelid)
+				map = convert_tuples_by_name(RelationGetDescr(rel), av->cv->sourcedesc);
+			while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+			{
+				bool		should_free;
+				HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
+				HeapTuple	converted = map ? execute_attr_map_tuple(tuple, map) : tuple;
+
+				if (av->uses_settings)
+					use_view_settings(av);
+				apply_row(av, converted);
+				if (converted != tuple)
+					heap_freetuple(converted);
+				if (should_free)
+					heap_freetuple(tuple);
+				if (++scanned % continuous_apply_batch_events == 0)
+				{
+					if (!merge_view(av))
+						ereport(ERROR,
+								(errcode(ERRCODE_OUT_OF_MEMORY),
+								 errmsg("shared memory for continuous views is full"),
+								 errhint("Raise continuous.shared_memory (now %d kB) and create the view again.",
+										 continuous_shared_memory_kb)));
+					store_view_set_progress(av->shared, scanned);
+				}
+				CHECK_FOR_INTERRUPTS();
+			}
+			table_endscan(scan);
+			ExecDropSingleTupleTableSlot(slot);
+			table_close(rel, AccessShareLock);
+		}
+		av->pending_lsn = consistent_lsn;
+		av->pending_commit_time = GetCurrentTimestamp();
+		av->ready_pending = true;
+		store_view_set_progress(av->shared, scanned);
+		if (!merge_view(av))
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("shared memory for continuous views is full"),
+					 errhint("Raise continuous.shared_memory (now %d kB) and create the view again.",
+							 continuous_shared_memory_kb)));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/* Interrupts (shutdown) are not the view's fault. */
+		if (ProcDiePending || QueryCancelPending)
+			PG_RE_THROW();
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		LWLockReleaseAll();
+		MemoryContextReset(merge_cxt);
+		av->backfilling = false;
+		disable_view(av, psprintf("backfill failed: %s", edata->message));
+		FreeErrorData(edata);
+		return;
+	}
+	PG_END_TRY();
+
+	av->backfilling = false;
+	av->initializing = false;
+	av->skip_until = Max(av->skip_until, consistent_lsn);
+	relation_map_reset();
+	ereport(LOG,
+			(errmsg("pg_continuous: continuous view %s backfilled from " UINT64_FORMAT " rows at %X/%X",
+					av->name, scanned, LSN_FORMAT_ARGS(consistent_lsn))));
+}
+
+/*
+ * Backfills every view waiting for it, in a transaction whose snapshot sees
+ * exactly the commits before consistent_lsn (worker.c takes it from a
+ * temporary slot); the views then apply only the commits after it.
+ */
+void
+decoder_backfill(XLogRecPtr consistent_lsn)
+{
+	ListCell   *lc;
+
+	foreach(lc, apply_views)
+	{
+		ApplyView  *av = lfirst(lc);
+
+		if (av->initializing && !av->disabled && av->shared)
+			backfill_view(av, consistent_lsn);
+	}
+}
+
+/* ----------------------------------------------------------------------
  * Output plugin callbacks
  * ----------------------------------------------------------------------
  */
@@ -782,7 +1338,8 @@ mark_targets_stale(List *targets, const char *what, Relation relation, XLogRecPt
 		RelationTarget *t = lfirst(lc);
 		ApplyView  *av = t->view;
 
-		if (av->disabled || current_end_lsn <= av->skip_until || av->shared == NULL)
+		if (av->disabled || av->initializing || current_end_lsn <= av->skip_until ||
+			av->shared == NULL)
 			continue;
 		store_view_mark_stale(av->shared,
 							  psprintf("%s on \"%s\" at %X/%X: only INSERT is maintained so far.",
@@ -871,7 +1428,7 @@ continuous_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		{
 			ApplyView  *av = ((RelationTarget *) lfirst(lc))->view;
 
-			if (av->disabled || current_end_lsn <= av->skip_until)
+			if (av->disabled || av->initializing || current_end_lsn <= av->skip_until)
 				continue;
 			if (truncate_covers_source(av, nrelations, relations))
 			{
@@ -940,7 +1497,7 @@ continuous_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr
 	{
 		ApplyView  *av = lfirst(lc);
 
-		if (av->disabled || txn->end_lsn <= av->skip_until)
+		if (av->disabled || av->initializing || txn->end_lsn <= av->skip_until)
 			continue;
 		av->pending_lsn = txn->end_lsn;
 		av->pending_commit_time = txn->xact_time.commit_time;
@@ -949,9 +1506,17 @@ continuous_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr
 		(void) decoder_merge_all();
 }
 
+/* The worker's own checkpoints carry this origin: never decode them. */
+static bool
+continuous_filter_by_origin(LogicalDecodingContext *ctx, RepOriginId origin_id)
+{
+	return origin_id == DoNotReplicateId;
+}
+
 void
 _PG_output_plugin_init(OutputPluginCallbacks *cb)
 {
+	cb->filter_by_origin_cb = continuous_filter_by_origin;
 	cb->startup_cb = continuous_startup;
 	cb->begin_cb = continuous_begin;
 	cb->change_cb = continuous_change;

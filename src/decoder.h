@@ -7,6 +7,7 @@
 #ifndef CONTINUOUS_DECODER_H
 #define CONTINUOUS_DECODER_H
 
+#include "checkpoint.h"
 #include "store.h"
 
 extern void decoder_init(StoreDb *db, Oid catalogrelid);
@@ -14,5 +15,10 @@ extern bool decoder_merge_all(void);
 extern bool decoder_paused(void);
 extern bool decoder_drop_requested(void);
 extern TimestampTz decoder_last_commit_time(void);
+extern void decoder_start(const CheckpointInfo *ckpt, bool shared_loaded, bool gap, XLogRecPtr gap_to);
+extern void decoder_checkpoint(XLogRecPtr lsn);
+extern bool decoder_backfill_pending(void);
+extern bool decoder_has_changes(void);
+extern void decoder_backfill(XLogRecPtr consistent_lsn);
 
 #endif							/* CONTINUOUS_DECODER_H */

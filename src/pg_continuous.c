@@ -49,6 +49,9 @@ int			continuous_shared_memory_kb = 64 * 1024;
 int			continuous_max_databases = 8;
 int			continuous_naptime_ms = 1000;
 int			continuous_apply_batch_events = 100000;
+int			continuous_checkpoint_interval_s = 30;
+bool		continuous_enabled = true;
+int			continuous_debug_checkpoint_delay_ms = 0;
 
 static object_access_hook_type prev_object_access_hook = NULL;
 static ProcessUtility_hook_type prev_process_utility_hook = NULL;
@@ -198,6 +201,29 @@ _PG_init(void)
 							&continuous_apply_batch_events,
 							100000, 1, INT_MAX,
 							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("continuous.checkpoint_interval",
+							"Time between checkpoints of continuous views.",
+							"A checkpoint writes the groups changed since the previous one to tables in "
+							"schema continuous, then lets the replication slot release older WAL.",
+							&continuous_checkpoint_interval_s,
+							30, 1, 24 * 3600,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("continuous.enabled",
+							 "Whether the workers maintain continuous views.",
+							 "When off, each worker checkpoints, releases its replication slot and waits; "
+							 "the slot keeps WAL until the worker catches up.",
+							 &continuous_enabled,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("continuous.debug_checkpoint_delay",
+							"Sleeps this long inside each checkpoint before it commits (for tests).",
+							NULL,
+							&continuous_debug_checkpoint_delay_ms,
+							0, 0, 3600 * 1000,
+							PGC_SUSET, GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("continuous");
 

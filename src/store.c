@@ -379,6 +379,55 @@ store_db_forget(Oid dboid)
 	LWLockRelease(control->lock);
 }
 
+/*
+ * Marks the database's views as loaded from its last checkpoint; returns
+ * whether they already were, by an earlier worker of this server's lifetime.
+ */
+bool
+store_db_mark_loaded(StoreDb *db)
+{
+	bool		was;
+
+	LWLockAcquire(control->lock, LW_EXCLUSIVE);
+	was = db->loaded;
+	db->loaded = true;
+	LWLockRelease(control->lock);
+	return was;
+}
+
+void
+store_db_set_checkpoint(StoreDb *db, XLogRecPtr lsn, TimestampTz time)
+{
+	LWLockAcquire(control->lock, LW_EXCLUSIVE);
+	db->checkpoint_lsn = lsn;
+	db->checkpoint_time = time;
+	LWLockRelease(control->lock);
+}
+
+/*
+ * Counts a start of the database's worker; returns how many starts there
+ * were since one last made progress (store_db_reset_starts), this one
+ * included.  The worker backs off on repeated failures.
+ */
+int
+store_db_count_start(StoreDb *db)
+{
+	int			n;
+
+	LWLockAcquire(control->lock, LW_EXCLUSIVE);
+	n = ++db->failed_starts;
+	LWLockRelease(control->lock);
+	return n;
+}
+
+void
+store_db_reset_starts(StoreDb *db)
+{
+	LWLockAcquire(control->lock, LW_EXCLUSIVE);
+	db->failed_starts = 0;
+	LWLockRelease(control->lock);
+}
+
 /* ----------------------------------------------------------------------
  * Views
  * ----------------------------------------------------------------------
@@ -432,14 +481,16 @@ free_groups(SharedView *v)
 	v->nbuckets = 0;
 	v->ngroups = 0;
 	v->memory_bytes = sizeof(SharedView);
+	v->groups_cleared = true;
 }
 
 /*
- * Finds or creates the view's shared state.  Returns NULL if the area has no
- * room for even the header; the caller retries later.
+ * Finds or creates the view's shared state, a new one in the given state.
+ * Returns NULL if the area has no room for even the header; the caller
+ * retries later.
  */
 SharedView *
-store_view_attach(StoreDb *db, int32 view_id)
+store_view_attach(StoreDb *db, int32 view_id, SharedViewState initial)
 {
 	SharedView *v;
 	dsa_pointer dp;
@@ -454,6 +505,7 @@ store_view_attach(StoreDb *db, int32 view_id)
 		{
 			v = dsa_get_address(area, dp);
 			v->view_id = view_id;
+			v->state = initial;
 			LWLockInitialize(&v->lock, control->view_tranche_id);
 			v->buckets = InvalidDsaPointer;
 			v->memory_bytes = sizeof(SharedView);
@@ -555,10 +607,158 @@ void
 store_view_mark_failed(SharedView *v, const char *error)
 {
 	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
-	v->failed = true;
+	v->state = VIEW_FAILED;
 	strlcpy(v->error, error, STORE_MESSAGE_LEN);
 	free_groups(v);
 	LWLockRelease(&v->lock);
+}
+
+/*
+ * Starts (or restarts) a view's backfill: readers get an error until the
+ * batch that ends it is published.  The groups are kept until that batch
+ * replaces them.
+ */
+void
+store_view_begin_initializing(SharedView *v, uint64 rows_estimated)
+{
+	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
+	if (v->state != VIEW_FAILED)
+		v->state = VIEW_INITIALIZING;
+	v->backfill_rows_scanned = 0;
+	v->backfill_rows_estimated = rows_estimated;
+	LWLockRelease(&v->lock);
+}
+
+void
+store_view_set_progress(SharedView *v, uint64 rows_scanned)
+{
+	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
+	v->backfill_rows_scanned = rows_scanned;
+	LWLockRelease(&v->lock);
+}
+
+/* Records that a stream's events committed in [from, to) never reached the view. */
+void
+store_view_mark_lost(SharedView *v, XLogRecPtr from, XLogRecPtr to)
+{
+	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
+	if (v->events_lost_to == InvalidXLogRecPtr || from < v->events_lost_from)
+		v->events_lost_from = from;
+	v->events_lost_to = Max(v->events_lost_to, to);
+	LWLockRelease(&v->lock);
+}
+
+void
+store_view_get_header(SharedView *v, StoreViewHeader *h)
+{
+	LWLockAcquire(&v->lock, LW_SHARED);
+	h->state = v->state;
+	h->applied_lsn = v->applied_lsn;
+	h->applied_commit_time = v->applied_commit_time;
+	h->events_applied = v->events_applied;
+	h->next_group_id = v->next_group_id;
+	h->stale = v->stale;
+	memcpy(h->stale_reason, v->stale_reason, STORE_MESSAGE_LEN);
+	memcpy(h->error, v->error, STORE_MESSAGE_LEN);
+	h->events_lost_from = v->events_lost_from;
+	h->events_lost_to = v->events_lost_to;
+	LWLockRelease(&v->lock);
+}
+
+void
+store_view_set_header(SharedView *v, const StoreViewHeader *h)
+{
+	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
+	v->state = h->state;
+	v->applied_lsn = h->applied_lsn;
+	v->applied_commit_time = h->applied_commit_time;
+	v->events_applied = h->events_applied;
+	v->next_group_id = h->next_group_id;
+	v->stale = h->stale;
+	memcpy(v->stale_reason, h->stale_reason, STORE_MESSAGE_LEN);
+	memcpy(v->error, h->error, STORE_MESSAGE_LEN);
+	v->events_lost_from = h->events_lost_from;
+	v->events_lost_to = h->events_lost_to;
+	LWLockRelease(&v->lock);
+}
+
+/*
+ * Copies the given groups (worker: the ones it changed since its last
+ * checkpoint) into local memory, holding the view's lock shared, and says
+ * whether groups were freed since the last checkpoint.  False when the view
+ * was dropped meanwhile, its groups then being gone.
+ */
+bool
+store_view_copy_groups(SharedView *v, dsa_pointer *groups, int ngroups,
+					   int64 *group_ids, MinimalTuple *tuples, bool *cleared)
+{
+	LWLockAcquire(&v->lock, LW_SHARED);
+	if (v->dropped)
+	{
+		LWLockRelease(&v->lock);
+		return false;
+	}
+	*cleared = v->groups_cleared;
+	for (int i = 0; i < ngroups; i++)
+	{
+		SharedGroup *g = dsa_get_address(area, groups[i]);
+		MinimalTuple src = SHARED_GROUP_TUPLE(g);
+
+		group_ids[i] = g->group_id;
+		tuples[i] = palloc(src->t_len);
+		memcpy(tuples[i], src, src->t_len);
+	}
+	LWLockRelease(&v->lock);
+	return true;
+}
+
+/*
+ * After the checkpoint holding them committed.  The dirty flags belong to
+ * the worker, the only writer of groups, so the shared lock is enough; it
+ * keeps a dropping backend from freeing the groups meanwhile.
+ */
+void
+store_view_clear_dirty(SharedView *v, dsa_pointer *groups, int ngroups)
+{
+	LWLockAcquire(&v->lock, LW_SHARED);
+	if (!v->dropped)
+	{
+		for (int i = 0; i < ngroups; i++)
+			((SharedGroup *) dsa_get_address(area, groups[i]))->dirty = false;
+		v->groups_cleared = false;
+	}
+	LWLockRelease(&v->lock);
+}
+
+/*
+ * Every group changed since the last checkpoint, found by walking the whole
+ * table: for a worker that restarts while shared memory lives on.
+ */
+int
+store_view_dirty_groups(SharedView *v, dsa_pointer **groups)
+{
+	int			n = 0;
+
+	LWLockAcquire(&v->lock, LW_SHARED);
+	*groups = palloc(sizeof(dsa_pointer) * Max(v->ngroups, 1));
+	if (DsaPointerIsValid(v->buckets) && !v->dropped)
+	{
+		dsa_pointer *buckets = dsa_get_address(area, v->buckets);
+
+		for (uint32 b = 0; b < v->nbuckets; b++)
+		{
+			for (dsa_pointer dp = buckets[b]; DsaPointerIsValid(dp);)
+			{
+				SharedGroup *g = dsa_get_address(area, dp);
+
+				if (g->dirty)
+					(*groups)[n++] = dp;
+				dp = g->next;
+			}
+		}
+	}
+	LWLockRelease(&v->lock);
+	return n;
 }
 
 /*
@@ -618,8 +818,11 @@ static uint32 prepared_nbuckets = 0;
  * back and false is returned.  Worker only.
  */
 bool
-store_prepare_changes(SharedView *v, StoreChange *changes, int nchanges, bool clear_first)
+store_prepare_changes(SharedView *v, StoreBatch *batch)
 {
+	StoreChange *changes = batch->changes;
+	int			nchanges = batch->nchanges;
+	bool		clear_first = batch->clear_first;
 	uint64		new_groups = 0;
 	int			i;
 
@@ -688,9 +891,10 @@ link_group(dsa_pointer *buckets, uint32 nbuckets, dsa_pointer dp, SharedGroup *g
  * prepared chunks back.
  */
 bool
-store_publish_changes(SharedView *v, StoreChange *changes, int nchanges, bool clear_first,
-					  XLogRecPtr applied_lsn, TimestampTz commit_time, uint64 events)
+store_publish_changes(SharedView *v, StoreBatch *batch)
 {
+	StoreChange *changes = batch->changes;
+	int			nchanges = batch->nchanges;
 	dsa_pointer *buckets;
 
 	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
@@ -706,8 +910,8 @@ store_publish_changes(SharedView *v, StoreChange *changes, int nchanges, bool cl
 		prepared_nbuckets = 0;
 		return false;
 	}
-	if (clear_first)
-		free_groups(v);			/* TRUNCATE of the source */
+	if (batch->clear_first)
+		free_groups(v);			/* TRUNCATE of the source, or a new backfill */
 
 	if (DsaPointerIsValid(prepared_buckets))
 	{
@@ -753,6 +957,7 @@ store_publish_changes(SharedView *v, StoreChange *changes, int nchanges, bool cl
 			g = dsa_get_address(area, c->old_group);
 			memcpy(SHARED_GROUP_TUPLE(g), c->new_tuple, c->new_tuple->t_len);
 			g->dirty = true;
+			c->result = c->old_group;
 			continue;
 		}
 
@@ -761,9 +966,10 @@ store_publish_changes(SharedView *v, StoreChange *changes, int nchanges, bool cl
 		g->has_window = c->has_window;
 		g->window_start = c->window_start;
 		g->capacity = MAXALIGN(c->new_tuple->t_len);
-		g->dirty = true;
+		g->dirty = !batch->from_checkpoint;
 		memcpy(SHARED_GROUP_TUPLE(g), c->new_tuple, c->new_tuple->t_len);
 		v->memory_bytes += group_chunk_size(c->new_tuple);
+		c->result = c->new_group;
 
 		if (DsaPointerIsValid(c->old_group))
 		{
@@ -771,6 +977,7 @@ store_publish_changes(SharedView *v, StoreChange *changes, int nchanges, bool cl
 			SharedGroup *old = dsa_get_address(area, c->old_group);
 			dsa_pointer *link = &buckets[old->hash % v->nbuckets];
 
+			g->group_id = old->group_id;
 			while (*link != c->old_group)
 				link = &((SharedGroup *) dsa_get_address(area, *link))->next;
 			g->next = old->next;
@@ -780,16 +987,19 @@ store_publish_changes(SharedView *v, StoreChange *changes, int nchanges, bool cl
 		}
 		else
 		{
+			g->group_id = c->group_id != 0 ? c->group_id : ++v->next_group_id;
 			link_group(buckets, v->nbuckets, c->new_group, g);
 			v->ngroups++;
 		}
 	}
 
-	if (applied_lsn > v->applied_lsn)
-		v->applied_lsn = applied_lsn;
-	if (commit_time != 0)
-		v->applied_commit_time = commit_time;
-	v->events_applied += events;
+	if (batch->applied_lsn > v->applied_lsn)
+		v->applied_lsn = batch->applied_lsn;
+	if (batch->commit_time != 0)
+		v->applied_commit_time = batch->commit_time;
+	v->events_applied += batch->events;
+	if (batch->ready && v->state == VIEW_INITIALIZING)
+		v->state = VIEW_READY;
 	LWLockRelease(&v->lock);
 	return true;
 }
@@ -819,10 +1029,17 @@ store_view_snapshot(Oid dboid, int32 view_id, StoreSnapshot *snap)
 	LWLockRelease(control->lock);
 
 	snap->found = true;
+	snap->state = v->state;
 	snap->stale = v->stale;
 	memcpy(snap->stale_reason, v->stale_reason, STORE_MESSAGE_LEN);
-	snap->failed = v->failed;
 	memcpy(snap->error, v->error, STORE_MESSAGE_LEN);
+	snap->backfill_rows_scanned = v->backfill_rows_scanned;
+	snap->backfill_rows_estimated = v->backfill_rows_estimated;
+	if (v->state != VIEW_READY)
+	{
+		LWLockRelease(&v->lock);
+		return;
+	}
 	snap->tuples = palloc(sizeof(MinimalTuple) * Max(v->ngroups, 1));
 	if (DsaPointerIsValid(v->buckets))
 	{
@@ -870,10 +1087,14 @@ store_view_statuses(Oid dboid)
 		s->applied_lsn = v->applied_lsn;
 		s->applied_commit_time = v->applied_commit_time;
 		s->events_applied = v->events_applied;
+		s->state = v->state;
 		s->stale = v->stale;
 		memcpy(s->stale_reason, v->stale_reason, STORE_MESSAGE_LEN);
-		s->failed = v->failed;
 		memcpy(s->error, v->error, STORE_MESSAGE_LEN);
+		s->backfill_rows_scanned = v->backfill_rows_scanned;
+		s->backfill_rows_estimated = v->backfill_rows_estimated;
+		s->events_lost_from = v->events_lost_from;
+		s->events_lost_to = v->events_lost_to;
 		LWLockRelease(&v->lock);
 		result = lappend(result, s);
 		dp = v->next;

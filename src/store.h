@@ -24,19 +24,29 @@
 typedef struct SharedGroup
 {
 	dsa_pointer next;			/* next group in the same hash bucket */
+	int64		group_id;		/* the group's row in continuous.checkpoint_group */
+	int64		window_start;	/* the key's continuous.tumble() part, if any */
 	uint32		hash;			/* hash of the key columns */
 	uint32		capacity;		/* bytes available for the tuple */
 	bool		dirty;			/* changed since the last checkpoint */
-	bool		has_window;		/* the key has a continuous.tumble() part */
-	int64		window_start;	/* that part, as a timestamp or bigint */
+	bool		has_window;		/* window_start is set */
 } SharedGroup;
 
 #define SHARED_GROUP_HEADER_SIZE	MAXALIGN(sizeof(SharedGroup))
 #define SHARED_GROUP_TUPLE(g)	((MinimalTuple) ((char *) (g) + SHARED_GROUP_HEADER_SIZE))
 
+/* Life cycle of a view's shared state. */
+typedef enum SharedViewState
+{
+	VIEW_INITIALIZING,			/* a view over a table waits for its backfill */
+	VIEW_READY,
+	VIEW_FAILED					/* apply raised an error; no longer maintained */
+} SharedViewState;
+
 typedef struct SharedView
 {
 	int32		view_id;
+	SharedViewState state;
 	dsa_pointer next;			/* next view of the same database */
 	LWLock		lock;			/* see store.c */
 	dsa_pointer buckets;		/* array of nbuckets dsa_pointers */
@@ -46,11 +56,16 @@ typedef struct SharedView
 	XLogRecPtr	applied_lsn;	/* end LSN of the last transaction merged */
 	TimestampTz applied_commit_time;
 	uint64		events_applied;
+	int64		next_group_id;	/* last group id handed out */
 	bool		stale;
 	char		stale_reason[STORE_MESSAGE_LEN];
-	bool		failed;			/* apply raised an error; no longer maintained */
-	char		error[STORE_MESSAGE_LEN];
+	char		error[STORE_MESSAGE_LEN];	/* why the view failed */
 	bool		dropped;		/* dropped by a committed transaction; groups freed */
+	bool		groups_cleared; /* groups were freed since the last checkpoint */
+	uint64		backfill_rows_scanned;
+	uint64		backfill_rows_estimated;
+	XLogRecPtr	events_lost_from;	/* a stream's events in [from, to) are lost */
+	XLogRecPtr	events_lost_to;
 } SharedView;
 
 typedef struct StoreDb
@@ -62,6 +77,10 @@ typedef struct StoreDb
 	XLogRecPtr	applied_lsn;	/* every commit before this is merged */
 	TimestampTz applied_commit_time;
 	dsa_pointer views;			/* list of SharedView */
+	bool		loaded;			/* the views hold the last checkpoint or newer */
+	XLogRecPtr	checkpoint_lsn; /* of the last checkpoint */
+	TimestampTz checkpoint_time;
+	int			failed_starts;	/* worker starts since one last made progress */
 	char		error[STORE_MESSAGE_LEN];	/* why the worker is paused, if it is */
 } StoreDb;
 
@@ -73,8 +92,38 @@ typedef struct StoreChange
 	MinimalTuple new_tuple;		/* local copy of the new group row */
 	bool		has_window;		/* see SharedGroup */
 	int64		window_start;
+	int64		group_id;		/* a new group's id when loaded from a checkpoint */
 	dsa_pointer new_group;		/* fresh chunk when the old one is too small */
+	dsa_pointer result;			/* set by publish: where the group now is */
 } StoreChange;
+
+/* A batch of changes to one view, and what it brings the view to. */
+typedef struct StoreBatch
+{
+	StoreChange *changes;
+	int			nchanges;
+	bool		clear_first;	/* replace every group (TRUNCATE, backfill) */
+	bool		from_checkpoint;	/* groups are as checkpointed: not dirty */
+	bool		ready;			/* ends the view's initialization */
+	XLogRecPtr	applied_lsn;
+	TimestampTz commit_time;
+	uint64		events;
+} StoreBatch;
+
+/* What a checkpoint records of one view, besides its groups. */
+typedef struct StoreViewHeader
+{
+	SharedViewState state;
+	XLogRecPtr	applied_lsn;
+	TimestampTz applied_commit_time;
+	uint64		events_applied;
+	int64		next_group_id;
+	bool		stale;
+	char		stale_reason[STORE_MESSAGE_LEN];
+	char		error[STORE_MESSAGE_LEN];
+	XLogRecPtr	events_lost_from;
+	XLogRecPtr	events_lost_to;
+} StoreViewHeader;
 
 /* A reader's private copy of a view's state. */
 typedef struct StoreSnapshot
@@ -82,10 +131,12 @@ typedef struct StoreSnapshot
 	int			ngroups;
 	MinimalTuple *tuples;
 	bool		found;			/* the worker knows the view */
+	SharedViewState state;
 	bool		stale;
 	char		stale_reason[STORE_MESSAGE_LEN];
-	bool		failed;
 	char		error[STORE_MESSAGE_LEN];
+	uint64		backfill_rows_scanned;
+	uint64		backfill_rows_estimated;
 } StoreSnapshot;
 
 extern void store_shmem_init_hooks(void);
@@ -104,20 +155,30 @@ extern void store_wake_worker(Oid dboid);
 extern bool store_db_request_exit(Oid dboid);
 extern bool store_db_exit_requested(StoreDb *db);
 extern void store_db_forget(Oid dboid);
+extern bool store_db_mark_loaded(StoreDb *db);
+extern void store_db_set_checkpoint(StoreDb *db, XLogRecPtr lsn, TimestampTz time);
+extern int	store_db_count_start(StoreDb *db);
+extern void store_db_reset_starts(StoreDb *db);
 
 /* Views (worker) */
-extern SharedView *store_view_attach(StoreDb *db, int32 view_id);
+extern SharedView *store_view_attach(StoreDb *db, int32 view_id, SharedViewState initial);
 extern void store_view_drop(StoreDb *db, int32 view_id);
 extern void store_view_release(Oid dboid, int32 view_id);
 extern void store_view_mark_stale(SharedView *view, const char *reason);
 extern void store_view_mark_failed(SharedView *view, const char *error);
+extern void store_view_begin_initializing(SharedView *view, uint64 rows_estimated);
+extern void store_view_set_progress(SharedView *view, uint64 rows_scanned);
+extern void store_view_mark_lost(SharedView *view, XLogRecPtr from, XLogRecPtr to);
+extern void store_view_get_header(SharedView *view, StoreViewHeader *header);
+extern void store_view_set_header(SharedView *view, const StoreViewHeader *header);
+extern bool store_view_copy_groups(SharedView *view, dsa_pointer *groups, int ngroups,
+								   int64 *group_ids, MinimalTuple *tuples, bool *cleared);
+extern void store_view_clear_dirty(SharedView *view, dsa_pointer *groups, int ngroups);
+extern int	store_view_dirty_groups(SharedView *view, dsa_pointer **groups);
 extern SharedGroup *store_group_first(SharedView *view, uint32 hash, dsa_pointer *dp);
 extern SharedGroup *store_group_next(SharedGroup *group, uint32 hash, dsa_pointer *dp);
-extern bool store_prepare_changes(SharedView *view, StoreChange *changes, int nchanges,
-								  bool clear_first);
-extern bool store_publish_changes(SharedView *view, StoreChange *changes, int nchanges,
-								  bool clear_first, XLogRecPtr applied_lsn,
-								  TimestampTz commit_time, uint64 events);
+extern bool store_prepare_changes(SharedView *view, StoreBatch *batch);
+extern bool store_publish_changes(SharedView *view, StoreBatch *batch);
 
 /* Views (readers) */
 extern void store_view_snapshot(Oid dboid, int32 view_id, StoreSnapshot *snap);
@@ -130,10 +191,14 @@ typedef struct StoreViewStatus
 	XLogRecPtr	applied_lsn;
 	TimestampTz applied_commit_time;
 	uint64		events_applied;
+	SharedViewState state;
 	bool		stale;
 	char		stale_reason[STORE_MESSAGE_LEN];
-	bool		failed;
 	char		error[STORE_MESSAGE_LEN];
+	uint64		backfill_rows_scanned;
+	uint64		backfill_rows_estimated;
+	XLogRecPtr	events_lost_from;
+	XLogRecPtr	events_lost_to;
 } StoreViewStatus;
 
 extern List *store_view_statuses(Oid dboid);

@@ -198,52 +198,6 @@ wait_for_slot(void)
 	}
 }
 
-/*
- * Refuses a source table (or any of its partitions) that has rows.  The
- * caller holds a lock that keeps writers out; the scan uses the latest
- * snapshot, so rows committed before the lock was granted are seen whatever
- * the transaction's isolation level.
- */
-static void
-check_source_is_empty(Oid sourcerelid)
-{
-	List	   *relids;
-	ListCell   *lc;
-	bool		empty = true;
-	Snapshot	snapshot;
-
-	if (get_rel_relkind(sourcerelid) == RELKIND_FOREIGN_TABLE)
-		return;					/* a stream stores nothing */
-	relids = find_all_inheritors(sourcerelid, ShareLock, NULL);
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	foreach(lc, relids)
-	{
-		Relation	rel;
-		TableScanDesc scan;
-		TupleTableSlot *slot;
-
-		if (get_rel_relkind(lfirst_oid(lc)) != RELKIND_RELATION)
-			continue;
-		rel = table_open(lfirst_oid(lc), NoLock);
-		slot = table_slot_create(rel, NULL);
-		scan = table_beginscan(rel, snapshot, 0, NULL);
-		empty = !table_scan_getnextslot(scan, ForwardScanDirection, slot);
-		table_endscan(scan);
-		ExecDropSingleTupleTableSlot(slot);
-		table_close(rel, NoLock);
-		if (!empty)
-			break;
-	}
-	UnregisterSnapshot(snapshot);
-	if (!empty)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot create a continuous view over non-empty table \"%s\"",
-						get_rel_name(sourcerelid)),
-				 errdetail("Initializing a view from rows that already exist (backfill) is not supported yet."),
-				 errhint("Create the view before loading the table.")));
-}
-
 /* The view's columns must have distinct names, as CREATE VIEW requires. */
 static void
 check_column_names(Query *query)
@@ -324,14 +278,6 @@ continuous_create_view(PG_FUNCTION_ARGS)
 
 	query = analyze_view_query(query_string, &sourcerelid);
 	check_column_names(query);
-
-	/*
-	 * Writers to the source wait until this transaction commits, so every
-	 * row committed before is seen by the emptiness check and every row
-	 * committed after is decoded after the view exists.
-	 */
-	LockRelationOid(sourcerelid, ShareLock);
-	check_source_is_empty(sourcerelid);
 
 	SPI_connect();
 	catalog_user_enter(&cu);
@@ -600,12 +546,29 @@ continuous_read_view(PG_FUNCTION_ARGS)
 							   format_type_be(TupleDescAttr(cv->resultdesc, i)->atttypid))));
 
 	store_view_snapshot(MyDatabaseId, view_id, &snap);
-	if (snap.failed)
+	if (snap.state == VIEW_FAILED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("continuous view \"%s\" is no longer maintained", get_rel_name(row.viewrelid)),
 				 errdetail("Applying a change failed: %s", snap.error),
-				 errhint("Drop the view. A view over a table can only be created again while the table is empty.")));
+				 errhint("Drop the view and create it again.")));
+
+	/*
+	 * A view over a table shows nothing until its backfill is done: before
+	 * that its rows would miss the table's contents.  A view over a stream
+	 * the worker has not seen yet has simply counted nothing so far.
+	 */
+	if (snap.state == VIEW_INITIALIZING ||
+		(!snap.found && get_rel_relkind(row.sourcerelid) != RELKIND_FOREIGN_TABLE))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("continuous view \"%s\" is initializing", get_rel_name(row.viewrelid)),
+				 snap.found && snap.backfill_rows_estimated > 0 ?
+				 errdetail("The worker has scanned " UINT64_FORMAT " of about " UINT64_FORMAT " rows of \"%s\".",
+						   snap.backfill_rows_scanned, snap.backfill_rows_estimated,
+						   get_rel_name(row.sourcerelid)) :
+				 errdetail("The worker has not started reading \"%s\" yet.", get_rel_name(row.sourcerelid)),
+				 errhint("Call continuous.sync() to wait until the view is ready.")));
 	if (snap.stale)
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
@@ -712,22 +675,42 @@ continuous_view_state(PG_FUNCTION_ARGS)
 	foreach(lc, statuses)
 	{
 		StoreViewStatus *s = lfirst(lc);
-		Datum		values[9];
-		bool		nulls[9] = {0};
+		Datum		values[13];
+		bool		nulls[13] = {0};
+		const char *state;
 
+		switch (s->state)
+		{
+			case VIEW_INITIALIZING:
+				state = "initializing";
+				break;
+			case VIEW_FAILED:
+				state = "failed";
+				break;
+			default:
+				state = s->stale ? "stale" : "ready";
+				break;
+		}
 		values[0] = Int32GetDatum(s->view_id);
-		values[1] = Int64GetDatum((int64) s->ngroups);
-		values[2] = Int64GetDatum((int64) s->memory_bytes);
-		values[3] = LSNGetDatum(s->applied_lsn);
-		nulls[3] = (s->applied_lsn == InvalidXLogRecPtr);
-		values[4] = TimestampTzGetDatum(s->applied_commit_time);
-		nulls[4] = (s->applied_commit_time == 0);
-		values[5] = Int64GetDatum((int64) s->events_applied);
-		values[6] = BoolGetDatum(s->stale);
+		values[1] = CStringGetTextDatum(state);
+		values[2] = Int64GetDatum((int64) s->ngroups);
+		values[3] = Int64GetDatum((int64) s->memory_bytes);
+		values[4] = LSNGetDatum(s->applied_lsn);
+		nulls[4] = (s->applied_lsn == InvalidXLogRecPtr);
+		values[5] = TimestampTzGetDatum(s->applied_commit_time);
+		nulls[5] = (s->applied_commit_time == 0);
+		values[6] = Int64GetDatum((int64) s->events_applied);
 		values[7] = CStringGetTextDatum(s->stale_reason);
 		nulls[7] = !s->stale;
 		values[8] = CStringGetTextDatum(s->error);
-		nulls[8] = !s->failed;
+		nulls[8] = s->state != VIEW_FAILED;
+		values[9] = Int64GetDatum((int64) s->backfill_rows_scanned);
+		values[10] = Int64GetDatum((int64) s->backfill_rows_estimated);
+		nulls[9] = nulls[10] = s->state != VIEW_INITIALIZING;
+		values[11] = LSNGetDatum(s->events_lost_from);
+		nulls[11] = s->events_lost_from == InvalidXLogRecPtr;
+		values[12] = LSNGetDatum(s->events_lost_to);
+		nulls[12] = s->events_lost_to == InvalidXLogRecPtr;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -739,8 +722,8 @@ continuous_worker_state(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	StoreDb		status;
-	Datum		values[7];
-	bool		nulls[7] = {0};
+	Datum		values[9];
+	bool		nulls[9] = {0};
 	char		slotname[NAMEDATALEN];
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -758,6 +741,10 @@ continuous_worker_state(PG_FUNCTION_ARGS)
 	values[5] = Int64GetDatum((int64) store_memory_limit());
 	values[6] = CStringGetTextDatum(status.error);
 	nulls[6] = (status.error[0] == '\0');
+	values[7] = LSNGetDatum(status.checkpoint_lsn);
+	nulls[7] = (status.checkpoint_lsn == InvalidXLogRecPtr);
+	values[8] = TimestampTzGetDatum(status.checkpoint_time);
+	nulls[8] = (status.checkpoint_time == 0);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum) 0;
 }

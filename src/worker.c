@@ -14,10 +14,21 @@
  * the deltas into shared memory and publishes how far it got (sync() waits
  * on that).  Commits wake it through its latch.
  *
- * The slot's confirmed position is never advanced yet: shared memory does
- * not survive a server restart, and until checkpoints of view state exist
- * the worker rebuilds state after a restart by decoding again from the
- * slot's start.  The retained WAL is the price; see the README.
+ * Durability: every continuous.checkpoint_interval, before a backfill and
+ * when asked to stop, the worker writes a checkpoint of the view state
+ * (decoder.c, checkpoint.c) reflecting every commit before the position it
+ * has merged up to, and only after that commits confirms its slot there,
+ * so the server may recycle older WAL.  At start it loads the last
+ * checkpoint (unless shared memory outlived the previous worker) and
+ * decodes the commits after it.  If the slot is gone or was invalidated,
+ * the WAL between the checkpoint and a new slot is lost: views over tables
+ * are backfilled again, views over streams record the lost range.
+ *
+ * Backfill: a view over a table starts from the table's contents.  The
+ * worker releases its slot, creates a temporary one whose initial snapshot
+ * sees exactly the commits before the temporary slot's consistent point,
+ * scans the table with it, then takes its own slot back; the view applies
+ * only commits after that point.  Other views wait meanwhile.
  *
  * On DROP EXTENSION the worker decodes the extension's drop message, frees
  * the database's views, drops its slot and exits.  DROP DATABASE asks it to
@@ -34,16 +45,19 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "access/xlogutils.h"
+#include "executor/spi.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_database.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
+#include "access/xlog_internal.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "replication/decode.h"
 #include "replication/logical.h"
 #include "replication/slot.h"
+#include "replication/snapbuild.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
@@ -52,12 +66,14 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "checkpoint.h"
 #include "decoder.h"
 #include "pg_continuous.h"
 #include "store.h"
 #include "worker.h"
 
 #define WORKER_RESTART_SECONDS 5
+#define WORKER_MAX_BACKOFF_SECONDS 300
 #define WORKER_CLAIM_TIMEOUT_MS 30000
 
 PGDLLEXPORT void continuous_launcher_main(Datum arg);
@@ -65,6 +81,46 @@ PGDLLEXPORT void continuous_worker_main(Datum arg);
 
 static bool am_continuous_worker = false;
 static StoreDb *worker_db = NULL;
+static char worker_slotname[NAMEDATALEN];
+
+/* Progress of the decoding, for checkpoints (see take_checkpoint). */
+static XLogRecPtr merged_upto = InvalidXLogRecPtr;
+static XLogRecPtr last_checkpoint_lsn = InvalidXLogRecPtr;
+static TimestampTz last_checkpoint_time = 0;
+
+/*
+ * SIGTERM: while the worker decodes, stopping waits for the next
+ * transaction boundary, so that it can checkpoint first; elsewhere (slot
+ * creation, backfill scans) it stops at once, as die() would.
+ */
+static volatile sig_atomic_t shutdown_requested = false;
+static volatile sig_atomic_t shutdown_deferred = false;
+
+static void
+worker_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	shutdown_requested = true;
+	if (!shutdown_deferred)
+	{
+		InterruptPending = true;
+		ProcDiePending = true;
+	}
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+static void
+defer_shutdown(bool defer)
+{
+	shutdown_deferred = defer;
+	if (!defer && shutdown_requested)
+	{
+		InterruptPending = true;
+		ProcDiePending = true;
+	}
+}
 
 bool
 worker_is_continuous_worker(void)
@@ -164,32 +220,65 @@ worker_shmem_exit(int code, Datum arg)
 		store_db_release_worker(worker_db);
 }
 
-/* Creates the slot if it does not exist yet; returns once it is consistent. */
-static void
-ensure_slot(const char *slotname)
+typedef enum SlotCondition
 {
-	LogicalDecodingContext *ctx;
-	bool		exists;
+	SLOT_MISSING,
+	SLOT_INVALIDATED,			/* the server removed WAL it needed */
+	SLOT_OK
+} SlotCondition;
+
+static SlotCondition
+slot_condition(const char *slotname, XLogRecPtr *confirmed)
+{
+	ReplicationSlot *slot;
+	SlotCondition result = SLOT_MISSING;
 
 	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
-	exists = SearchNamedReplicationSlot(slotname, false) != NULL;
+	slot = SearchNamedReplicationSlot(slotname, false);
+	if (slot)
+	{
+		SpinLockAcquire(&slot->mutex);
+		*confirmed = slot->data.confirmed_flush;
+#if PG_VERSION_NUM >= 160000
+		result = slot->data.invalidated != RS_INVAL_NONE ? SLOT_INVALIDATED : SLOT_OK;
+#else
+		result = slot->data.restart_lsn == InvalidXLogRecPtr ? SLOT_INVALIDATED : SLOT_OK;
+#endif
+		SpinLockRelease(&slot->mutex);
+	}
 	LWLockRelease(ReplicationSlotControlLock);
-	if (exists)
-		return;
+	return result;
+}
+
+static LogicalDecodingContext *
+init_decoding_context(bool need_full_snapshot)
+{
+	return CreateInitDecodingContext(CONTINUOUS_LIBRARY_NAME, NIL, need_full_snapshot,
+									 InvalidXLogRecPtr,
+									 XL_ROUTINE(.page_read = read_local_xlog_page,
+												.segment_open = wal_segment_open,
+												.segment_close = wal_segment_close),
+									 NULL, NULL, NULL);
+}
+
+/* Creates the worker's slot; returns its consistent point once it has one. */
+static XLogRecPtr
+create_slot(const char *slotname)
+{
+	LogicalDecodingContext *ctx;
+	XLogRecPtr	consistent;
 
 	ereport(LOG, (errmsg("pg_continuous: creating replication slot \"%s\"", slotname)));
 	StartTransactionCommand();
 	ReplicationSlotCreate(slotname, true, RS_EPHEMERAL, false);
-	ctx = CreateInitDecodingContext(CONTINUOUS_LIBRARY_NAME, NIL, false, InvalidXLogRecPtr,
-									XL_ROUTINE(.page_read = read_local_xlog_page,
-											   .segment_open = wal_segment_open,
-											   .segment_close = wal_segment_close),
-									NULL, NULL, NULL);
+	ctx = init_decoding_context(false);
 	DecodingContextFindStartpoint(ctx);
+	consistent = MyReplicationSlot->data.confirmed_flush;
 	FreeDecodingContext(ctx);
 	ReplicationSlotPersist();
 	ReplicationSlotRelease();
 	CommitTransactionCommand();
+	return consistent;
 }
 
 /* The decoding context writes nothing: changes go to views, not to a client. */
@@ -201,6 +290,103 @@ discard_prepare_write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId
 static void
 discard_write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool last_write)
 {
+}
+
+static LogicalDecodingContext *
+attach_slot(void)
+{
+	LogicalDecodingContext *ctx;
+
+	ReplicationSlotAcquire(worker_slotname, true);
+	ctx = CreateDecodingContext(InvalidXLogRecPtr, NIL, false,
+								XL_ROUTINE(.page_read = read_local_xlog_page,
+										   .segment_open = wal_segment_open,
+										   .segment_close = wal_segment_close),
+								discard_prepare_write, discard_write, NULL);
+	XLogBeginRead(ctx->reader, MyReplicationSlot->data.restart_lsn);
+	merged_upto = Max(merged_upto, MyReplicationSlot->data.confirmed_flush);
+	return ctx;
+}
+
+static void
+detach_slot(LogicalDecodingContext *ctx)
+{
+	FreeDecodingContext(ctx);
+	ReplicationSlotRelease();
+}
+
+/*
+ * Checkpoints the views at the position merged so far, then confirms the
+ * slot there so the server may recycle older WAL.  The slot must be held.
+ */
+static void
+take_checkpoint(void)
+{
+	XLogRecPtr	lsn = Max(merged_upto, last_checkpoint_lsn);
+
+	decoder_checkpoint(lsn);
+	LogicalConfirmReceivedLocation(lsn);
+	ReplicationSlotMarkDirty();
+	ReplicationSlotSave();
+	last_checkpoint_lsn = lsn;
+	last_checkpoint_time = GetCurrentTimestamp();
+	elog(DEBUG1, "pg_continuous: checkpoint at %X/%X", LSN_FORMAT_ARGS(lsn));
+}
+
+/*
+ * Is a periodic checkpoint due?  Only when views changed, or when enough
+ * WAL went by that confirming the slot frees some: an idle worker writes
+ * nothing.
+ */
+static bool
+checkpoint_due(void)
+{
+	if (!TimestampDifferenceExceeds(last_checkpoint_time, GetCurrentTimestamp(),
+									continuous_checkpoint_interval_s * 1000))
+		return false;
+	if (merged_upto <= last_checkpoint_lsn)
+		return false;
+	return decoder_has_changes() || merged_upto - last_checkpoint_lsn >= (XLogRecPtr) wal_segment_size;
+}
+
+/*
+ * Backfills the views waiting for it (see the file header); returns the
+ * worker's decoding context, recreated.  A failure here exits the worker;
+ * the next one backfills again from the checkpoint taken first.
+ */
+static LogicalDecodingContext *
+run_backfill(LogicalDecodingContext *ctx)
+{
+	char		name[NAMEDATALEN];
+	LogicalDecodingContext *initctx;
+	XLogRecPtr	consistent;
+	Snapshot	snap;
+
+	take_checkpoint();
+	detach_slot(ctx);
+	defer_shutdown(false);
+
+	snprintf(name, NAMEDATALEN, "%s_backfill", worker_slotname);
+	if (slot_condition(name, &consistent) != SLOT_MISSING)
+		ReplicationSlotDrop(name, true);
+	StartTransactionCommand();
+	XactIsoLevel = XACT_REPEATABLE_READ;
+	ReplicationSlotCreate(name, true, RS_EPHEMERAL, false);
+	initctx = init_decoding_context(true);
+	DecodingContextFindStartpoint(initctx);
+	snap = SnapBuildInitialSnapshot(initctx->snapshot_builder);
+	RestoreTransactionSnapshot(snap, MyProc);
+	consistent = MyReplicationSlot->data.confirmed_flush;
+	FreeDecodingContext(initctx);
+	ReplicationSlotRelease();	/* drops the temporary slot; the snapshot stays */
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	decoder_backfill(consistent);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	defer_shutdown(true);
+	return attach_slot();
 }
 
 /* Frees the database's views, drops the slot, and exits (DROP EXTENSION). */
@@ -215,18 +401,155 @@ worker_drop_and_exit(LogicalDecodingContext *ctx, const char *slotname)
 	proc_exit(0);
 }
 
+/*
+ * Waits before a start that follows failed ones: 5 s more each time,
+ * doubling, up to WORKER_MAX_BACKOFF_SECONDS, on top of the server's
+ * restart delay.
+ */
+static void
+back_off(void)
+{
+	int			starts = store_db_count_start(worker_db);
+	int			delay_s;
+	TimestampTz until;
+
+	if (starts <= 1)
+		return;
+	delay_s = Min(WORKER_RESTART_SECONDS << Min(starts - 1, 8), WORKER_MAX_BACKOFF_SECONDS) -
+		WORKER_RESTART_SECONDS;
+	ereport(LOG,
+			(errmsg("pg_continuous: worker start %d in a row after failures; waiting %d s",
+					starts, delay_s)));
+	until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay_s * 1000);
+	while (GetCurrentTimestamp() < until)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* While continuous.enabled is off the worker holds no slot and waits. */
+static void
+wait_until_enabled(void)
+{
+	bool		logged = false;
+
+	for (;;)
+	{
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (continuous_enabled)
+			return;
+		if (!logged)
+			ereport(LOG, (errmsg("pg_continuous: continuous.enabled is off; worker waiting")));
+		logged = true;
+		if (store_db_exit_requested(worker_db))
+			proc_exit(0);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Finds the slot and the checkpoint and makes them agree: loads the views,
+ * and when the slot is missing or invalidated while views exist, creates a
+ * new one and treats the WAL in between as lost (decoder_start).
+ */
+static void
+start_from_checkpoint(void)
+{
+	CheckpointInfo ckpt;
+	XLogRecPtr	confirmed = InvalidXLogRecPtr;
+	SlotCondition cond;
+	bool		have_views;
+	bool		gap;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	checkpoint_read_info(&ckpt);
+	SPI_connect();
+	if (SPI_execute("SELECT 1 FROM continuous.view_catalog LIMIT 1", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read continuous.view_catalog");
+	have_views = SPI_processed > 0;
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	cond = slot_condition(worker_slotname, &confirmed);
+	if (cond == SLOT_INVALIDATED)
+	{
+		ereport(LOG,
+				(errmsg("pg_continuous: replication slot \"%s\" was invalidated; the WAL after %X/%X is lost",
+						worker_slotname, LSN_FORMAT_ARGS(ckpt.lsn)),
+				 errhint("Raise max_slot_wal_keep_size, or keep the worker running.")));
+		ReplicationSlotDrop(worker_slotname, true);
+	}
+	else if (cond == SLOT_MISSING && (have_views || ckpt.exists))
+		ereport(LOG,
+				(errmsg("pg_continuous: replication slot \"%s\" is missing; the WAL after %X/%X is lost",
+						worker_slotname, LSN_FORMAT_ARGS(ckpt.lsn))));
+	if (cond != SLOT_OK)
+		confirmed = create_slot(worker_slotname);
+
+	gap = (cond != SLOT_OK && (have_views || ckpt.exists)) ||
+		(ckpt.exists && confirmed > ckpt.lsn);
+	if (gap)
+		ereport(LOG,
+				(errmsg("pg_continuous: views over tables are backfilled again; views over streams lose the events committed between %X/%X and %X/%X",
+						LSN_FORMAT_ARGS(ckpt.lsn), LSN_FORMAT_ARGS(confirmed))));
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	decoder_start(&ckpt, worker_db->loaded, gap, confirmed);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	(void) store_db_mark_loaded(worker_db);
+
+	if (ckpt.exists)
+	{
+		last_checkpoint_lsn = ckpt.lsn;
+		store_db_set_checkpoint(worker_db, ckpt.lsn, ckpt.taken_at);
+	}
+	/* Record the lost range at once; a backfill checkpoints anyway. */
+	if (gap)
+		last_checkpoint_time = 0;
+	else
+		last_checkpoint_time = GetCurrentTimestamp();
+}
+
+/* SIGTERM: merge, checkpoint, release the slot and leave; restarted if not shutting down. */
+static void
+finish_and_exit(LogicalDecodingContext *ctx)
+{
+	(void) decoder_merge_all();
+	if (merged_upto > last_checkpoint_lsn || decoder_has_changes())
+		take_checkpoint();
+	detach_slot(ctx);
+	store_db_reset_starts(worker_db);
+	ereport(LOG, (errmsg("pg_continuous: worker stopping after a checkpoint at %X/%X",
+						 LSN_FORMAT_ARGS(last_checkpoint_lsn))));
+	proc_exit(1);
+}
+
 PGDLLEXPORT void
 continuous_worker_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
-	char		slotname[NAMEDATALEN];
 	Oid			catalogrelid = InvalidOid;
 	LogicalDecodingContext *ctx;
 	MemoryContext loopcxt;
 	TimestampTz claim_deadline;
+	bool		progress_reported = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, worker_sigterm);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	am_continuous_worker = true;
@@ -257,22 +580,21 @@ continuous_worker_main(Datum arg)
 	if (!OidIsValid(catalogrelid))
 		proc_exit(0);			/* the extension is not installed here */
 
-	worker_slot_name(dboid, slotname);
-	ensure_slot(slotname);
-
+	back_off();
+	wait_until_enabled();
+	worker_slot_name(dboid, worker_slotname);
 	decoder_init(worker_db, catalogrelid);
-	ReplicationSlotAcquire(slotname, true);
-	ctx = CreateDecodingContext(InvalidXLogRecPtr, NIL, false,
-								XL_ROUTINE(.page_read = read_local_xlog_page,
-										   .segment_open = wal_segment_open,
-										   .segment_close = wal_segment_close),
-								discard_prepare_write, discard_write, NULL);
-	XLogBeginRead(ctx->reader, MyReplicationSlot->data.restart_lsn);
-	ereport(LOG, (errmsg("pg_continuous: worker started, decoding from %X/%X with slot \"%s\"",
-						 LSN_FORMAT_ARGS(MyReplicationSlot->data.restart_lsn), slotname)));
+	start_from_checkpoint();
+
+	ctx = attach_slot();
+	ereport(LOG,
+			(errmsg("pg_continuous: worker started, decoding transactions that commit after %X/%X (reading WAL from %X/%X, slot \"%s\")",
+					LSN_FORMAT_ARGS(MyReplicationSlot->data.confirmed_flush),
+					LSN_FORMAT_ARGS(MyReplicationSlot->data.restart_lsn), worker_slotname)));
 
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "continuous worker loop",
 									ALLOCSET_DEFAULT_SIZES);
+	defer_shutdown(true);
 	for (;;)
 	{
 		XLogRecPtr	flush;
@@ -284,6 +606,8 @@ continuous_worker_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
+		if (shutdown_requested || !continuous_enabled)
+			finish_and_exit(ctx);	/* when disabled, the next worker waits */
 
 		if (decoder_paused())
 		{
@@ -293,7 +617,8 @@ continuous_worker_main(Datum arg)
 		}
 
 		flush = GetFlushRecPtr(NULL);
-		while (ctx->reader->EndRecPtr < flush && !decoder_paused() && !decoder_drop_requested())
+		while (ctx->reader->EndRecPtr < flush && !decoder_paused() && !decoder_drop_requested() &&
+			   !shutdown_requested)
 		{
 			XLogRecord *record;
 			char	   *errm = NULL;
@@ -311,25 +636,41 @@ continuous_worker_main(Datum arg)
 		MemoryContextSwitchTo(loopcxt);
 
 		if (decoder_drop_requested())
-			worker_drop_and_exit(ctx, slotname);
+			worker_drop_and_exit(ctx, worker_slotname);
 		if (store_db_exit_requested(worker_db))
 		{
 			/* DROP DATABASE: leave; the server drops the slot with the database. */
-			FreeDecodingContext(ctx);
-			ReplicationSlotRelease();
+			detach_slot(ctx);
 			ereport(LOG, (errmsg("pg_continuous: worker exiting for DROP DATABASE")));
 			proc_exit(0);
 		}
 
 		if (!decoder_paused() && decoder_merge_all())
+		{
+			merged_upto = Max(merged_upto, ctx->reader->EndRecPtr);
+			if (decoder_backfill_pending())
+			{
+				ctx = run_backfill(ctx);
+				MemoryContextReset(loopcxt);
+				continue;
+			}
 			store_db_set_applied(worker_db, ctx->reader->EndRecPtr, decoder_last_commit_time());
+			if (!progress_reported)
+			{
+				store_db_reset_starts(worker_db);
+				progress_reported = true;
+			}
+			if (checkpoint_due())
+				take_checkpoint();
+		}
 		MemoryContextReset(loopcxt);
 		if (progressed && !decoder_paused())
 			continue;
 
 sleep:
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 continuous_naptime_ms, PG_WAIT_EXTENSION);
+						 Min(continuous_naptime_ms, continuous_checkpoint_interval_s * 1000),
+						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }
