@@ -141,6 +141,7 @@ SELECT continuous.create_view('cv.v_distinct', $$
 	GROUP BY 1
 $$);
 SELECT continuous.create_view('cv.v_distinct_total', 'SELECT count(DISTINCT s) AS ns FROM cv.ev');
+SELECT continuous.sync();
 SELECT * FROM cv.v_distinct_total;
 
 -- A name that already exists.
@@ -312,11 +313,11 @@ SELECT view_diff('cv.v_part', $$
 $$) AS v_part;
 
 -- The catalog.
-SELECT name, source, groups, stale, stale_reason, error
+SELECT name, source, groups, state, stale_reason, error
 FROM continuous.views
 WHERE name::text LIKE 'cv.%'
 ORDER BY name::text;
-SELECT name, events_applied, groups, stale, error
+SELECT name, state, events_applied, groups, error
 FROM continuous.stats
 WHERE name::text LIKE 'cv.%'
 ORDER BY name::text;
@@ -356,7 +357,7 @@ INSERT INTO cv.upd VALUES (1, 1), (2, 2);
 INSERT INTO cv.del VALUES (1, 1), (2, 2);
 INSERT INTO cv.trunc VALUES (1, 1), (2, 2);
 SELECT continuous.sync();
-SELECT name, stale FROM continuous.views
+SELECT name, state FROM continuous.views
 WHERE name IN ('cv.v_upd'::regclass, 'cv.v_del'::regclass, 'cv.v_trunc'::regclass)
 ORDER BY name::text;
 UPDATE cv.upd SET b = 10 WHERE k = 1;
@@ -367,7 +368,7 @@ TRUNCATE cv.trunc;
 INSERT INTO cv.trunc VALUES (2, 20), (4, 40);
 COMMIT;
 SELECT continuous.sync();
-SELECT name, stale, regexp_replace(stale_reason, '[0-9A-F]+/[0-9A-F]+', 'X/X') AS stale_reason
+SELECT name, state, regexp_replace(stale_reason, '[0-9A-F]+/[0-9A-F]+', 'X/X') AS stale_reason
 FROM continuous.views
 WHERE name IN ('cv.v_upd'::regclass, 'cv.v_del'::regclass, 'cv.v_trunc'::regclass)
 ORDER BY name::text;
@@ -379,7 +380,7 @@ SELECT * FROM cv.v_trunc ORDER BY k;
 SELECT view_diff('cv.v_trunc', 'SELECT k, count(*) AS n, sum(b) AS total FROM cv.trunc GROUP BY k') AS v_trunc;
 \set VERBOSITY default
 -- Other views are not affected.
-SELECT name FROM continuous.views WHERE name::text LIKE 'cv.%' AND stale ORDER BY name::text;
+SELECT name FROM continuous.views WHERE name::text LIKE 'cv.%' AND state = 'stale' ORDER BY name::text;
 
 -- Dropping the schema drops the streams, tables and views, and their
 -- catalog rows.

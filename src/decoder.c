@@ -42,6 +42,7 @@
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
+#include "storage/lmgr.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "executor/executor.h"
@@ -57,6 +58,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/snapmgr.h"
 
 #include "checkpoint.h"
@@ -686,6 +688,7 @@ merge_view(ApplyView *av)
 				nulls[cv->nkeys + a] = stateisnull;
 			}
 			changes[nchanges].old_group = local ? dp : InvalidDsaPointer;
+			changes[nchanges].group_id = 0;
 			changes[nchanges].hash = g->hash;
 			changes[nchanges].has_window = cv->window_key >= 0 && !g->keynulls[cv->window_key];
 			changes[nchanges].window_start = changes[nchanges].has_window ?
@@ -1159,6 +1162,19 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 	volatile uint64 scanned = 0;
 	Oid			sourcerelid = av->cv->sourcerelid;
 	MemoryContext cxt = CurrentMemoryContext;
+
+	/*
+	 * The source may have been dropped since the view was created, dropping
+	 * the view with it: the drop is decoded later, nothing to fill meanwhile.
+	 */
+	LockRelationOid(sourcerelid, AccessShareLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(sourcerelid)))
+	{
+		UnlockRelationOid(sourcerelid, AccessShareLock);
+		av->disabled = true;
+		av->initializing = false;
+		return;
+	}
 
 	if (get_rel_relkind(sourcerelid) == RELKIND_PARTITIONED_TABLE)
 	{
