@@ -146,6 +146,9 @@ $small->safe_psql('postgres', q{
 	CREATE TABLE many (id int);
 	SELECT continuous.create_view('few_v', 'SELECT g, count(*) AS n FROM few GROUP BY g');
 	SELECT continuous.create_view('many_v', 'SELECT id, count(*) AS n FROM many GROUP BY id');
+});
+$small->safe_psql('postgres', 'SELECT continuous.sync()');
+$small->safe_psql('postgres', q{
 	INSERT INTO few SELECT i % 3 FROM generate_series(1, 30) i;
 	INSERT INTO many SELECT generate_series(1, 50000);
 	INSERT INTO few SELECT i % 3 FROM generate_series(1, 30) i;
