@@ -87,6 +87,7 @@ static char worker_slotname[NAMEDATALEN];
 static XLogRecPtr merged_upto = InvalidXLogRecPtr;
 static XLogRecPtr last_checkpoint_lsn = InvalidXLogRecPtr;
 static TimestampTz last_checkpoint_time = 0;
+static bool checkpoint_requested = false;	/* checkpoint at the next chance */
 
 /*
  * SIGTERM: while the worker decodes, stopping waits for the next
@@ -330,6 +331,7 @@ take_checkpoint(void)
 	ReplicationSlotSave();
 	last_checkpoint_lsn = lsn;
 	last_checkpoint_time = GetCurrentTimestamp();
+	checkpoint_requested = false;
 	elog(DEBUG1, "pg_continuous: checkpoint at %X/%X", LSN_FORMAT_ARGS(lsn));
 }
 
@@ -341,6 +343,8 @@ take_checkpoint(void)
 static bool
 checkpoint_due(void)
 {
+	if (checkpoint_requested)
+		return true;
 	if (!TimestampDifferenceExceeds(last_checkpoint_time, GetCurrentTimestamp(),
 									continuous_checkpoint_interval_s * 1000))
 		return false;
@@ -517,18 +521,17 @@ start_from_checkpoint(void)
 		last_checkpoint_lsn = ckpt.lsn;
 		store_db_set_checkpoint(worker_db, ckpt.lsn, ckpt.taken_at);
 	}
-	/* Record the lost range at once; a backfill checkpoints anyway. */
-	if (gap)
-		last_checkpoint_time = 0;
-	else
-		last_checkpoint_time = GetCurrentTimestamp();
+	/* Record the lost range at once. */
+	checkpoint_requested = gap;
+	last_checkpoint_time = GetCurrentTimestamp();
 }
 
 /* SIGTERM: merge, checkpoint, release the slot and leave; restarted if not shutting down. */
 static void
 finish_and_exit(LogicalDecodingContext *ctx)
 {
-	(void) decoder_merge_all();
+	if (!decoder_paused() && decoder_merge_all())
+		merged_upto = Max(merged_upto, ctx->reader->EndRecPtr);
 	if (merged_upto > last_checkpoint_lsn || decoder_has_changes())
 		take_checkpoint();
 	detach_slot(ctx);
