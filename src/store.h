@@ -27,9 +27,10 @@ typedef struct SharedGroup
 	int64		group_id;		/* the group's row in continuous.checkpoint_group */
 	int64		window_start;	/* the key's continuous.tumble() part, if any */
 	uint32		hash;			/* hash of the key columns */
-	uint32		capacity;		/* bytes available for the tuple */
-	bool		dirty;			/* changed since the last checkpoint */
-	bool		has_window;		/* window_start is set */
+	/* One word, to keep the header at 32 bytes; only the worker writes it. */
+	uint32		capacity:30,	/* bytes available for the tuple (< 1 GB) */
+				dirty:1,		/* changed since the last checkpoint */
+				has_window:1;	/* window_start is set */
 } SharedGroup;
 
 #define SHARED_GROUP_HEADER_SIZE	MAXALIGN(sizeof(SharedGroup))
