@@ -133,6 +133,10 @@ SELECT refused('SELECT count(*) FROM ONLY rf.t');
 SELECT refused('SELECT count(*) FROM generate_series(1, 3) AS g');
 SELECT refused('SELECT count(*) FROM (VALUES (1), (2)) AS v(x)');
 SELECT refused('SELECT count(*) FROM rf.no_such_table');
+CREATE TABLE rf.parent (k int);
+CREATE TABLE rf.child () INHERITS (rf.parent);
+SELECT refused('SELECT count(*) FROM rf.parent');
+SELECT refused('SELECT count(*) FROM continuous.checkpoint_group');
 -- A continuous view is a view.
 SELECT continuous.create_view('rf.cv', 'SELECT k, count(*) AS n FROM rf.t GROUP BY k');
 SELECT refused('SELECT sum(n) FROM rf.cv');

@@ -12,6 +12,8 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
+
 #include "access/table.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
@@ -26,6 +28,8 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+
+#include "pg_continuous.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
 
@@ -163,6 +167,20 @@ check_source(RangeTblEntry *rte)
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("relation \"%s\" cannot be the source of a continuous view", relname)));
 	}
+
+	/* The worker skips its own writes to the checkpoint tables. */
+	if (get_rel_namespace(rte->relid) == get_namespace_oid(CONTINUOUS_SCHEMA_NAME, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("\"%s\" cannot be the source of a continuous view", relname),
+				 errdetail("Tables of schema %s belong to pg_continuous.", CONTINUOUS_SCHEMA_NAME)));
+
+	/* Rows of inheritance children are neither decoded into nor backfilled into the view. */
+	if (relkind == RELKIND_RELATION && rte->inh && has_subclass(rte->relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("table \"%s\" with inheritance children cannot be the source of a continuous view", relname),
+				 errhint("Use a partitioned table, or one continuous view per table.")));
 
 	if (relkind == RELKIND_PARTITIONED_TABLE)
 	{
