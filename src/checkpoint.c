@@ -165,13 +165,17 @@ checkpoint_read_views(void)
 	return result;
 }
 
-/* Calls back with every checkpointed group of a view, a batch at a time. */
+/*
+ * Calls back with every checkpointed group of a view, a batch at a time, in
+ * the caller's memory context; the tuple passed is freed after the call.
+ */
 void
 checkpoint_read_groups(int32 view_id, CheckpointGroupCallback callback, void *arg)
 {
 	Portal		portal;
 	Oid			argtypes[1] = {INT4OID};
 	Datum		args[1] = {Int32GetDatum(view_id)};
+	MemoryContext outer = CurrentMemoryContext;
 
 	SPI_connect();
 	portal = SPI_cursor_open_with_args(NULL,
@@ -200,7 +204,13 @@ checkpoint_read_groups(int32 view_id, CheckpointGroupCallback callback, void *ar
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("checkpointed group %lld of continuous view %d is malformed",
 								(long long) group_id, view_id)));
-			callback(group_id, mt, arg);
+			/* The callback keeps what it wants beyond SPI's memory. */
+			{
+				MemoryContext spicxt = MemoryContextSwitchTo(outer);
+
+				callback(group_id, mt, arg);
+				MemoryContextSwitchTo(spicxt);
+			}
 			pfree(mt);
 		}
 		SPI_freetuptable(SPI_tuptable);

@@ -84,6 +84,7 @@ static StoreDb *worker_db = NULL;
 static char worker_slotname[NAMEDATALEN];
 
 /* Progress of the decoding, for checkpoints (see take_checkpoint). */
+static XLogRecPtr decoded_upto = InvalidXLogRecPtr;	/* end of the last record decoded */
 static XLogRecPtr merged_upto = InvalidXLogRecPtr;
 static XLogRecPtr last_checkpoint_lsn = InvalidXLogRecPtr;
 static TimestampTz last_checkpoint_time = 0;
@@ -282,6 +283,29 @@ create_slot(const char *slotname)
 	return consistent;
 }
 
+/*
+ * Reads a WAL page once it is flushed, like read_local_xlog_page, but gives
+ * up (-1: XLogReadRecord returns no record and no error) when the worker is
+ * asked to stop: a record that straddles the flush point would otherwise
+ * keep it waiting through a shutdown.
+ */
+static int
+worker_page_read(XLogReaderState *state, XLogRecPtr targetPagePtr, int reqLen,
+				 XLogRecPtr targetRecPtr, char *cur_page)
+{
+	for (;;)
+	{
+		if (targetPagePtr + reqLen <= GetFlushRecPtr(NULL))
+			return read_local_xlog_page(state, targetPagePtr, reqLen, targetRecPtr, cur_page);
+		if (shutdown_requested)
+			return -1;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 /* The decoding context writes nothing: changes go to views, not to a client. */
 static void
 discard_prepare_write(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool last_write)
@@ -300,11 +324,12 @@ attach_slot(void)
 
 	ReplicationSlotAcquire(worker_slotname, true);
 	ctx = CreateDecodingContext(InvalidXLogRecPtr, NIL, false,
-								XL_ROUTINE(.page_read = read_local_xlog_page,
+								XL_ROUTINE(.page_read = worker_page_read,
 										   .segment_open = wal_segment_open,
 										   .segment_close = wal_segment_close),
 								discard_prepare_write, discard_write, NULL);
 	XLogBeginRead(ctx->reader, MyReplicationSlot->data.restart_lsn);
+	decoded_upto = MyReplicationSlot->data.restart_lsn;
 	merged_upto = Max(merged_upto, MyReplicationSlot->data.confirmed_flush);
 	return ctx;
 }
@@ -531,7 +556,7 @@ static void
 finish_and_exit(LogicalDecodingContext *ctx)
 {
 	if (!decoder_paused() && decoder_merge_all())
-		merged_upto = Max(merged_upto, ctx->reader->EndRecPtr);
+		merged_upto = Max(merged_upto, decoded_upto);
 	if (merged_upto > last_checkpoint_lsn || decoder_has_changes())
 		take_checkpoint();
 	detach_slot(ctx);
@@ -620,7 +645,7 @@ continuous_worker_main(Datum arg)
 		}
 
 		flush = GetFlushRecPtr(NULL);
-		while (ctx->reader->EndRecPtr < flush && !decoder_paused() && !decoder_drop_requested() &&
+		while (decoded_upto < flush && !decoder_paused() && !decoder_drop_requested() &&
 			   !shutdown_requested)
 		{
 			XLogRecord *record;
@@ -631,7 +656,10 @@ continuous_worker_main(Datum arg)
 			if (errm)
 				elog(ERROR, "could not read WAL: %s", errm);
 			if (record != NULL)
+			{
 				LogicalDecodingProcessRecord(ctx, ctx->reader);
+				decoded_upto = ctx->reader->EndRecPtr;
+			}
 			MemoryContextSwitchTo(loopcxt);
 			progressed = true;
 			CHECK_FOR_INTERRUPTS();
@@ -650,14 +678,14 @@ continuous_worker_main(Datum arg)
 
 		if (!decoder_paused() && decoder_merge_all())
 		{
-			merged_upto = Max(merged_upto, ctx->reader->EndRecPtr);
+			merged_upto = Max(merged_upto, decoded_upto);
 			if (decoder_backfill_pending())
 			{
 				ctx = run_backfill(ctx);
 				MemoryContextReset(loopcxt);
 				continue;
 			}
-			store_db_set_applied(worker_db, ctx->reader->EndRecPtr, decoder_last_commit_time());
+			store_db_set_applied(worker_db, decoded_upto, decoder_last_commit_time());
 			if (!progress_reported)
 			{
 				store_db_reset_starts(worker_db);
