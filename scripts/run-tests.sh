@@ -21,6 +21,7 @@
 #                                 e.g. 'basic|crash'; names are sql/spec/t file
 #                                 names without extension
 #   CONTINUOUS_TEST_SEED, CONTINUOUS_TEST_ROUNDS   passed to the TAP tests
+#   CONTINUOUS_CRASH_POINTS=N     kill points of t/030_crash_recovery.pl (default 10)
 #   CONTINUOUS_TEST_TIMEOUT       seconds per layer / per TAP file (default 600)
 #   CONTINUOUS_KEEP_TMP=1         keep the temporary directory
 #   CONTINUOUS_SKIP_INSTALL=1     skip the package install step
