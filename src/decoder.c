@@ -24,6 +24,14 @@
  * worker decodes older transactions again, it skips them for that view, so
  * nothing is counted twice.
  *
+ * Checkpoints (decoder_checkpoint) write, per view, the groups changed since
+ * the previous one: each ApplyView keeps the shared addresses of the groups
+ * its merges touched.  decoder_start registers the views of the last
+ * checkpoint before decoding starts, since the commits that created them
+ * are not decoded again.  A view over a table is "initializing" until
+ * decoder_backfill has scanned the table with a snapshot worker.c takes;
+ * until then the decoder ignores its changes.
+ *
  * Errors while applying a change to one view (say an integer overflow in
  * sum()) mark that view failed, with the message, instead of stopping the
  * worker: the batch query would have failed too.  A full shared memory area

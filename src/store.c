@@ -26,6 +26,9 @@
  *	  between.  Readers take it shared and
  *	  copy the groups out (store_view_snapshot), so a reader sees either all
  *	  or none of a batch, and batches hold whole transactions only.
+ *	- A group's dirty flag, capacity and id are written only by the worker;
+ *	  store_view_clear_dirty writes the flags holding the view lock shared,
+ *	  which keeps a dropping backend from freeing the groups meanwhile.
  *	- Lock order: StoreControl->lock before SharedView->lock.  A reader finds
  *	  a view under the control lock and takes the view lock before releasing
  *	  the control lock; store_view_drop unlinks under both, so a view is
