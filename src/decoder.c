@@ -1263,7 +1263,7 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 		LWLockReleaseAll();
 		MemoryContextReset(merge_cxt);
 		av->backfilling = false;
-		disable_view(av, psprintf("backfill failed: %s", edata->message));
+		disable_view(av, edata->message);
 		FreeErrorData(edata);
 		return;
 	}
