@@ -386,19 +386,15 @@ store_db_forget(Oid dboid)
 }
 
 /*
- * Marks the database's views as loaded from its last checkpoint; returns
- * whether they already were, by an earlier worker of this server's lifetime.
+ * Marks the database's views as holding its last checkpoint or newer state,
+ * so that a worker restarted during this server's lifetime keeps them.
  */
-bool
+void
 store_db_mark_loaded(StoreDb *db)
 {
-	bool		was;
-
 	LWLockAcquire(control->lock, LW_EXCLUSIVE);
-	was = db->loaded;
 	db->loaded = true;
 	LWLockRelease(control->lock);
-	return was;
 }
 
 void

@@ -156,7 +156,7 @@ extern void store_wake_worker(Oid dboid);
 extern bool store_db_request_exit(Oid dboid);
 extern bool store_db_exit_requested(StoreDb *db);
 extern void store_db_forget(Oid dboid);
-extern bool store_db_mark_loaded(StoreDb *db);
+extern void store_db_mark_loaded(StoreDb *db);
 extern void store_db_set_checkpoint(StoreDb *db, XLogRecPtr lsn, TimestampTz time);
 extern int	store_db_count_start(StoreDb *db);
 extern void store_db_reset_starts(StoreDb *db);

@@ -539,7 +539,7 @@ start_from_checkpoint(void)
 	decoder_start(&ckpt, worker_db->loaded, gap, confirmed);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
-	(void) store_db_mark_loaded(worker_db);
+	store_db_mark_loaded(worker_db);
 
 	if (ckpt.exists)
 	{
