@@ -263,6 +263,21 @@ init_decoding_context(bool need_full_snapshot)
 									 NULL, NULL, NULL);
 }
 
+/*
+ * Creates a slot of this database held by this process; it is dropped if
+ * the process fails before ReplicationSlotPersist().  17 added the
+ * failover and synced flags.
+ */
+static void
+create_ephemeral_slot(const char *name)
+{
+#if PG_VERSION_NUM >= 170000
+	ReplicationSlotCreate(name, true, RS_EPHEMERAL, false, false, false);
+#else
+	ReplicationSlotCreate(name, true, RS_EPHEMERAL, false);
+#endif
+}
+
 /* Creates the worker's slot; returns its consistent point once it has one. */
 static XLogRecPtr
 create_slot(const char *slotname)
@@ -272,7 +287,7 @@ create_slot(const char *slotname)
 
 	ereport(LOG, (errmsg("pg_continuous: creating replication slot \"%s\"", slotname)));
 	StartTransactionCommand();
-	ReplicationSlotCreate(slotname, true, RS_EPHEMERAL, false);
+	create_ephemeral_slot(slotname);
 	ctx = init_decoding_context(false);
 	DecodingContextFindStartpoint(ctx);
 	consistent = MyReplicationSlot->data.confirmed_flush;
@@ -400,7 +415,7 @@ run_backfill(LogicalDecodingContext *ctx)
 		ReplicationSlotDrop(name, true);
 	StartTransactionCommand();
 	XactIsoLevel = XACT_REPEATABLE_READ;
-	ReplicationSlotCreate(name, true, RS_EPHEMERAL, false);
+	create_ephemeral_slot(name);
 	initctx = init_decoding_context(true);
 	DecodingContextFindStartpoint(initctx);
 	snap = SnapBuildInitialSnapshot(initctx->snapshot_builder);
