@@ -23,6 +23,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "access/htup_details.h"
 #include "catalog/pg_aggregate.h"
 #include "catalog/pg_type.h"
@@ -32,6 +33,7 @@
 #include "parser/parse_coerce.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
@@ -57,6 +59,34 @@ agg_call_context(MemoryContext statecxt)
 	}
 	fake_aggcontext->ecxt_per_tuple_memory = statecxt;
 	return (Node *) fake_aggstate;
+}
+
+/*
+ * Built-in inverse transition functions that never return NULL ("cannot
+ * take this value out"): integer counts and sums, and numeric states fed
+ * integers (their display scale is always 0).  numeric_accum_inv, for one,
+ * declines when the value with the largest scale leaves, and an extension's
+ * inverse may decline for reasons of its own: those aggregates keep their
+ * argument rows instead.
+ */
+static bool
+inverse_never_declines(Oid invtransfn)
+{
+	switch (invtransfn)
+	{
+		case F_INT8DEC:
+		case F_INT8DEC_ANY:
+		case F_INT2_AVG_ACCUM_INV:
+		case F_INT4_AVG_ACCUM_INV:
+		case F_INT8_AVG_ACCUM_INV:
+		case F_INT2_ACCUM_INV:
+		case F_INT4_ACCUM_INV:
+		case F_INT8_ACCUM_INV:
+		case F_INTERVAL_ACCUM_INV:
+			return true;
+		default:
+			return false;
+	}
 }
 
 static const char *
@@ -240,7 +270,37 @@ agg_init(ContinuousAgg *agg, Aggref *aggref)
 		getTypeInputInfo(agg->transtype, &typinput, &typioparam);
 		agg->initValue = OidInputFunctionCall(typinput, strInitVal, typioparam, -1);
 	}
+
+	/*
+	 * The inverse can be applied to the plain state only when the moving
+	 * aggregate is the plain one plus an inverse.
+	 */
+	if (OidIsValid(form->aggminvtransfn) && aggref->aggdistinct == NIL &&
+		form->aggmtransfn == transfn_oid && form->aggmtranstype == form->aggtranstype &&
+		form->aggmfinalfn == finalfn_oid && form->aggmfinalextra == form->aggfinalextra &&
+		inverse_never_declines(form->aggminvtransfn))
+	{
+		Datum		minit;
+		bool		minitIsNull;
+
+		minit = SysCacheGetAttr(AGGFNOID, tup, Anum_pg_aggregate_aggminitval, &minitIsNull);
+		if (minitIsNull == initValueIsNull &&
+			(minitIsNull || strcmp(TextDatumGetCString(minit), TextDatumGetCString(textInitVal)) == 0))
+		{
+			build_aggregate_transfn_expr(agg->inputTypes, agg->numArgs, 0,
+										 aggref->aggvariadic, agg->transtype,
+										 agg->inputCollation, transfn_oid, form->aggminvtransfn,
+										 &transfnexpr, &invtransfnexpr);
+			fmgr_info(form->aggminvtransfn, &agg->invtransfn);
+			fmgr_info_set_expr((Node *) invtransfnexpr, &agg->invtransfn);
+			agg->invertible = true;
+		}
+	}
 	ReleaseSysCache(tup);
+
+	agg->argdesc = CreateTemplateTupleDesc(agg->numArgs);
+	for (int i = 0; i < agg->numArgs; i++)
+		TupleDescInitEntry(agg->argdesc, i + 1, NULL, agg->inputTypes[i], -1, 0);
 
 	if (aggref->aggdistinct != NIL)
 	{
@@ -375,6 +435,79 @@ agg_advance(ContinuousAgg *agg, Datum *state, bool *isnull,
 		distinct_set_add((DistinctSet *) DatumGetPointer(*state), args[0], argnulls[0]);
 	else
 		advance_plain(agg, state, isnull, args, argnulls, statecxt);
+}
+
+/*
+ * Takes one input row out of a state with the inverse transition function
+ * (agg->invertible only).  Returns false if the function declined.
+ */
+bool
+agg_retract(ContinuousAgg *agg, Datum *state, bool *isnull,
+			Datum *args, bool *argnulls, MemoryContext statecxt)
+{
+	LOCAL_FCINFO(fcinfo, CONTINUOUS_MAX_AGG_ARGS + 1);
+	Datum		result;
+
+	Assert(agg->invertible);
+	/* A strict transition function skipped the row: nothing to take out. */
+	if (agg->transfn.fn_strict)
+		for (int i = 0; i < agg->numArgs; i++)
+			if (argnulls[i])
+				return true;
+	if (agg->invtransfn.fn_strict && *isnull)
+		return false;
+
+	InitFunctionCallInfoData(*fcinfo, &agg->invtransfn, agg->numArgs + 1,
+							 agg->inputCollation, agg_call_context(statecxt), NULL);
+	fcinfo->args[0].value = *state;
+	fcinfo->args[0].isnull = *isnull;
+	for (int i = 0; i < agg->numArgs; i++)
+	{
+		fcinfo->args[i + 1].value = args[i];
+		fcinfo->args[i + 1].isnull = argnulls[i];
+	}
+	result = FunctionCallInvoke(fcinfo);
+	if (fcinfo->isnull)
+		return false;
+	agg_keep_result(agg, state, isnull, result, false, statecxt);
+	return true;
+}
+
+/*
+ * An input row as bytes, in the current memory context: the same values
+ * give the same bytes, whether they came toasted, compressed or inline.
+ */
+char *
+agg_encode_args(ContinuousAgg *agg, Datum *args, bool *argnulls, uint32 *len)
+{
+	Datum		flat[CONTINUOUS_MAX_AGG_ARGS];
+	MinimalTuple mt;
+
+	for (int i = 0; i < agg->numArgs; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(agg->argdesc, i);
+
+		flat[i] = args[i];
+		if (!argnulls[i] && att->attlen == -1 &&
+			VARATT_IS_EXTENDED(DatumGetPointer(args[i])))
+			flat[i] = PointerGetDatum(detoast_attr((struct varlena *) DatumGetPointer(args[i])));
+	}
+	mt = heap_form_minimal_tuple(agg->argdesc, flat, argnulls);
+	*len = mt->t_len;
+	return (char *) mt;
+}
+
+/* The values of an encoded input row, pointing into a copy of it. */
+void
+agg_decode_args(ContinuousAgg *agg, const char *data, uint32 len, Datum *args, bool *argnulls)
+{
+	MinimalTuple mt = palloc(len);
+	HeapTupleData htup;
+
+	memcpy(mt, data, len);
+	htup.t_len = len + MINIMAL_TUPLE_OFFSET;
+	htup.t_data = (HeapTupleHeader) ((char *) mt - MINIMAL_TUPLE_OFFSET);
+	heap_deform_tuple(&htup, agg->argdesc, args, argnulls);
 }
 
 /* Combines another state of the same aggregate into *state. */

@@ -7,6 +7,7 @@
 #ifndef CONTINUOUS_AGGREGATE_H
 #define CONTINUOUS_AGGREGATE_H
 
+#include "access/tupdesc.h"
 #include "fmgr.h"
 #include "nodes/primnodes.h"
 
@@ -52,6 +53,16 @@ typedef struct ContinuousAgg
 	int16		argLen;
 	bool		argByVal;
 	char		argAlign;
+
+	/*
+	 * Taking a row out (views over tables).  invertible: the moving-aggregate
+	 * inverse of pg_aggregate applies to this state and is known never to
+	 * decline (see agg_init); otherwise the view keeps the argument rows,
+	 * encoded with argdesc, and recomputes the state when one leaves.
+	 */
+	bool		invertible;
+	FmgrInfo	invtransfn;
+	TupleDesc	argdesc;
 } ContinuousAgg;
 
 /* Checks that an aggregate can be maintained; errors name it otherwise. */
@@ -69,6 +80,11 @@ extern void agg_combine(ContinuousAgg *agg, Datum *state, bool *isnull,
 extern Datum agg_to_stored(ContinuousAgg *agg, Datum state, bool isnull);
 extern Datum agg_from_stored(ContinuousAgg *agg, Datum stored, bool isnull,
 							 MemoryContext statecxt);
+extern bool agg_retract(ContinuousAgg *agg, Datum *state, bool *isnull,
+						Datum *args, bool *argnulls, MemoryContext statecxt);
+extern char *agg_encode_args(ContinuousAgg *agg, Datum *args, bool *argnulls, uint32 *len);
+extern void agg_decode_args(ContinuousAgg *agg, const char *data, uint32 len,
+							Datum *args, bool *argnulls);
 extern Datum agg_finalize(ContinuousAgg *agg, Datum state, bool isnull,
 						  bool *resultisnull, MemoryContext statecxt);
 

@@ -256,6 +256,10 @@ lsn_or_null(XLogRecPtr lsn, char *null)
 	return LSNGetDatum(lsn);
 }
 
+/*
+ * Upserts the given groups, and deletes those whose tuple is NULL (empty
+ * groups: their last source row was deleted).
+ */
 static void
 write_groups(int32 view_id, int ngroups, int64 *group_ids, MinimalTuple *tuples)
 {
@@ -266,29 +270,52 @@ write_groups(int32 view_id, int ngroups, int64 *group_ids, MinimalTuple *tuples)
 		int			n = Min(CHECKPOINT_BATCH_ROWS, ngroups - start);
 		Datum	   *ids = palloc(sizeof(Datum) * n);
 		Datum	   *states = palloc(sizeof(Datum) * n);
+		Datum	   *gone = palloc(sizeof(Datum) * n);
+		int			nwritten = 0;
+		int			ngone = 0;
 		Datum		args[3];
 
 		for (int i = 0; i < n; i++)
 		{
 			MinimalTuple mt = tuples[start + i];
-			bytea	   *b = palloc(VARHDRSZ + mt->t_len);
+			bytea	   *b;
 
+			if (mt == NULL)
+			{
+				gone[ngone++] = Int64GetDatum(group_ids[start + i]);
+				continue;
+			}
+			b = palloc(VARHDRSZ + mt->t_len);
 			SET_VARSIZE(b, VARHDRSZ + mt->t_len);
 			memcpy(VARDATA(b), mt, mt->t_len);
-			ids[i] = Int64GetDatum(group_ids[start + i]);
-			states[i] = PointerGetDatum(b);
+			ids[nwritten] = Int64GetDatum(group_ids[start + i]);
+			states[nwritten++] = PointerGetDatum(b);
 		}
 		args[0] = Int32GetDatum(view_id);
-		args[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		args[2] = PointerGetDatum(construct_array(states, n, BYTEAOID, -1, false, TYPALIGN_INT));
-		exec_or_fail("INSERT INTO continuous.checkpoint_group (view_id, group_id, state) "
-					 "SELECT $1, g, s FROM unnest($2::bigint[], $3::bytea[]) AS u(g, s) "
-					 "ON CONFLICT (view_id, group_id) DO UPDATE SET state = excluded.state",
-					 3, argtypes, args, NULL, SPI_OK_INSERT);
-		for (int i = 0; i < n; i++)
+		if (nwritten > 0)
+		{
+			args[1] = PointerGetDatum(construct_array(ids, nwritten, INT8OID, 8, FLOAT8PASSBYVAL,
+													  TYPALIGN_DOUBLE));
+			args[2] = PointerGetDatum(construct_array(states, nwritten, BYTEAOID, -1, false,
+													  TYPALIGN_INT));
+			exec_or_fail("INSERT INTO continuous.checkpoint_group (view_id, group_id, state) "
+						 "SELECT $1, g, s FROM unnest($2::bigint[], $3::bytea[]) AS u(g, s) "
+						 "ON CONFLICT (view_id, group_id) DO UPDATE SET state = excluded.state",
+						 3, argtypes, args, NULL, SPI_OK_INSERT);
+		}
+		if (ngone > 0)
+		{
+			args[1] = PointerGetDatum(construct_array(gone, ngone, INT8OID, 8, FLOAT8PASSBYVAL,
+													  TYPALIGN_DOUBLE));
+			exec_or_fail("DELETE FROM continuous.checkpoint_group "
+						 "WHERE view_id = $1 AND group_id = ANY ($2::bigint[])",
+						 2, argtypes, args, NULL, SPI_OK_DELETE);
+		}
+		for (int i = 0; i < nwritten; i++)
 			pfree(DatumGetPointer(states[i]));
 		pfree(ids);
 		pfree(states);
+		pfree(gone);
 	}
 }
 

@@ -13,10 +13,11 @@
 
 /*
  * The layout of a checkpointed group (SharedGroup's MinimalTuple of keys and
- * stored states) and of the tables.  Bump it when either changes; a worker
+ * stored states, and for views over tables row counts and kept inputs;
+ * version 2) and of the tables.  Bump it when either changes; a worker
  * refuses a checkpoint of another format.
  */
-#define CHECKPOINT_FORMAT_VERSION 1
+#define CHECKPOINT_FORMAT_VERSION 2
 
 typedef struct CheckpointInfo
 {

@@ -9,7 +9,9 @@
  *		group key expressions and the aggregate arguments are evaluated on
  *		it, with the source as range-table entry 1 (scan tuple).
  *	group row: what shared memory keeps per group (compile->groupdesc):
- *		the key values followed by one stored state per aggregate.
+ *		the key values followed by one stored state per aggregate; for a
+ *		view over a table also the group's row count and the aggregates'
+ *		kept input rows (compile.h).
  *	final row (finaldesc): the key values followed by each aggregate's
  *		final value.  The view's target list and HAVING are rewritten to
  *		read it: every GROUP BY expression and every Aggref becomes a Var of
@@ -23,6 +25,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "nodes/makefuncs.h"
@@ -148,7 +151,10 @@ compile_view(int32 view_id, Oid sourcerelid, const char *querytree)
 	foreach(lc, aggrefs)
 		agg_init(&cv->aggs[i++], lfirst_node(Aggref, lc));
 
-	cv->groupdesc = CreateTemplateTupleDesc(cv->nkeys + cv->naggs);
+	cv->retractable = get_rel_relkind(sourcerelid) != RELKIND_FOREIGN_TABLE;
+	cv->rows_att = cv->nkeys + cv->naggs;
+	cv->groupdesc = CreateTemplateTupleDesc(cv->nkeys + cv->naggs +
+											(cv->retractable ? 1 + cv->naggs : 0));
 	cv->finaldesc = CreateTemplateTupleDesc(cv->nkeys + cv->naggs);
 	for (i = 0; i < cv->nkeys; i++)
 	{
@@ -164,7 +170,11 @@ compile_view(int32 view_id, Oid sourcerelid, const char *querytree)
 
 		TupleDescInitEntry(cv->groupdesc, cv->nkeys + i + 1, NULL, agg->storedType, -1, 0);
 		TupleDescInitEntry(cv->finaldesc, cv->nkeys + i + 1, NULL, agg->resulttype, -1, 0);
+		if (cv->retractable)
+			TupleDescInitEntry(cv->groupdesc, COMPILE_INPUTS_ATT(cv, i) + 1, NULL, BYTEAOID, -1, 0);
 	}
+	if (cv->retractable)
+		TupleDescInitEntry(cv->groupdesc, cv->rows_att + 1, NULL, INT8OID, -1, 0);
 
 	MemoryContextSwitchTo(old);
 	return cv;

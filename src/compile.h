@@ -31,8 +31,16 @@ typedef struct CompiledView
 	int			naggs;
 	ContinuousAgg *aggs;
 
-	/* Group row in shared memory: key columns, then stored states. */
+	/*
+	 * Group row in shared memory: key columns, then stored states.  A view
+	 * over a table (retractable: rows can be updated and deleted) adds the
+	 * group's row count (column rows_att, 0-based), then per aggregate the
+	 * argument rows it folded (a stored Multiset, NULL for an invertible
+	 * aggregate): see the header of decoder.c.
+	 */
 	TupleDesc	groupdesc;
+	bool		retractable;
+	int			rows_att;
 	/* Key columns then finalized aggregates: what output expressions read. */
 	TupleDesc	finaldesc;
 
@@ -50,6 +58,8 @@ typedef struct CompiledView
 	List	   *outputstates;	/* ExprState per non-junk target entry */
 	ExprState  *having;
 } CompiledView;
+
+#define COMPILE_INPUTS_ATT(cv, a) ((cv)->rows_att + 1 + (a))
 
 extern CompiledView *compile_view(int32 view_id, Oid sourcerelid, const char *querytree);
 extern void compile_view_for_apply(CompiledView *cv, TupleDesc sourcedesc);

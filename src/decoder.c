@@ -32,6 +32,22 @@
  * decoder_backfill has scanned the table with a snapshot worker.c takes;
  * until then the decoder ignores its changes.
  *
+ * UPDATE and DELETE of a source table take the old row out of its group
+ * (an UPDATE then adds the new one), which needs the old row's values: the
+ * table's REPLICA IDENTITY must be FULL, which create_view sets.  Every
+ * group of a view over a table counts its rows and disappears when the
+ * count reaches zero, as a group of the batch query would.  Each aggregate
+ * takes a row out one of two ways:
+ *	- an invertible aggregate (count, sum and avg of integers...: see
+ *	  agg_init) applies its inverse transition function to the merged state;
+ *	  the delta records just the rows taken out (negative counts in inputs);
+ *	- any other (min, max, float sums, bool_and, DISTINCT...) keeps in its
+ *	  group the multiset of its argument rows, and when a row leaves,
+ *	  recomputes its state from the rows that remain.  That costs memory in
+ *	  proportion to the distinct inputs of a group, counted in the view's
+ *	  memory.  Recomputing never reads the table, whose current contents may
+ *	  be ahead of the transaction being applied.
+ *
  * Errors while applying a change to one view (say an integer overflow in
  * sum()) mark that view failed, with the message, instead of stopping the
  * worker: the batch query would have failed too.  A full shared memory area
@@ -72,6 +88,7 @@
 #include "checkpoint.h"
 #include "compile.h"
 #include "decoder.h"
+#include "multiset.h"
 #include "pg_continuous.h"
 #include "store.h"
 #include "stream.h"
@@ -92,8 +109,12 @@ typedef struct DeltaGroup
 	uint32		hash;
 	Datum	   *keys;
 	bool	   *keynulls;
-	Datum	   *states;
+	Datum	   *states;			/* the rows added, folded */
 	bool	   *statenulls;
+	/* Views over tables only (CompiledView.retractable): */
+	int64		rows;			/* rows added minus rows taken out */
+	Multiset  **inputs;			/* per aggregate, or NULL: see below */
+	bool	   *retracted;		/* per aggregate: a row was taken out */
 } DeltaGroup;
 
 typedef struct ApplyView
@@ -483,6 +504,14 @@ delta_find_or_create(ApplyView *av, uint32 hash, Datum *keys, bool *keynulls)
 	g->statenulls = palloc(sizeof(bool) * Max(cv->naggs, 1));
 	for (int i = 0; i < cv->naggs; i++)
 		agg_init_state(&cv->aggs[i], &g->states[i], &g->statenulls[i], av->deltacxt);
+	g->rows = 0;
+	g->inputs = NULL;
+	g->retracted = NULL;
+	if (cv->retractable)
+	{
+		g->inputs = palloc0(sizeof(Multiset *) * Max(cv->naggs, 1));
+		g->retracted = palloc0(sizeof(bool) * Max(cv->naggs, 1));
+	}
 	MemoryContextSwitchTo(old);
 
 	g->next = av->buckets[hash % av->nbuckets];
@@ -491,8 +520,13 @@ delta_find_or_create(ApplyView *av, uint32 hash, Datum *keys, bool *keynulls)
 	return g;
 }
 
+/*
+ * Folds one source row into the view's delta: sign +1 adds it (INSERT, the
+ * new row of an UPDATE, a backfilled row), -1 takes it out (DELETE, the old
+ * row of an UPDATE; views over tables only).
+ */
 static void
-apply_row(ApplyView *av, HeapTuple tuple)
+apply_row(ApplyView *av, HeapTuple tuple, int sign)
 {
 	CompiledView *cv = av->cv;
 	ExprContext *econtext = cv->econtext;
@@ -522,8 +556,21 @@ apply_row(ApplyView *av, HeapTuple tuple)
 				continue;
 			for (int i = 0; i < agg->numArgs; i++)
 				buf[i] = ExecEvalExpr(argstates[i], econtext, &nullbuf[i]);
-			agg_advance(agg, &g->states[a], &g->statenulls[a], buf, nullbuf, av->deltacxt);
+			if (sign > 0)
+				agg_advance(agg, &g->states[a], &g->statenulls[a], buf, nullbuf, av->deltacxt);
+			if (cv->retractable && (sign < 0 || !agg->invertible))
+			{
+				uint32		len;
+				char	   *data = agg_encode_args(agg, buf, nullbuf, &len);
+
+				if (g->inputs[a] == NULL)
+					g->inputs[a] = multiset_create(av->deltacxt);
+				multiset_add(g->inputs[a], data, len, sign);
+				if (sign < 0)
+					g->retracted[a] = true;
+			}
 		}
+		g->rows += sign;
 		av->pending_events++;
 		pending_events_total++;
 	}
@@ -534,7 +581,7 @@ apply_row(ApplyView *av, HeapTuple tuple)
 
 /* Applies a row of relation (a source or a partition of one) to its views. */
 static void
-apply_row_to_targets(List *targets, HeapTuple tuple)
+apply_row_to_targets(List *targets, HeapTuple tuple, int sign)
 {
 	ListCell   *lc;
 
@@ -553,7 +600,7 @@ apply_row_to_targets(List *targets, HeapTuple tuple)
 				use_view_settings(av);
 			if (t->map)
 				converted = execute_attr_map_tuple(tuple, t->map);
-			apply_row(av, converted);
+			apply_row(av, converted, sign);
 			if (converted != tuple)
 				heap_freetuple(converted);
 		}
@@ -596,6 +643,130 @@ note_dirty_groups(ApplyView *av, StoreBatch *batch)
 	}
 }
 
+typedef struct RecomputeArg
+{
+	ContinuousAgg *agg;
+	Datum	   *state;
+	bool	   *isnull;
+	MemoryContext cxt;
+} RecomputeArg;
+
+static void
+recompute_input(const char *data, uint32 len, int64 count, void *arg)
+{
+	RecomputeArg *r = arg;
+	Datum		args[CONTINUOUS_MAX_AGG_ARGS];
+	bool		argnulls[CONTINUOUS_MAX_AGG_ARGS];
+
+	agg_decode_args(r->agg, data, len, args, argnulls);
+	/* A DISTINCT aggregate's set needs each value once. */
+	for (int64 i = 0; i < (r->agg->distinct ? 1 : count); i++)
+		agg_advance(r->agg, r->state, r->isnull, args, argnulls, r->cxt);
+}
+
+typedef struct RetractArg
+{
+	ApplyView  *av;
+	ContinuousAgg *agg;
+	Datum	   *state;
+	bool	   *isnull;
+} RetractArg;
+
+static void
+retract_input(const char *data, uint32 len, int64 count, void *arg)
+{
+	RetractArg *r = arg;
+	Datum		args[CONTINUOUS_MAX_AGG_ARGS];
+	bool		argnulls[CONTINUOUS_MAX_AGG_ARGS];
+
+	agg_decode_args(r->agg, data, len, args, argnulls);
+	for (int64 i = 0; i < -count; i++)
+		if (!agg_retract(r->agg, r->state, r->isnull, args, argnulls, merge_cxt))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("the inverse transition function of aggregate %s declined to remove a value",
+							get_func_name(r->agg->aggfnoid))));
+}
+
+/*
+ * One aggregate of a delta group merged with its shared state (shared: the
+ * stored state and kept inputs, or NULL for a new or empty group).  Sets the
+ * stored state, and for a view over a table the kept inputs, in values and
+ * nulls (group row layout).
+ */
+static void
+merge_aggregate(ApplyView *av, DeltaGroup *g, int a, Datum *shared, bool *sharednulls,
+				Datum *values, bool *nulls)
+{
+	CompiledView *cv = av->cv;
+	ContinuousAgg *agg = &cv->aggs[a];
+	Datum		state;
+	bool		stateisnull;
+	Multiset   *inputs = NULL;
+
+	if (cv->retractable && !agg->invertible)
+	{
+		/* The rows this aggregate has folded, after this delta. */
+		int			att = COMPILE_INPUTS_ATT(cv, a);
+
+		inputs = multiset_create(merge_cxt);
+		if (shared && !sharednulls[att])
+			multiset_add_stored(inputs, DatumGetByteaPP(shared[att]));
+		if (g->inputs[a])
+			multiset_add_all(inputs, g->inputs[a]);
+		if (multiset_has_negative(inputs))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("a row taken out of continuous view %s was never added to it", av->name),
+					 errdetail("The source's rows do not match what the view counted.")));
+	}
+
+	if (inputs && g->retracted[a])
+	{
+		/* A row left: fold the remaining ones again. */
+		RecomputeArg r;
+
+		agg_init_state(agg, &state, &stateisnull, merge_cxt);
+		r.agg = agg;
+		r.state = &state;
+		r.isnull = &stateisnull;
+		r.cxt = merge_cxt;
+		multiset_foreach(inputs, recompute_input, &r);
+	}
+	else if (shared)
+	{
+		stateisnull = sharednulls[cv->nkeys + a];
+		state = agg_from_stored(agg, shared[cv->nkeys + a], stateisnull, merge_cxt);
+		agg_combine(agg, &state, &stateisnull, g->states[a], g->statenulls[a], merge_cxt);
+	}
+	else
+	{
+		state = g->states[a];
+		stateisnull = g->statenulls[a];
+	}
+
+	if (cv->retractable && agg->invertible && g->inputs[a])
+	{
+		RetractArg	r;
+
+		r.av = av;
+		r.agg = agg;
+		r.state = &state;
+		r.isnull = &stateisnull;
+		multiset_foreach(g->inputs[a], retract_input, &r);
+	}
+
+	values[cv->nkeys + a] = agg_to_stored(agg, state, stateisnull);
+	nulls[cv->nkeys + a] = stateisnull;
+	if (cv->retractable)
+	{
+		bytea	   *stored = inputs ? multiset_to_stored(inputs) : NULL;
+
+		values[COMPILE_INPUTS_ATT(cv, a)] = PointerGetDatum(stored);
+		nulls[COMPILE_INPUTS_ATT(cv, a)] = stored == NULL;
+	}
+}
+
 static bool
 merge_view(ApplyView *av)
 {
@@ -626,11 +797,10 @@ merge_view(ApplyView *av)
 
 	old = MemoryContextSwitchTo(merge_cxt);
 	changes = palloc(sizeof(StoreChange) * Max(av->ngroups, 1));
-	/* After a TRUNCATE of the source the delta replaces the shared groups. */
-	values = palloc(sizeof(Datum) * (cv->nkeys + cv->naggs));
-	nulls = palloc(sizeof(bool) * (cv->nkeys + cv->naggs));
-	sharedkeys = palloc(sizeof(Datum) * (cv->nkeys + cv->naggs));
-	sharedkeynulls = palloc(sizeof(bool) * (cv->nkeys + cv->naggs));
+	values = palloc(sizeof(Datum) * cv->groupdesc->natts);
+	nulls = palloc(sizeof(bool) * cv->groupdesc->natts);
+	sharedkeys = palloc(sizeof(Datum) * cv->groupdesc->natts);
+	sharedkeynulls = palloc(sizeof(bool) * cv->groupdesc->natts);
 
 	LWLockAcquire(&shared->lock, LW_SHARED);
 	if (shared->dropped || shared->state == VIEW_FAILED)
@@ -650,8 +820,10 @@ merge_view(ApplyView *av)
 			dsa_pointer dp = InvalidDsaPointer;
 			SharedGroup *sg;
 			MinimalTuple local = NULL;
+			bool		live;
+			int64		rows = 0;
 
-			/* Find the shared group with an equal key. */
+			/* After a TRUNCATE of the source the delta replaces the shared groups. */
 			for (sg = av->reset_pending ? NULL : store_group_first(shared, g->hash, &dp); sg;
 				 sg = store_group_next(sg, g->hash, &dp))
 			{
@@ -670,31 +842,43 @@ merge_view(ApplyView *av)
 				local = NULL;
 			}
 
+			/* An empty group (all its rows deleted) starts afresh. */
+			live = local != NULL && !sg->empty;
+			if (cv->retractable)
+			{
+				rows = (live ? DatumGetInt64(sharedkeys[cv->rows_att]) : 0) + g->rows;
+				if (rows < 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_CORRUPTED),
+							 errmsg("more rows were taken out of a group of continuous view %s than it held",
+									av->name),
+							 errdetail("The source's rows do not match what the view counted.")));
+				if (rows == 0 && local == NULL)
+					continue;	/* added and deleted within the delta */
+			}
+
 			for (int k = 0; k < cv->nkeys; k++)
 			{
 				values[k] = local ? sharedkeys[k] : g->keys[k];
 				nulls[k] = local ? sharedkeynulls[k] : g->keynulls[k];
 			}
-			for (int a = 0; a < cv->naggs; a++)
+			if (cv->retractable && rows == 0)
 			{
-				ContinuousAgg *agg = &cv->aggs[a];
-				Datum		state;
-				bool		stateisnull;
-
-				if (local)
-				{
-					stateisnull = sharedkeynulls[cv->nkeys + a];
-					state = agg_from_stored(agg, sharedkeys[cv->nkeys + a], stateisnull, merge_cxt);
-					agg_combine(agg, &state, &stateisnull, g->states[a], g->statenulls[a], merge_cxt);
-				}
-				else
-				{
-					state = g->states[a];
-					stateisnull = g->statenulls[a];
-				}
-				values[cv->nkeys + a] = agg_to_stored(agg, state, stateisnull);
-				nulls[cv->nkeys + a] = stateisnull;
+				for (int i = cv->nkeys; i < cv->groupdesc->natts; i++)
+					nulls[i] = true;
 			}
+			else
+			{
+				for (int a = 0; a < cv->naggs; a++)
+					merge_aggregate(av, g, a, live ? sharedkeys : NULL, sharedkeynulls,
+									values, nulls);
+			}
+			if (cv->retractable)
+			{
+				values[cv->rows_att] = Int64GetDatum(rows);
+				nulls[cv->rows_att] = false;
+			}
+			changes[nchanges].empty = cv->retractable && rows == 0;
 			changes[nchanges].old_group = local ? dp : InvalidDsaPointer;
 			changes[nchanges].group_id = 0;
 			changes[nchanges].hash = g->hash;
@@ -1218,7 +1402,7 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 
 				if (av->uses_settings)
 					use_view_settings(av);
-				apply_row(av, converted);
+				apply_row(av, converted, 1);
 				if (converted != tuple)
 					heap_freetuple(converted);
 				if (should_free)
@@ -1353,7 +1537,7 @@ handle_catalog_change(Relation relation, ReorderBufferChange *change)
 }
 
 static void
-mark_targets_stale(List *targets, const char *what, Relation relation, XLogRecPtr lsn)
+mark_targets_stale(List *targets, const char *reason)
 {
 	ListCell   *lc;
 
@@ -1365,10 +1549,71 @@ mark_targets_stale(List *targets, const char *what, Relation relation, XLogRecPt
 		if (av->disabled || av->initializing || current_end_lsn <= av->skip_until ||
 			av->shared == NULL)
 			continue;
-		store_view_mark_stale(av->shared,
-							  psprintf("%s on \"%s\" at %X/%X: only INSERT is maintained so far.",
-									   what, RelationGetRelationName(relation), LSN_FORMAT_ARGS(lsn)));
+		store_view_mark_stale(av->shared, reason);
 	}
+}
+
+/*
+ * The new row of an UPDATE, with the values of columns that kept their
+ * toasted value taken from the old row: the WAL record does not carry them.
+ */
+static HeapTuple
+update_new_row(Relation relation, HeapTuple newtuple, HeapTuple oldtuple)
+{
+	TupleDesc	desc = RelationGetDescr(relation);
+	Datum	   *newvalues;
+	Datum	   *oldvalues;
+	bool	   *newnulls;
+	bool	   *oldnulls;
+	bool		replaced = false;
+
+	if (!HeapTupleHasExternal(newtuple))
+		return newtuple;
+	newvalues = palloc(sizeof(Datum) * desc->natts);
+	oldvalues = palloc(sizeof(Datum) * desc->natts);
+	newnulls = palloc(sizeof(bool) * desc->natts);
+	oldnulls = palloc(sizeof(bool) * desc->natts);
+	heap_deform_tuple(newtuple, desc, newvalues, newnulls);
+	heap_deform_tuple(oldtuple, desc, oldvalues, oldnulls);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->attlen != -1 || newnulls[i] ||
+			!VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(newvalues[i])))
+			continue;
+		newvalues[i] = oldvalues[i];
+		newnulls[i] = oldnulls[i];
+		replaced = true;
+	}
+	return replaced ? heap_form_tuple(desc, newvalues, newnulls) : newtuple;
+}
+
+/*
+ * UPDATE and DELETE: the old row leaves its group, and an UPDATE's new row
+ * joins its own.  Without the old row's values (REPLICA IDENTITY other than
+ * FULL) the views can no longer be kept exact: they are marked stale.
+ */
+static void
+apply_update_or_delete(List *targets, Relation relation, ReorderBufferChange *change)
+{
+	bool		is_update = change->action == REORDER_BUFFER_CHANGE_UPDATE;
+	HeapTuple	oldtuple = change->data.tp.oldtuple ? &change->data.tp.oldtuple->tuple : NULL;
+
+	if (oldtuple == NULL || relation->rd_rel->relreplident != REPLICA_IDENTITY_FULL)
+	{
+		mark_targets_stale(targets,
+						   psprintf("%s on \"%s\" at %X/%X, whose REPLICA IDENTITY is not FULL: the old row's values are unknown.",
+									is_update ? "UPDATE" : "DELETE",
+									RelationGetRelationName(relation), LSN_FORMAT_ARGS(change->lsn)));
+		return;
+	}
+	PushActiveSnapshot(GetTransactionSnapshot());
+	apply_row_to_targets(targets, oldtuple, -1);
+	if (is_update && change->data.tp.newtuple)
+		apply_row_to_targets(targets,
+							 update_new_row(relation, &change->data.tp.newtuple->tuple, oldtuple), 1);
+	PopActiveSnapshot();
 }
 
 static void
@@ -1393,15 +1638,13 @@ continuous_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 			{
 				/* Functions that are not inlined (PL/pgSQL, say) need a snapshot. */
 				PushActiveSnapshot(GetTransactionSnapshot());
-				apply_row_to_targets(entry->targets, &change->data.tp.newtuple->tuple);
+				apply_row_to_targets(entry->targets, &change->data.tp.newtuple->tuple, 1);
 				PopActiveSnapshot();
 			}
 			break;
 		case REORDER_BUFFER_CHANGE_UPDATE:
-			mark_targets_stale(entry->targets, "UPDATE", relation, change->lsn);
-			break;
 		case REORDER_BUFFER_CHANGE_DELETE:
-			mark_targets_stale(entry->targets, "DELETE", relation, change->lsn);
+			apply_update_or_delete(entry->targets, relation, change);
 			break;
 		default:
 			break;
@@ -1465,8 +1708,10 @@ continuous_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 				av->reset_pending = true;
 			}
 			else
-				mark_targets_stale(list_make1(lfirst(lc)), "TRUNCATE of some partitions",
-								   relations[i], change->lsn);
+				mark_targets_stale(list_make1(lfirst(lc)),
+								   psprintf("TRUNCATE of partition \"%s\" at %X/%X: the view cannot tell which of its rows came from that partition.",
+											RelationGetRelationName(relations[i]),
+											LSN_FORMAT_ARGS(change->lsn)));
 		}
 	}
 }
@@ -1479,7 +1724,7 @@ typedef struct StreamApplyArg
 static void
 apply_stream_event(Oid streamrelid, HeapTuple tuple, void *arg)
 {
-	apply_row_to_targets(((StreamApplyArg *) arg)->targets, tuple);
+	apply_row_to_targets(((StreamApplyArg *) arg)->targets, tuple, 1);
 }
 
 static void

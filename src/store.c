@@ -11,6 +11,10 @@
  *	group (SharedGroup): one per group key of a view; its row is a
  *		MinimalTuple of the key columns followed by one stored aggregate
  *		state per aggregate (serialized when the state type is internal).
+ *	empty group: a group of a view over a table whose last row was deleted.
+ *		Readers skip it; it stays, flagged dirty, until the next checkpoint
+ *		has deleted its row (store_view_clear_dirty then frees it), so the
+ *		checkpoint learns of the deletion the way it learns of any change.
  *
  * Locking protocol
  *	- StoreControl->lock (the "pg_continuous" named tranche) protects the
@@ -482,6 +486,7 @@ free_groups(SharedView *v)
 	v->buckets = InvalidDsaPointer;
 	v->nbuckets = 0;
 	v->ngroups = 0;
+	v->nempty = 0;
 	v->memory_bytes = sizeof(SharedView);
 	v->groups_cleared = true;
 }
@@ -707,6 +712,11 @@ store_view_copy_groups(SharedView *v, dsa_pointer *groups, int ngroups,
 		MinimalTuple src = SHARED_GROUP_TUPLE(g);
 
 		group_ids[i] = g->group_id;
+		if (g->empty)
+		{
+			tuples[i] = NULL;	/* its checkpointed row goes */
+			continue;
+		}
 		tuples[i] = palloc(src->t_len);
 		memcpy(tuples[i], src, src->t_len);
 	}
@@ -714,21 +724,55 @@ store_view_copy_groups(SharedView *v, dsa_pointer *groups, int ngroups,
 	return true;
 }
 
+/* Unlinks and frees an empty group.  Exclusive view lock held. */
+static void
+free_empty_group(SharedView *v, dsa_pointer dp)
+{
+	SharedGroup *g = dsa_get_address(area, dp);
+	dsa_pointer *link = &((dsa_pointer *) dsa_get_address(area, v->buckets))[g->hash % v->nbuckets];
+
+	while (*link != dp)
+		link = &((SharedGroup *) dsa_get_address(area, *link))->next;
+	*link = g->next;
+	v->memory_bytes -= SHARED_GROUP_HEADER_SIZE + g->capacity;
+	v->ngroups--;
+	v->nempty--;
+	dsa_free(area, dp);
+}
+
 /*
  * After the checkpoint holding them committed.  The dirty flags belong to
  * the worker, the only writer of groups, so the shared lock is enough; it
- * keeps a dropping backend from freeing the groups meanwhile.
+ * keeps a dropping backend from freeing the groups meanwhile.  Empty groups,
+ * whose rows the checkpoint deleted, are freed, under the exclusive lock.
+ * The caller forgets every address it passed.
  */
 void
 store_view_clear_dirty(SharedView *v, dsa_pointer *groups, int ngroups)
 {
+	bool		any_empty = false;
+
 	LWLockAcquire(&v->lock, LW_SHARED);
 	if (!v->dropped)
 	{
 		for (int i = 0; i < ngroups; i++)
-			((SharedGroup *) dsa_get_address(area, groups[i]))->dirty = false;
+		{
+			SharedGroup *g = dsa_get_address(area, groups[i]);
+
+			g->dirty = false;
+			any_empty |= g->empty;
+		}
 		v->groups_cleared = false;
 	}
+	LWLockRelease(&v->lock);
+	if (!any_empty)
+		return;
+
+	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
+	if (!v->dropped)
+		for (int i = 0; i < ngroups; i++)
+			if (((SharedGroup *) dsa_get_address(area, groups[i]))->empty)
+				free_empty_group(v, groups[i]);
 	LWLockRelease(&v->lock);
 }
 
@@ -836,6 +880,11 @@ store_prepare_changes(SharedView *v, StoreBatch *batch)
 		Size		need = group_chunk_size(c->new_tuple);
 
 		c->new_group = InvalidDsaPointer;
+		if (MAXALIGN(c->new_tuple->t_len) > STORE_MAX_GROUP_SIZE)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("a group of a continuous view needs %u bytes, more than the limit of %zu",
+							c->new_tuple->t_len, STORE_MAX_GROUP_SIZE)));
 		if (DsaPointerIsValid(c->old_group))
 		{
 			SharedGroup *g = dsa_get_address(area, c->old_group);
@@ -959,6 +1008,8 @@ store_publish_changes(SharedView *v, StoreBatch *batch)
 			g = dsa_get_address(area, c->old_group);
 			memcpy(SHARED_GROUP_TUPLE(g), c->new_tuple, c->new_tuple->t_len);
 			g->dirty = true;
+			v->nempty += (int) c->empty - (int) g->empty;
+			g->empty = c->empty;
 			c->result = c->old_group;
 			continue;
 		}
@@ -969,6 +1020,8 @@ store_publish_changes(SharedView *v, StoreBatch *batch)
 		g->window_start = c->window_start;
 		g->capacity = MAXALIGN(c->new_tuple->t_len);
 		g->dirty = !batch->from_checkpoint;
+		g->empty = c->empty;
+		v->nempty += c->empty;
 		memcpy(SHARED_GROUP_TUPLE(g), c->new_tuple, c->new_tuple->t_len);
 		v->memory_bytes += group_chunk_size(c->new_tuple);
 		c->result = c->new_group;
@@ -985,6 +1038,7 @@ store_publish_changes(SharedView *v, StoreBatch *batch)
 			g->next = old->next;
 			*link = c->new_group;
 			v->memory_bytes -= SHARED_GROUP_HEADER_SIZE + old->capacity;
+			v->nempty -= old->empty;
 			dsa_free(area, c->old_group);
 		}
 		else
@@ -1055,10 +1109,14 @@ store_view_snapshot(Oid dboid, int32 view_id, StoreSnapshot *snap)
 			{
 				SharedGroup *g = dsa_get_address(area, dp);
 				MinimalTuple src = SHARED_GROUP_TUPLE(g);
-				MinimalTuple copy = palloc(src->t_len);
 
-				memcpy(copy, src, src->t_len);
-				snap->tuples[snap->ngroups++] = copy;
+				if (!g->empty)
+				{
+					MinimalTuple copy = palloc(src->t_len);
+
+					memcpy(copy, src, src->t_len);
+					snap->tuples[snap->ngroups++] = copy;
+				}
 				dp = g->next;
 			}
 		}
@@ -1084,7 +1142,7 @@ store_view_statuses(Oid dboid)
 
 		LWLockAcquire(&v->lock, LW_SHARED);
 		s->view_id = v->view_id;
-		s->ngroups = v->ngroups;
+		s->ngroups = v->ngroups - v->nempty;
 		s->memory_bytes = v->memory_bytes;
 		s->applied_lsn = v->applied_lsn;
 		s->applied_commit_time = v->applied_commit_time;

@@ -28,10 +28,14 @@ typedef struct SharedGroup
 	int64		window_start;	/* the key's continuous.tumble() part, if any */
 	uint32		hash;			/* hash of the key columns */
 	/* One word, to keep the header at 32 bytes; only the worker writes it. */
-	uint32		capacity:30,	/* bytes available for the tuple (< 1 GB) */
+	uint32		capacity:29,	/* bytes available for the tuple (< 512 MB) */
 				dirty:1,		/* changed since the last checkpoint */
-				has_window:1;	/* window_start is set */
+				has_window:1,	/* window_start is set */
+				empty:1;		/* no source row left: hidden from readers */
 } SharedGroup;
+
+/* The largest group row a SharedGroup can hold. */
+#define STORE_MAX_GROUP_SIZE	((Size) 0x1FFFFFF8)
 
 #define SHARED_GROUP_HEADER_SIZE	MAXALIGN(sizeof(SharedGroup))
 #define SHARED_GROUP_TUPLE(g)	((MinimalTuple) ((char *) (g) + SHARED_GROUP_HEADER_SIZE))
@@ -52,7 +56,8 @@ typedef struct SharedView
 	LWLock		lock;			/* see store.c */
 	dsa_pointer buckets;		/* array of nbuckets dsa_pointers */
 	uint32		nbuckets;
-	uint64		ngroups;
+	uint64		ngroups;		/* including empty ones */
+	uint64		nempty;			/* groups kept, empty, until a checkpoint */
 	uint64		memory_bytes;
 	XLogRecPtr	applied_lsn;	/* end LSN of the last transaction merged */
 	TimestampTz applied_commit_time;
@@ -91,6 +96,7 @@ typedef struct StoreChange
 	dsa_pointer old_group;		/* existing group, or InvalidDsaPointer */
 	uint32		hash;
 	MinimalTuple new_tuple;		/* local copy of the new group row */
+	bool		empty;			/* the group has no rows left (see SharedGroup) */
 	bool		has_window;		/* see SharedGroup */
 	int64		window_start;
 	int64		group_id;		/* a new group's id when loaded from a checkpoint */

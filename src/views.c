@@ -28,6 +28,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_rewrite.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
@@ -47,6 +48,7 @@
 #include "utils/pg_lsn.h"
 #include "utils/regproc.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/ruleutils.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
@@ -244,6 +246,61 @@ column_definitions(Query *query)
 	return buf.data;
 }
 
+/*
+ * A view over a table takes updated and deleted rows out of their groups,
+ * which needs their old values in the WAL: every table the source's rows
+ * live in (the table, or each leaf partition) must have REPLICA IDENTITY
+ * FULL.  The owner's create_view sets it, with a NOTICE; anyone else gets an
+ * error saying what to ask the owner for.  Inserts cost the same either way.
+ */
+static void
+require_full_replica_identity(Oid sourcerelid)
+{
+	List	   *rels = find_all_inheritors(sourcerelid, NoLock, NULL);
+	ListCell   *lc;
+
+	if (get_rel_relkind(sourcerelid) == RELKIND_FOREIGN_TABLE)
+		return;
+	foreach(lc, rels)
+	{
+		Oid			relid = lfirst_oid(lc);
+		HeapTuple	tup;
+		char		replident;
+		char	   *qualified;
+
+		if (get_rel_relkind(relid) != RELKIND_RELATION)
+			continue;
+		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for relation %u", relid);
+		replident = ((Form_pg_class) GETSTRUCT(tup))->relreplident;
+		ReleaseSysCache(tup);
+		if (replident == REPLICA_IDENTITY_FULL)
+			continue;
+
+		qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+											   get_rel_name(relid));
+#if PG_VERSION_NUM >= 160000
+		if (!object_ownercheck(RelationRelationId, relid, GetUserId()))
+#else
+		if (!pg_class_ownercheck(relid, GetUserId()))
+#endif
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table %s must have REPLICA IDENTITY FULL to be the source of a continuous view",
+							qualified),
+					 errdetail("The view takes updated and deleted rows out of their groups, which needs their old values."),
+					 errhint("Ask the table's owner to run ALTER TABLE %s REPLICA IDENTITY FULL.",
+							 qualified)));
+		ereport(NOTICE,
+				(errmsg("setting REPLICA IDENTITY FULL on table %s", qualified),
+				 errdetail("The continuous view takes updated and deleted rows out of their groups, which needs their old values.")));
+		if (SPI_execute(psprintf("ALTER TABLE %s REPLICA IDENTITY FULL", qualified),
+						false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not set REPLICA IDENTITY FULL on %s", qualified);
+	}
+}
+
 PG_FUNCTION_INFO_V1(continuous_create_view);
 Datum
 continuous_create_view(PG_FUNCTION_ARGS)
@@ -275,6 +332,7 @@ continuous_create_view(PG_FUNCTION_ARGS)
 	check_column_names(query);
 
 	SPI_connect();
+	require_full_replica_identity(sourcerelid);
 	catalog_user_enter(&cu);
 	view_id = (int32) spi_single_int8("SELECT nextval(pg_get_serial_sequence('continuous.view_catalog', 'id'))");
 	catalog_user_leave(&cu);
@@ -461,10 +519,15 @@ emit_group(CompiledView *cv, MinimalTuple stored, TupleTableSlot *finalslot,
 	if (stored)
 	{
 		HeapTupleData htup;
+		Datum	   *groupvalues = palloc(sizeof(Datum) * cv->groupdesc->natts);
+		bool	   *groupnulls = palloc(sizeof(bool) * cv->groupdesc->natts);
 
 		htup.t_len = stored->t_len + MINIMAL_TUPLE_OFFSET;
 		htup.t_data = (HeapTupleHeader) ((char *) stored - MINIMAL_TUPLE_OFFSET);
-		heap_deform_tuple(&htup, cv->groupdesc, values, nulls);
+		heap_deform_tuple(&htup, cv->groupdesc, groupvalues, groupnulls);
+		/* Keys and stored states; a table view's row count and inputs follow. */
+		memcpy(values, groupvalues, sizeof(Datum) * (cv->nkeys + cv->naggs));
+		memcpy(nulls, groupnulls, sizeof(bool) * (cv->nkeys + cv->naggs));
 	}
 	for (i = 0; i < cv->naggs; i++)
 	{

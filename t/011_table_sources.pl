@@ -1,20 +1,27 @@
-# t/011_table_sources.pl: continuous views over ordinary tables.
+# t/011_table_sources.pl: continuous views over ordinary tables whose rows
+# change: the differential test of INSERT, UPDATE, DELETE and TRUNCATE.
 #
 # A plain table t and a range-partitioned table p whose partitions store
 # their columns differently (one was created with its columns in another
 # order and a dropped column, one with a dropped column first; both were
 # attached with ATTACH PARTITION), so decoded tuples need conversion to the
 # parent's row type.  Random views over t and over p are created while both
-# are empty; random INSERT transactions follow (multi-row INSERT, INSERT ...
-# SELECT, COPY, into the parent or straight into a partition, some rolled
-# back, some with savepoints rolled back or aborted by an error).  After
-# continuous.sync() every view must equal its defining query (DESIGN.md 3.1);
-# here the table itself holds the oracle data.
+# are empty; between them they use every aggregate of @AGGREGATES (which the
+# README's list of supported aggregates is checked against), with FILTER,
+# DISTINCT, HAVING, WHERE and expressions over aggregates.  Random
+# transactions follow: INSERT (multi-row, INSERT ... SELECT, COPY), UPDATE
+# (of group keys, of filtered columns, to and from NULL, moving rows between
+# partitions) and DELETE, into the parent or straight into a partition, some
+# rolled back, some with savepoints rolled back or aborted by an error, some
+# large enough to spill to disk in the reorder buffer
+# (logical_decoding_work_mem is 64kB here), and TRUNCATE of a whole source.
+# After continuous.sync() every view must equal its defining query
+# (DESIGN.md 3.1); the table itself holds the oracle data.
 #
-# Then: creating a view over a table that has rows is refused with a real
-# SQLSTATE, a TRUNCATE of a whole source restarts its views from that point,
-# and an UPDATE or DELETE marks the views of that table stale (a
-# WARNING when read) without touching views of other tables.
+# Then: a view created over a table with rows starts from them (backfill);
+# without REPLICA IDENTITY FULL an UPDATE or DELETE marks the views of that
+# table stale (a WARNING when read), and so does a TRUNCATE of one
+# partition, without touching views of other tables.
 #
 # Environment: CONTINUOUS_TEST_SEED (default 12345), CONTINUOUS_TEST_ROUNDS
 # (number of transaction batches, default 4).
@@ -35,7 +42,8 @@ my ($seed, $rounds, $node) = setup_test(
 	name           => 'table_sources',
 	title          => 'table sources test',
 	db             => $db,
-	default_rounds => 4);
+	default_rounds => 4,
+	conf           => { logical_decoding_work_mem => '64kB' });
 
 my @COLS = (
 	[ g  => 'int' ],
@@ -113,11 +121,46 @@ sub batch_size
 
 my $op_counter = 0;
 
-# One INSERT-only write into one table: t, p, or one of p's partitions.
+# A condition picking some rows: a slice of one column's values.
+sub random_condition
+{
+	return pick(
+		'g % ' . between(3, 40) . ' = ' . between(0, 2),
+		'tb % ' . between(5, 200) . ' = ' . between(0, 4),
+		"k = '" . pick('a', 'b', 'c', 'k' . int(rand(50))) . "'",
+		'x BETWEEN ' . between(-1e6, 1e6) . ' AND ' . between(-1e6, 1e6),
+		'y IS NULL', 'n < ' . between(-500, 0), 'g IS NULL');
+}
+
+# An UPDATE: of group keys, of aggregated or filtered columns, to and from
+# NULL; on p, changing g moves rows between partitions.
+sub random_update
+{
+	my ($target) = @_;
+	# At most one assignment per column; none can overflow.
+	my @sets = (
+		pick('g = g % 1000 + ' . between(-20, 20), 'g = ' . pick('NULL', between(-5, 1005))),
+		pick("k = '" . pick('a', 'b', 'c', 'k' . int(rand(50))) . "'", 'k = NULL'),
+		pick('x = -(x / 2)', 'x = x / 2 + ' . between(-1000, 1000), 'x = NULL'),
+		pick('n = n * 2', 'n = ' . pick('NULL', "$_[1]")),
+		pick('y = y + 1.5', 'y = NULL', 'y = -y'),
+		"ts = ts + interval '" . between(1, 600) . " minutes'",
+		pick('tb = tb + ' . between(1, 5000), 'tb = NULL'));
+	my @chosen = (shuffle(@sets))[ 0 .. between(0, 2) ];
+	return "UPDATE $target SET " . join(', ', @chosen) . ' WHERE ' . random_condition() . ";\n";
+}
+
+# One write into one table: t, p, or one of p's partitions.
 sub random_write
 {
 	my ($target, $range) = @{ pick([ 't', undef ], [ 'p', undef ], [ 'p', undef ],
 		[ 'p_low', [ -50, 9 ] ], [ 'p_mid', [ 10, 999 ] ], [ 'p_rest', [ 1000, 3000 ] ]) };
+	my $op = rand();
+	# On p_low and p_mid a changed g may leave the partition's range: only
+	# the parent moves rows between partitions.
+	return random_update($target =~ /^p_/ ? 'p' : $target, sprintf('%d.%02d', between(-99, 99), between(0, 99)))
+	  if $op < 0.2;
+	return "DELETE FROM $target WHERE " . random_condition() . ";\n" if $op < 0.3;
 	my @cols = chance(0.4) ? shuffle(@COLNAMES) : @COLNAMES;
 	my $collist = join(', ', @cols);
 	my $c = rand();
@@ -179,32 +222,85 @@ SQL
 # Views
 ###########################################################################
 
+# Every aggregate the README lists as supported, as it is used here; each
+# one is in some view over t and in some view over p.  float: a float
+# result (order-dependent rounding), with tol its rounding bound if any.
+my @AGGREGATES = (
+	{ name => 'count',       sql => 'count(*)' },
+	{ name => 'count',       sql => 'count(k)' },
+	{ name => 'sum',         sql => 'sum(g)' },
+	{ name => 'sum',         sql => 'sum(x)' },
+	{ name => 'sum',         sql => 'sum(n)' },
+	{ name => 'sum',         sql => 'sum((g % 100)::smallint)' },
+	{ name => 'sum',         sql => 'sum(y)', float => 1, tol => 'sum(abs(y)) * count(y)' },
+	{ name => 'sum',         sql => 'sum((tb * 0.37)::real)', float => 1, eps => $ContinuousDiff::EPS4, tol => 'sum(abs((tb * 0.37)::real)) * count(tb)' },
+	{ name => 'sum',         sql => "sum(ts - timestamptz '2024-03-01 00:00:00+00')" },
+	{ name => 'sum',         sql => 'sum(tb::money)' },
+	{ name => 'avg',         sql => 'avg(g)' },
+	{ name => 'avg',         sql => 'avg(x)' },
+	{ name => 'avg',         sql => 'avg(n)' },
+	{ name => 'avg',         sql => 'avg((g % 100)::smallint)' },
+	{ name => 'avg',         sql => 'avg(y)', float => 1, tol => 'sum(abs(y))' },
+	{ name => 'avg',         sql => "avg(ts - timestamptz '2024-03-01 00:00:00+00')" },
+	{ name => 'min',         sql => 'min(x)' },
+	{ name => 'min',         sql => 'min(k)' },
+	{ name => 'min',         sql => 'min(ts)' },
+	{ name => 'min',         sql => 'min(n)' },
+	{ name => 'max',         sql => 'max(y)' },
+	{ name => 'max',         sql => 'max(g)' },
+	{ name => 'max',         sql => 'max(k)' },
+	{ name => 'max',         sql => 'max(tb)' },
+	{ name => 'stddev',      sql => 'stddev(x)' },
+	{ name => 'stddev_pop',  sql => 'stddev_pop(g)' },
+	{ name => 'stddev_samp', sql => 'stddev_samp(n)' },
+	{ name => 'variance',    sql => 'variance((g % 100)::smallint)' },
+	{ name => 'var_pop',     sql => 'var_pop(tb::float8)', float => 1 },
+	{ name => 'var_samp',    sql => 'var_samp(tb)' },
+	{ name => 'corr',        sql => 'corr(tb, g % 100)', float => 1 },
+	{ name => 'covar_pop',   sql => 'covar_pop(tb, g % 100)', float => 1 },
+	{ name => 'covar_samp',  sql => 'covar_samp(tb, g % 100)', float => 1 },
+	{ name => 'regr_avgx',   sql => 'regr_avgx(tb, g % 100)', float => 1 },
+	{ name => 'regr_avgy',   sql => 'regr_avgy(tb, g % 100)', float => 1 },
+	{ name => 'regr_count',  sql => 'regr_count(tb, g)' },
+	{ name => 'regr_intercept', sql => 'regr_intercept(tb, g % 100)', float => 1 },
+	{ name => 'regr_r2',     sql => 'regr_r2(tb, g % 100)', float => 1 },
+	{ name => 'regr_slope',  sql => 'regr_slope(tb, g % 100)', float => 1 },
+	{ name => 'regr_sxx',    sql => 'regr_sxx(tb, g % 100)', float => 1 },
+	{ name => 'regr_sxy',    sql => 'regr_sxy(tb, g % 100)', float => 1 },
+	{ name => 'regr_syy',    sql => 'regr_syy(tb, g % 100)', float => 1 },
+	{ name => 'bool_and',    sql => 'bool_and(x > 0)' },
+	{ name => 'bool_or',     sql => "bool_or(k = 'a')" },
+	{ name => 'every',       sql => 'every(y < 5)' },
+	{ name => 'bit_and',     sql => 'bit_and(tb)' },
+	{ name => 'bit_or',      sql => 'bit_or(g)' },
+	{ name => 'bit_xor',     sql => 'bit_xor(tb)' },
+	{ name => 'count',       sql => 'count(DISTINCT k)' },
+	{ name => 'sum',         sql => 'sum(DISTINCT g % 10)' },
+	{ name => 'array_agg',   sql => 'array_agg(DISTINCT k)' },
+	{ name => 'count',       sql => 'count(*) FILTER (WHERE y > 0)' },
+	{ name => 'max',         sql => "max(x) FILTER (WHERE k <> 'a')" },
+	{ name => 'sum',         sql => 'sum(n) FILTER (WHERE g % 3 = 0)' },
+	{ name => 'min',         sql => 'min(DISTINCT tb) FILTER (WHERE tb % 2 = 0)' },
+	{ name => 'expression',  sql => 'sum(x) / count(*)' },
+	{ name => 'expression',  sql => 'max(ts) - min(ts)' },
+	{ name => 'expression',  sql => 'max(x)::numeric - min(x)' },
+	{ name => 'expression',  sql => 'max(y) - min(y)', float => 1 });
+
+# A random view; $must lists aggregates it uses besides random ones.
 sub random_view
 {
-	my ($source) = @_;
+	my ($source, @must) = @_;
 	my @key_pool = (
 		'g', 'k', 'g % 4', 'lower(k)', '(x > 0)',
 		"continuous.tumble(ts, '" . pick(1, 10, 60, 1440) . " minutes')",
 		'continuous.tumble(tb, ' . pick(100, 5000) . ')');
 	my @keys = (shuffle(@key_pool))[ 0 .. pick(0, 1, 1, 2) - 1 ];
-	my @aggs;
-	foreach (1 .. between(1, 4))
-	{
-		my $c = rand();
-		push @aggs,
-		    $c < 0.15 ? { sql => 'count(*)' }
-		  : $c < 0.25 ? { sql => 'count(' . pick(@COLNAMES) . ')' }
-		  : $c < 0.45 ? { sql => pick('sum', 'avg') . '(' . pick('g', 'x', 'n') . ')' }
-		  : $c < 0.55 ? pick({ sql => 'sum(y)', float => 1, tol => 'sum(abs(y)) * count(y)' },
-			{ sql => 'avg(y)', float => 1, tol => 'sum(abs(y))' })
-		  : $c < 0.85 ? { sql => pick('min', 'max') . '(' . pick(@COLNAMES) . ')' }
-		  : pick({ sql => 'sum(x) / count(*)' }, { sql => 'max(y) - min(y)', float => 1 },
-			{ sql => 'max(ts) - min(ts)' }, { sql => 'count(*) - count(k)' },
-			{ sql => 'max(x)::numeric - min(x)' });
-	}
-	my @targets = shuffle((map { { sql => $keys[$_], key => 1, alias => "gk$_" } } 0 .. $#keys), @aggs);
+	my @aggs = (@must, map { pick(@AGGREGATES) } 1 .. between(0, 2));
+	@aggs = ({ sql => 'count(*)' }) unless @aggs;
+	my @targets = shuffle((map { { sql => $keys[$_], key => 1, alias => "gk$_" } } 0 .. $#keys),
+		map { {%$_} } @aggs);
 	my $agg_no = 0;
-	$_->{alias} //= 'a' . ++$agg_no foreach @targets;
+	$_->{alias} = $_->{key} ? $_->{alias} : 'a' . ++$agg_no foreach @targets;
 	my %v = (
 		targets => \@targets,
 		group   => [@keys],
@@ -221,10 +317,17 @@ sub random_view
 my @views;
 foreach my $source ('t', 'p')
 {
-	foreach my $i (1 .. between(8, 12))
+	# Every aggregate in some view over each source, three or so per view.
+	my @pending = shuffle(@AGGREGATES);
+	my $nviews = 1 + int((@pending + 2) / 3);
+	foreach my $i (1 .. $nviews)
 	{
-		my $v = random_view($source);
-		if ($i == 1)
+		my $v;
+		if ($i > 1)
+		{
+			$v = random_view($source, splice(@pending, 0, 3));
+		}
+		else
 		{
 			# A fixed first view: the stale checks below use it.
 			$v = {
@@ -304,14 +407,41 @@ foreach my $source ('t', 'p')
 	$node->safe_psql($db, "DROP VIEW filled_$source");
 }
 
-# UPDATE marks the views over t stale; views over p stay exact.
+# Every aggregate of @AGGREGATES was in a view over each source.
+foreach my $source ('t', 'p')
+{
+	my %used;
+	foreach my $v (grep { $_->{source} eq $source && $_->{created} } @views)
+	{
+		$used{ $_->{sql} } = 1 foreach @{ $v->{targets} };
+	}
+	my @missing = grep { !$used{ $_->{sql} } } @AGGREGATES;
+	ok(!@missing, "every aggregate was maintained over $source")
+	  or diag('not in any view: ' . join(', ', map { $_->{sql} } @missing));
+}
+
+# The README lists exactly the aggregates this test maintains.
+{
+	my $readme = PostgreSQL::Test::Utils::slurp_file("$ENV{TESTDIR}/README.md");
+	my ($list) = $readme =~ /<!-- aggregates: begin -->(.*?)<!-- aggregates: end -->/s;
+	my %listed = map { $_ => 1 } ($list // '') =~ /`(\w+)`/g;
+	my %tested = map { $_->{name} => 1 } grep { $_->{name} ne 'expression' } @AGGREGATES;
+	is(join(' ', sort keys %listed), join(' ', sort keys %tested),
+		'the README lists the aggregates this test maintains over changing tables');
+}
+
+# Without REPLICA IDENTITY FULL an UPDATE's old values are unknown: the
+# views over t become stale; views over p stay exact.
+$node->safe_psql($db, 'ALTER TABLE t REPLICA IDENTITY DEFAULT');
 is($node->safe_psql($db,
 		'WITH u AS (UPDATE t SET tb = tb WHERE ctid IN (SELECT ctid FROM t LIMIT 3) RETURNING 1) '
 		  . 'SELECT count(*) > 0 FROM u'),
 	't', 'UPDATE of t changes rows');
 sync_ok('after UPDATE of t');
 is($node->safe_psql($db, "SELECT state FROM continuous.views WHERE name = 'vt_1'::regclass"),
-	'stale', 'UPDATE of t marks vt_1 stale');
+	'stale', 'UPDATE of t without REPLICA IDENTITY FULL marks vt_1 stale');
+like($node->safe_psql($db, "SELECT stale_reason FROM continuous.views WHERE name = 'vt_1'::regclass"),
+	qr/REPLICA IDENTITY is not FULL/, 'the stale reason names the replica identity');
 {
 	my ($rc, $out, $err) = run_sql('SELECT * FROM vt_1');
 	like($err, qr/WARNING/, 'reading the stale view vt_1 emits a WARNING');
@@ -321,14 +451,12 @@ is($node->safe_psql($db,
 	'0', 'views over p are not stale after an UPDATE of t');
 check_views('after UPDATE of t', [ grep { $_->{source} eq 'p' } @views ]);
 
-# A DELETE from one partition marks the views over p stale.
-is($node->safe_psql($db,
-		'WITH d AS (DELETE FROM p_mid WHERE ctid IN (SELECT ctid FROM p_mid LIMIT 2) RETURNING 1) '
-		  . 'SELECT count(*) > 0 FROM d'),
-	't', 'DELETE from p_mid removes rows');
-sync_ok('after DELETE from p_mid');
+# A TRUNCATE of one partition of p marks the views over p stale: they do
+# not know which of their rows came from it.
+$node->safe_psql($db, 'TRUNCATE p_mid');
+sync_ok('after TRUNCATE of p_mid');
 is($node->safe_psql($db, "SELECT state FROM continuous.views WHERE name = 'vp_1'::regclass"),
-	'stale', 'DELETE from a partition of p marks vp_1 stale');
+	'stale', 'TRUNCATE of a partition of p marks vp_1 stale');
 {
 	my ($rc, $out, $err) = run_sql('SELECT * FROM vp_1');
 	like($err, qr/WARNING/, 'reading the stale view vp_1 emits a WARNING');

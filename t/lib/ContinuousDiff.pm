@@ -68,6 +68,7 @@ my $detailed = 0;
 #   title           what the first diagnostic calls the test
 #   db              the database (default postgres)
 #   default_rounds  CONTINUOUS_TEST_ROUNDS when unset
+#   conf            extra postgresql.conf settings, as a hash reference
 #   detailed_diagnostics
 #                   failures also tell the seed when sync fails, the
 #                   expected column count of a malformed view row and the
@@ -85,7 +86,7 @@ sub setup_test
 
 	$db       = $opts{db} // 'postgres';
 	$detailed = $opts{detailed_diagnostics} ? 1 : 0;
-	$node     = ContinuousCluster::new_node($opts{name});
+	$node     = ContinuousCluster::new_node($opts{name}, %{ $opts{conf} // {} });
 	$node->safe_psql($db, 'CREATE EXTENSION pg_continuous');
 	# Without a worker every later step would only wait for it: stop here.
 	if (!ok(ContinuousCluster::wait_for_worker($node, $db), 'worker started'))
