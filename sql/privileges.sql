@@ -49,6 +49,13 @@ GRANT USAGE ON SCHEMA pv TO regress_continuous_reader;
 CREATE TABLE pv.src (k int, v int);
 GRANT SELECT, INSERT ON pv.src TO regress_continuous_owner;
 
+-- A view over a table needs REPLICA IDENTITY FULL, which only the table's
+-- owner can set: anyone else is told what to ask for.
+SET ROLE regress_continuous_owner;
+SELECT * FROM expect_error('SELECT continuous.create_view(''pv.counts'', ''SELECT k, count(*) AS n FROM pv.src GROUP BY k'')');
+RESET ROLE;
+ALTER TABLE pv.src REPLICA IDENTITY FULL;
+
 -- The owner creates a view over a table it may read, fills the table and
 -- reads the view.
 SET ROLE regress_continuous_owner;

@@ -976,6 +976,8 @@ decoder_merge_all(void)
 
 	if (all_ok)
 	{
+		if (continuous_debug_merge_delay_ms > 0 && pending_events_total > 0)
+			pg_usleep((long) continuous_debug_merge_delay_ms * 1000L);
 		pending_events_total = 0;
 		if (paused)
 		{

@@ -52,6 +52,7 @@ int			continuous_apply_batch_events = 100000;
 int			continuous_checkpoint_interval_s = 30;
 bool		continuous_enabled = true;
 int			continuous_debug_checkpoint_delay_ms = 0;
+int			continuous_debug_merge_delay_ms = 0;
 
 static object_access_hook_type prev_object_access_hook = NULL;
 static ProcessUtility_hook_type prev_process_utility_hook = NULL;
@@ -222,6 +223,14 @@ _PG_init(void)
 							"Sleeps this long inside each checkpoint before it commits (for tests).",
 							NULL,
 							&continuous_debug_checkpoint_delay_ms,
+							0, 0, 3600 * 1000,
+							PGC_SUSET, GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("continuous.debug_merge_delay",
+							"Sleeps this long after each merge of decoded transactions into views (for tests).",
+							"With continuous.apply_batch_events = 1, readers see the views step through "
+							"every transaction.",
+							&continuous_debug_merge_delay_ms,
 							0, 0, 3600 * 1000,
 							PGC_SUSET, GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);

@@ -20,6 +20,7 @@ extern int	continuous_shared_memory_kb;
 extern int	continuous_max_databases;
 extern int	continuous_naptime_ms;
 extern int	continuous_apply_batch_events;
+extern int	continuous_debug_merge_delay_ms;
 extern int	continuous_checkpoint_interval_s;
 extern bool continuous_enabled;
 extern int	continuous_debug_checkpoint_delay_ms;

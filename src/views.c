@@ -632,7 +632,7 @@ continuous_read_view(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_WARNING),
 				 errmsg("continuous view \"%s\" is stale", get_rel_name(row.viewrelid)),
 				 errdetail("%s", snap.stale_reason),
-				 errhint("Its rows may no longer match its definition. Only INSERTs into a source table are maintained so far.")));
+				 errhint("Its rows may no longer match its definition. Remove the cause, then drop the view and create it again.")));
 
 	finalslot = MakeSingleTupleTableSlot(cv->finaldesc, &TTSOpsVirtual);
 	econtext = CreateStandaloneExprContext();
