@@ -475,39 +475,151 @@ agg_retract(ContinuousAgg *agg, Datum *state, bool *isnull,
 
 /*
  * An input row as bytes, in the current memory context: the same values
- * give the same bytes, whether they came toasted, compressed or inline.
+ * give the same bytes, whether they came toasted, compressed, with a short
+ * or a long header.  Per argument: a NULL flag byte, then the value: the
+ * bytes of a by-value or fixed-length type, or a uint32 length and the
+ * payload of a varlena or cstring.  Unaligned; see agg_decode_args.
  */
 char *
 agg_encode_args(ContinuousAgg *agg, Datum *args, bool *argnulls, uint32 *len)
 {
-	Datum		flat[CONTINUOUS_MAX_AGG_ARGS];
-	MinimalTuple mt;
+	const char *payload[CONTINUOUS_MAX_AGG_ARGS];
+	uint32		plen[CONTINUOUS_MAX_AGG_ARGS];
+	Size		size = 0;
+	char	   *result;
+	char	   *p;
 
 	for (int i = 0; i < agg->numArgs; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(agg->argdesc, i);
 
-		flat[i] = args[i];
-		if (!argnulls[i] && att->attlen == -1 &&
-			VARATT_IS_EXTENDED(DatumGetPointer(args[i])))
-			flat[i] = PointerGetDatum(detoast_attr((struct varlena *) DatumGetPointer(args[i])));
+		size += 1;
+		if (argnulls[i] || att->attbyval)
+		{
+			size += argnulls[i] ? 0 : att->attlen;
+			continue;
+		}
+		if (att->attlen == -1)
+		{
+			struct varlena *v = (struct varlena *) DatumGetPointer(args[i]);
+
+			if (VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v))
+				v = detoast_attr(v);
+			payload[i] = VARDATA_ANY(v);
+			plen[i] = VARSIZE_ANY_EXHDR(v);
+		}
+		else if (att->attlen == -2)
+		{
+			payload[i] = DatumGetCString(args[i]);
+			plen[i] = strlen(payload[i]) + 1;
+		}
+		else
+		{
+			payload[i] = DatumGetPointer(args[i]);
+			plen[i] = att->attlen;
+		}
+		size += sizeof(uint32) + plen[i];
 	}
-	mt = heap_form_minimal_tuple(agg->argdesc, flat, argnulls);
-	*len = mt->t_len;
-	return (char *) mt;
+
+	p = result = palloc(Max(size, 1));
+	for (int i = 0; i < agg->numArgs; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(agg->argdesc, i);
+
+		*p++ = argnulls[i] ? 1 : 0;
+		if (argnulls[i])
+			continue;
+		if (att->attbyval)
+		{
+			union
+			{
+				char		c;
+				int16		i16;
+				int32		i32;
+				Datum		d;
+			}			u;
+
+			switch (att->attlen)
+			{
+				case 1:
+					u.c = DatumGetChar(args[i]);
+					break;
+				case 2:
+					u.i16 = DatumGetInt16(args[i]);
+					break;
+				case 4:
+					u.i32 = DatumGetInt32(args[i]);
+					break;
+				default:
+					u.d = args[i];
+					break;
+			}
+			memcpy(p, &u, att->attlen);
+			p += att->attlen;
+			continue;
+		}
+		memcpy(p, &plen[i], sizeof(uint32));
+		p += sizeof(uint32);
+		memcpy(p, payload[i], plen[i]);
+		p += plen[i];
+	}
+	*len = (uint32) size;
+	return result;
 }
 
-/* The values of an encoded input row, pointing into a copy of it. */
+/* The values of an encoded input row, in the current memory context. */
 void
 agg_decode_args(ContinuousAgg *agg, const char *data, uint32 len, Datum *args, bool *argnulls)
 {
-	MinimalTuple mt = palloc(len);
-	HeapTupleData htup;
+	const char *p = data;
 
-	memcpy(mt, data, len);
-	htup.t_len = len + MINIMAL_TUPLE_OFFSET;
-	htup.t_data = (HeapTupleHeader) ((char *) mt - MINIMAL_TUPLE_OFFSET);
-	heap_deform_tuple(&htup, agg->argdesc, args, argnulls);
+	for (int i = 0; i < agg->numArgs; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(agg->argdesc, i);
+		uint32		plen;
+
+		argnulls[i] = *p++ != 0;
+		args[i] = (Datum) 0;
+		if (argnulls[i])
+			continue;
+		if (att->attbyval)
+		{
+			union
+			{
+				char		c;
+				int16		i16;
+				int32		i32;
+				Datum		d;
+			}			u;
+
+			memcpy(&u, p, att->attlen);
+			p += att->attlen;
+			args[i] = att->attlen == 1 ? CharGetDatum(u.c) :
+				att->attlen == 2 ? Int16GetDatum(u.i16) :
+				att->attlen == 4 ? Int32GetDatum(u.i32) : u.d;
+			continue;
+		}
+		memcpy(&plen, p, sizeof(uint32));
+		p += sizeof(uint32);
+		if (att->attlen == -1)
+		{
+			struct varlena *v = palloc(VARHDRSZ + plen);
+
+			SET_VARSIZE(v, VARHDRSZ + plen);
+			memcpy(VARDATA(v), p, plen);
+			args[i] = PointerGetDatum(v);
+		}
+		else
+		{
+			char	   *copy = palloc(plen);
+
+			memcpy(copy, p, plen);
+			args[i] = PointerGetDatum(copy);
+		}
+		p += plen;
+	}
+	if (p != data + len)
+		elog(ERROR, "corrupt kept input of aggregate %u", agg->aggfnoid);
 }
 
 /* Combines another state of the same aggregate into *state. */
