@@ -38,7 +38,7 @@
  * group of a view over a table counts its rows and disappears when the
  * count reaches zero, as a group of the batch query would.  Each aggregate
  * takes a row out one of two ways:
- *	- an invertible aggregate (count, sum and avg of integers...: see
+ *	- an invertible aggregate (count, avg of integers, sum(bigint)...: see
  *	  agg_init) applies its inverse transition function to the merged state;
  *	  the delta records just the rows taken out (negative counts in inputs);
  *	- any other (min, max, float sums, bool_and, DISTINCT...) keeps in its
@@ -666,7 +666,6 @@ recompute_input(const char *data, uint32 len, int64 count, void *arg)
 
 typedef struct RetractArg
 {
-	ApplyView  *av;
 	ContinuousAgg *agg;
 	Datum	   *state;
 	bool	   *isnull;
@@ -709,12 +708,16 @@ merge_aggregate(ApplyView *av, DeltaGroup *g, int a, Datum *shared, bool *shared
 		/* The rows this aggregate has folded, after this delta. */
 		int			att = COMPILE_INPUTS_ATT(cv, a);
 
-		inputs = multiset_create(merge_cxt);
 		if (shared && !sharednulls[att])
+		{
+			inputs = multiset_create(merge_cxt);
 			multiset_add_stored(inputs, DatumGetByteaPP(shared[att]));
-		if (g->inputs[a])
-			multiset_add_all(inputs, g->inputs[a]);
-		if (multiset_has_negative(inputs))
+			if (g->inputs[a])
+				multiset_add_all(inputs, g->inputs[a]);
+		}
+		else
+			inputs = g->inputs[a];	/* nothing kept yet: the delta's are all */
+		if (inputs && multiset_has_negative(inputs))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("a row taken out of continuous view %s was never added to it", av->name),
@@ -749,7 +752,6 @@ merge_aggregate(ApplyView *av, DeltaGroup *g, int a, Datum *shared, bool *shared
 	{
 		RetractArg	r;
 
-		r.av = av;
 		r.agg = agg;
 		r.state = &state;
 		r.isnull = &stateisnull;

@@ -256,12 +256,11 @@ column_definitions(Query *query)
 static void
 require_full_replica_identity(Oid sourcerelid)
 {
-	List	   *rels = find_all_inheritors(sourcerelid, NoLock, NULL);
 	ListCell   *lc;
 
 	if (get_rel_relkind(sourcerelid) == RELKIND_FOREIGN_TABLE)
 		return;
-	foreach(lc, rels)
+	foreach(lc, find_all_inheritors(sourcerelid, NoLock, NULL))
 	{
 		Oid			relid = lfirst_oid(lc);
 		HeapTuple	tup;
