@@ -60,6 +60,8 @@ my $COLDEFS  = join(', ', map { "$_->[0] $_->[1]" } @COLS);
 # columns in reverse order and a dropped column in the middle; p_rest has a
 # dropped column first.  NULL and large g go to p_rest (DEFAULT).
 $node->safe_psql($db, <<"SQL");
+CREATE EXTENSION hll;
+CREATE EXTENSION tdigest;
 CREATE TABLE t ($COLDEFS);
 CREATE TABLE p ($COLDEFS) PARTITION BY RANGE (g);
 CREATE TABLE p_low PARTITION OF p FOR VALUES FROM (MINVALUE) TO (10);
@@ -225,6 +227,19 @@ SQL
 # Every aggregate the README lists as supported, as it is used here; each
 # one is in some view over t and in some view over p.  float: a float
 # result (order-dependent rounding), with tol its rounding bound if any.
+# within: an approximate result, which must lie between the oracle's two
+# bounds.  hll's estimate depends only on the set of hashed values, so it
+# is compared exactly; a tdigest depends on the order rows and partial
+# states were added in, so its median is compared with the exact 35th and
+# 65th percentiles.
+#
+# The statistics of tb (at most 50000) and g % 100 (at most 99 in
+# magnitude) can cancel to almost zero, where a relative bound means
+# nothing: their tol is a scale of the sums they are computed from, times
+# the row count, multiplied by float8's rounding unit.
+my $XX = 'count(*) * 1e4';
+my $XY = 'count(*) * 200 * max(abs(tb))::float8';
+my $YY = 'count(*) * max(abs(tb))::float8 ^ 2';
 my @AGGREGATES = (
 	{ name => 'count',       sql => 'count(*)' },
 	{ name => 'count',       sql => 'count(k)' },
@@ -254,20 +269,20 @@ my @AGGREGATES = (
 	{ name => 'stddev_pop',  sql => 'stddev_pop(g)' },
 	{ name => 'stddev_samp', sql => 'stddev_samp(n)' },
 	{ name => 'variance',    sql => 'variance((g % 100)::smallint)' },
-	{ name => 'var_pop',     sql => 'var_pop(tb::float8)', float => 1 },
+	{ name => 'var_pop',     sql => 'var_pop(tb::float8)', float => 1, tol => "$YY" },
 	{ name => 'var_samp',    sql => 'var_samp(tb)' },
-	{ name => 'corr',        sql => 'corr(tb, g % 100)', float => 1 },
-	{ name => 'covar_pop',   sql => 'covar_pop(tb, g % 100)', float => 1 },
-	{ name => 'covar_samp',  sql => 'covar_samp(tb, g % 100)', float => 1 },
-	{ name => 'regr_avgx',   sql => 'regr_avgx(tb, g % 100)', float => 1 },
-	{ name => 'regr_avgy',   sql => 'regr_avgy(tb, g % 100)', float => 1 },
+	{ name => 'corr',        sql => 'corr(tb, g % 100)', float => 1, tol => 'count(*)' },
+	{ name => 'covar_pop',   sql => 'covar_pop(tb, g % 100)', float => 1, tol => "$XY" },
+	{ name => 'covar_samp',  sql => 'covar_samp(tb, g % 100)', float => 1, tol => "$XY" },
+	{ name => 'regr_avgx',   sql => 'regr_avgx(tb, g % 100)', float => 1, tol => "$XX" },
+	{ name => 'regr_avgy',   sql => 'regr_avgy(tb, g % 100)', float => 1, tol => "$XY" },
 	{ name => 'regr_count',  sql => 'regr_count(tb, g)' },
-	{ name => 'regr_intercept', sql => 'regr_intercept(tb, g % 100)', float => 1 },
-	{ name => 'regr_r2',     sql => 'regr_r2(tb, g % 100)', float => 1 },
-	{ name => 'regr_slope',  sql => 'regr_slope(tb, g % 100)', float => 1 },
-	{ name => 'regr_sxx',    sql => 'regr_sxx(tb, g % 100)', float => 1 },
-	{ name => 'regr_sxy',    sql => 'regr_sxy(tb, g % 100)', float => 1 },
-	{ name => 'regr_syy',    sql => 'regr_syy(tb, g % 100)', float => 1 },
+	{ name => 'regr_intercept', sql => 'regr_intercept(tb, g % 100)', float => 1, tol => "$XY" },
+	{ name => 'regr_r2',     sql => 'regr_r2(tb, g % 100)', float => 1, tol => 'count(*)' },
+	{ name => 'regr_slope',  sql => 'regr_slope(tb, g % 100)', float => 1, tol => "$XY" },
+	{ name => 'regr_sxx',    sql => 'regr_sxx(tb, g % 100)', float => 1, tol => "$XX" },
+	{ name => 'regr_sxy',    sql => 'regr_sxy(tb, g % 100)', float => 1, tol => "$XY" },
+	{ name => 'regr_syy',    sql => 'regr_syy(tb, g % 100)', float => 1, tol => "$YY" },
 	{ name => 'bool_and',    sql => 'bool_and(x > 0)' },
 	{ name => 'bool_or',     sql => "bool_or(k = 'a')" },
 	{ name => 'every',       sql => 'every(y < 5)' },
@@ -281,6 +296,10 @@ my @AGGREGATES = (
 	{ name => 'max',         sql => "max(x) FILTER (WHERE k <> 'a')" },
 	{ name => 'sum',         sql => 'sum(n) FILTER (WHERE g % 3 = 0)' },
 	{ name => 'min',         sql => 'min(DISTINCT tb) FILTER (WHERE tb % 2 = 0)' },
+	{ name => 'hll_add_agg', sql => 'hll_cardinality(hll_add_agg(hll_hash_text(k)))' },
+	{ name => 'hll_add_agg', sql => 'hll_cardinality(hll_add_agg(hll_hash_bigint(tb)))' },
+	{ name => 'tdigest_percentile', sql => 'tdigest_percentile(tb, 100, 0.5)',
+	  within => [ 'percentile_cont(0.35) WITHIN GROUP (ORDER BY tb)', 'percentile_cont(0.65) WITHIN GROUP (ORDER BY tb)' ] },
 	{ name => 'expression',  sql => 'sum(x) / count(*)' },
 	{ name => 'expression',  sql => 'max(ts) - min(ts)' },
 	{ name => 'expression',  sql => 'max(x)::numeric - min(x)' },

@@ -18,7 +18,8 @@
 # The random helpers draw from Perl's one generator (rand), exactly as the
 # tests' own code does, so moving code here does not change a run.
 #
-# A view is a hash: targets (each { sql, alias, key, float, tol, eps }),
+# A view is a hash: targets (each { sql, alias, key, float, tol, eps,
+# within }),
 # group, where, having, hidden (a group key is not in the target list), and
 # once created name, definition, oracle (its query with the tolerance
 # columns, see view_query) and created.
@@ -208,14 +209,20 @@ sub random_transaction
 ###########################################################################
 
 # The view's query over $source; with $with_tol, the tolerance expressions
-# follow as extra output columns (for the oracle).
+# and the bounds of approximate targets follow as extra output columns (for
+# the oracle), in target order.
 sub view_query
 {
 	my ($v, $source, $with_tol) = @_;
 	my @t = map { "$_->{sql} AS $_->{alias}" } @{ $v->{targets} };
 	if ($with_tol)
 	{
-		push @t, map { "$_->{tol} AS tol_$_->{alias}" } grep { $_->{tol} } @{ $v->{targets} };
+		foreach my $t (@{ $v->{targets} })
+		{
+			push @t, "$t->{tol} AS tol_$t->{alias}" if $t->{tol};
+			push @t, "$t->{within}[0] AS lo_$t->{alias}", "$t->{within}[1] AS hi_$t->{alias}"
+			  if $t->{within};
+		}
 	}
 	my $q = 'SELECT ' . join(', ', @t) . " FROM $source";
 	$q .= " WHERE $v->{where}" if defined $v->{where};
@@ -301,12 +308,20 @@ sub is_number
 
 # Does one view value match its oracle value?  $m is the order-dependence
 # bound (oracle side) when the output is a float sum or average; $t->{eps}
-# (default $EPS8) is the rounding unit it is multiplied by.
+# (default $EPS8) is the rounding unit it is multiplied by.  An approximate
+# target ($t->{within}, such as a tdigest percentile) matches when it lies
+# in the oracle's bounds [$lo, $hi].
 sub value_matches
 {
-	my ($t, $got, $want, $m) = @_;
+	my ($t, $got, $want, $m, $lo, $hi) = @_;
 	return !defined $want if !defined $got;
 	return 0 if !defined $want;
+	if ($t->{within})
+	{
+		return 0 unless is_number($got) && is_number($lo) && is_number($hi);
+		my $fuzz = 1e-9 * (abs($lo) > abs($hi) ? abs($lo) : abs($hi));
+		return $got >= $lo - $fuzz && $got <= $hi + $fuzz;
+	}
 	return 1 if $got eq $want;
 	return 0 unless $t->{float} && is_number($got) && is_number($want);
 	my $diff = abs($got - $want);
@@ -325,11 +340,17 @@ sub compare_view
 {
 	my ($v, $view_rows, $oracle_rows) = @_;
 	my @t = @{ $v->{targets} };
-	my @tol_index;    # output column index -> index of its tolerance column
+	# output column index -> index of its tolerance column, of its bounds
+	my (@tol_index, @lo_index);
 	my $next = scalar @t;
 	for my $i (0 .. $#t)
 	{
 		$tol_index[$i] = $next++ if $t[$i]{tol};
+		if ($t[$i]{within})
+		{
+			$lo_index[$i] = $next;
+			$next += 2;
+		}
 	}
 	my @diffs;
 	foreach my $r (@$view_rows)
@@ -394,7 +415,8 @@ sub compare_view
 		for my $i (0 .. $#t)
 		{
 			my $m = defined $tol_index[$i] ? $want->[ $tol_index[$i] ] : undef;
-			push @bad, $t[$i]{alias} unless value_matches($t[$i], $got->[$i], $want->[$i], $m);
+			my ($lo, $hi) = defined $lo_index[$i] ? @$want[ $lo_index[$i], $lo_index[$i] + 1 ] : ();
+			push @bad, $t[$i]{alias} unless value_matches($t[$i], $got->[$i], $want->[$i], $m, $lo, $hi);
 		}
 		push @diffs,
 		  'differs in ' . join(', ', @bad) . ': view ' . show($got) . ' oracle ' . show([ @$want[ 0 .. $#t ] ])
