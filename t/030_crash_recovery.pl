@@ -4,7 +4,10 @@
 # A background client runs a procedure that commits, in a loop, small
 # batches of events to the stream ev and the same rows to the plain table sh
 # in the same transaction (some batches roll back, some lose a
-# subtransaction).  Meanwhile the test crashes the server at random moments:
+# subtransaction).  The same transactions insert into, update and delete
+# from a third table, chg, so that views over a changing table (retracting
+# rows, min/max recomputed from kept inputs, groups that empty and vanish)
+# live through the same crashes.  Meanwhile the test crashes the server at random moments:
 #
 #   worker      kill -9 of the database's pg_continuous worker; the
 #               postmaster then crash-restarts the whole server, so shared
@@ -19,8 +22,8 @@
 #
 # After each restart: the worker loaded a checkpoint and started decoding
 # at or before it, and after continuous.sync() every view equals its
-# defining query run over sh (views over the stream), or over sh itself (a
-# view over the table).  Then a clean restart: the worker resumes from the
+# defining query run over sh (views over the stream), or over the table
+# itself (views over sh and chg).  Then a clean restart: the worker resumes from the
 # checkpoint written at shutdown, with no WAL replay before it.  Last,
 # reads of views are not blocked while a checkpoint runs.
 #
@@ -73,6 +76,9 @@ $node->safe_psql($db, <<'SQL');
 CREATE TABLE sh (g int, k text, x bigint, y float8, ts timestamptz);
 SELECT continuous.create_stream('ev', 'g int, k text, x bigint, y float8, ts timestamptz');
 CREATE SEQUENCE batch_seq;
+CREATE TABLE chg (bid bigint, g int, k text, x bigint, y float8);
+CREATE INDEX ON chg (bid);
+ALTER TABLE chg REPLICA IDENTITY FULL;
 
 CREATE FUNCTION h(v bigint) RETURNS bigint LANGUAGE sql IMMUTABLE
 AS $$ SELECT hashint8(v)::bigint + 2147483648 $$;
@@ -90,7 +96,9 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- Commits batches until killed.  Every ninth batch rolls back; every
--- seventh also writes in a subtransaction that fails.
+-- seventh also writes in a subtransaction that fails.  chg holds about the
+-- last 60 batches: each batch inserts its rows, moves the rows of an older
+-- batch to other groups and deletes those of older ones.
 CREATE PROCEDURE ingest(batches int, s int) LANGUAGE plpgsql AS $$
 DECLARE
 	b bigint;
@@ -101,10 +109,14 @@ BEGIN
 		n := 1 + (h(b + s) % 40)::int;
 		INSERT INTO ev SELECT * FROM gen(b, n, s);
 		INSERT INTO sh SELECT * FROM gen(b, n, s);
+		INSERT INTO chg SELECT b, r.g, r.k, r.x, r.y FROM gen(b, n, s) AS r;
+		UPDATE chg SET g = (coalesce(g, 0) + 7) % 50, k = upper(k), x = -x WHERE bid = b - 30;
+		DELETE FROM chg WHERE bid = b - 60 OR (bid = b - 10 AND x % 3 = 0);
 		IF b % 7 = 0 THEN
 			BEGIN
 				INSERT INTO ev SELECT * FROM gen(b + 500000000, 5, s);
 				INSERT INTO sh SELECT * FROM gen(b + 500000000, 5, s);
+				DELETE FROM chg WHERE bid = b - 20;
 				RAISE EXCEPTION 'undo this subtransaction';
 			EXCEPTION WHEN raise_exception THEN
 				NULL;
@@ -142,7 +154,16 @@ my %views = (
 		  . 'max(x) AS mx FROM ev WHERE g IS NOT NULL GROUP BY k, g % 3',
 		'k, m'
 	],
-	v_tab => [ 'SELECT k, count(*) AS n, sum(x) AS sx, avg(y) AS ay FROM sh GROUP BY k', 'k' ],);
+	v_tab => [ 'SELECT k, count(*) AS n, sum(x) AS sx, avg(y) AS ay FROM sh GROUP BY k', 'k' ],
+	v_chg => [
+		'SELECT g, count(*) AS n, sum(x) AS sx, min(x) AS mnx, max(y) AS mxy, '
+		  . 'count(DISTINCT k) AS dk, bool_or(x > 0) AS anypos FROM chg GROUP BY g',
+		'g'
+	],
+	v_chg_all => [
+		'SELECT count(*) AS n, min(bid) AS first, max(bid) AS last, sum(y) AS sy, max(k) AS mk FROM chg',
+		undef
+	],);
 foreach my $name (sort keys %views)
 {
 	my $def = $views{$name}[0];
@@ -372,6 +393,9 @@ if ($broken)
 }
 ok($grew >= $points / 2, "the writer committed rows before most kill points ($grew of $points)");
 note("rows in the shadow table: $rows_before");
+ok( $node->safe_psql($db,
+		"SELECT count(*) FILTER (WHERE k <> lower(k)) > 0 AND count(*) < (SELECT count(*) FROM sh) FROM chg") eq 't',
+	'the writer updated rows of chg and deleted some');
 
 ###########################################################################
 # Clean restart: resume from the shutdown checkpoint, no replay before it
