@@ -10,6 +10,7 @@ OBJS = \
 	src/compile.o \
 	src/decoder.o \
 	src/distinct.o \
+	src/keptinputs.o \
 	src/multiset.o \
 	src/store.o \
 	src/stream.o \

@@ -12,7 +12,13 @@
 # without the extension (a slot created before the insert, dropped after).
 # It runs in one backend, whose CPU time we read the same way.
 #
-# Also: the same five views over a plain table (table source).
+# Also: the same five views over a plain table (table source).  Then, with
+# that table holding N rows, single-row INSERT transactions (pgbench, one
+# client) into it: the worker's CPU time per transaction, against the same
+# transactions into the stream.  Four of the table's views keep the inputs
+# of min/max/float aggregates (view 1 in one group of N rows), so this shows
+# whether a small transaction costs in proportion to what it adds or to the
+# size of the groups it touches.
 
 # maint_run DB TARGET N: insert N events into TARGET in one transaction,
 # then sync; records seconds insert, commit->sync, worker CPU.
@@ -66,6 +72,26 @@ SQL
 		END { printf "%.3f", (b - a) / tck }')
 }
 
+SMALL_TXNS=2000
+
+# small_run DB TARGET: SMALL_TXNS single-row INSERT transactions into TARGET,
+# then sync; SMALL_US is the worker's CPU microseconds per transaction.
+small_run()
+{
+	local db=$1 target=$2 wpid cpu0 cpu1
+	write_file "small_$target.sql" <<SQL
+\set i random(1, 1000000000)
+INSERT INTO $target $(event_select :i :i);
+SQL
+	sync_db "$db"
+	wpid=$(worker_pid "$db")
+	cpu0=$(proc_cpu_seconds "$wpid")
+	pgbench_run "$db" -f "$(bench_file "small_$target.sql")" -t "$SMALL_TXNS" || die "pgbench into $target failed"
+	sync_db "$db"
+	cpu1=$(proc_cpu_seconds "$wpid")
+	SMALL_US=$(awk -v a="$cpu0" -v b="$cpu1" -v n="$SMALL_TXNS" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }')
+}
+
 bench_maintenance()
 {
 	local db=bench_maint db0=bench_pgout run n=$MAINT_EVENTS what
@@ -106,6 +132,13 @@ SQL
 					record b2.table.cpu_eps "$(eps "$n" "$MAINT_CPU")"
 					record b2.table.insert_s "$MAINT_INSERT"
 					msg "    run $run: table:  insert ${MAINT_INSERT}s, commit->sync ${MAINT_AFTER}s, worker CPU ${MAINT_CPU}s"
+					small_run "$db" t
+					record b2.small.table_us "$SMALL_US"
+					[ "$(psql_db "$db" "SELECT count(*) FROM (TABLE tv1 EXCEPT SELECT count(*), sum(x), min(ts), max(ts) FROM t) d")" = 0 ] \
+						|| warn "view tv1 differs from its defining query"
+					small_run "$db" s
+					record b2.small.stream_us "$SMALL_US"
+					msg "    run $run: $SMALL_TXNS one-row transactions: worker CPU per transaction $(samples_of b2.small.table_us | awk '{ print $NF }') us into the table of $n rows, $SMALL_US us into the stream"
 					;;
 				pgoutput)
 					bench_sql "$db0" <<<"TRUNCATE plain;"
@@ -120,7 +153,7 @@ SQL
 	done
 	local got
 	got=$(psql_db "$db" "SELECT n FROM v1")
-	[ "$got" = $((n * RUNS)) ] || warn "view v1 counts $got events, expected $((n * RUNS))"
+	[ "$got" = $(((n + SMALL_TXNS) * RUNS)) ] || warn "view v1 counts $got events, expected $(((n + SMALL_TXNS) * RUNS))"
 	got=$(psql_db "$db" "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'bench_slot'")
 	[ "$got" = 0 ] || warn "the baseline slot was not dropped"
 
@@ -134,6 +167,8 @@ SQL
 		"worker, stream source, events/s" b2.stream.eps m/b "(information)"
 	row 2 "worker, table source: events per worker CPU-second" b2.table.cpu_eps \
 		"pgoutput: events per backend CPU-second" b2.pgoutput.cpu_eps m/b "(information)"
+	row 2 "worker CPU per one-row transaction into the table of $n rows, us" b2.small.table_us \
+		"the same into the stream, us" b2.small.stream_us m/b "(information)"
 	print_section 2
 	drop_db "$db"
 	drop_db "$db0"

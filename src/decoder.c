@@ -41,12 +41,14 @@
  *	- an invertible aggregate (count, avg of integers, sum(bigint)...: see
  *	  agg_init) applies its inverse transition function to the merged state;
  *	  the delta records just the rows taken out (negative counts in inputs);
- *	- any other (min, max, float sums, bool_and, DISTINCT...) keeps in its
+ *	- any other (min, max, float sums, bool_and, DISTINCT...) keeps for its
  *	  group the multiset of its argument rows, and when a row leaves,
- *	  recomputes its state from the rows that remain.  That costs memory in
- *	  proportion to the distinct inputs of a group, counted in the view's
- *	  memory.  Recomputing never reads the table, whose current contents may
- *	  be ahead of the transaction being applied.
+ *	  recomputes its state from the rows that remain.  The multiset lives
+ *	  in shared memory as runs (keptinputs.c), so a merge that only adds
+ *	  rows costs in proportion to the rows it adds, not to the group.  That
+ *	  costs memory in proportion to the distinct inputs of a group, counted
+ *	  in the view's memory.  Recomputing never reads the table, whose
+ *	  current contents may be ahead of the transaction being applied.
  *
  * Errors while applying a change to one view (say an integer overflow in
  * sum()) mark that view failed, with the message, instead of stopping the
@@ -88,6 +90,7 @@
 #include "checkpoint.h"
 #include "compile.h"
 #include "decoder.h"
+#include "keptinputs.h"
 #include "multiset.h"
 #include "pg_continuous.h"
 #include "store.h"
@@ -168,6 +171,7 @@ static bool relation_map_stale = false;
 static MemoryContext decoder_cxt = NULL;
 static MemoryContext relmap_cxt = NULL;
 static MemoryContext merge_cxt = NULL;
+static KeptBlobs merge_blobs;	/* blobs of the merge under way (merge_cxt) */
 
 static XLogRecPtr current_end_lsn = InvalidXLogRecPtr;
 static List *forgotten_views = NIL;	/* dropped since the last checkpoint */
@@ -689,63 +693,70 @@ retract_input(const char *data, uint32 len, int64 count, void *arg)
 
 /*
  * One aggregate of a delta group merged with its shared state (shared: the
- * stored state and kept inputs, or NULL for a new or empty group).  Sets the
- * stored state, and for a view over a table the kept inputs, in values and
- * nulls (group row layout).
+ * stored state and kept inputs' run list, or NULL for a new or empty
+ * group).  Sets the stored state, and for a view over a table the run list
+ * of the kept inputs, in values and nulls (group row layout); the blobs it
+ * creates and retires go to kb.  False when shared memory is full.
  */
-static void
+static bool
 merge_aggregate(ApplyView *av, DeltaGroup *g, int a, Datum *shared, bool *sharednulls,
-				Datum *values, bool *nulls)
+				Datum *values, bool *nulls, KeptBlobs *kb)
 {
 	CompiledView *cv = av->cv;
 	ContinuousAgg *agg = &cv->aggs[a];
+	bool		keeps = cv->retractable && !agg->invertible;
+	int			att = keeps ? COMPILE_INPUTS_ATT(cv, a) : -1;
+	bytea	   *runlist = NULL;
+	bytea	   *newlist = NULL;
 	Datum		state;
 	bool		stateisnull;
-	Multiset   *inputs = NULL;
 
-	if (cv->retractable && !agg->invertible)
+	if (keeps && shared && !sharednulls[att])
+		runlist = DatumGetByteaPP(shared[att]);
+
+	if (keeps && g->retracted[a])
 	{
-		/* The rows this aggregate has folded, after this delta. */
-		int			att = COMPILE_INPUTS_ATT(cv, a);
+		/* A row left: fold every remaining input again. */
+		Multiset   *inputs = multiset_create(merge_cxt);
+		RecomputeArg r;
 
-		if (shared && !sharednulls[att])
-		{
-			inputs = multiset_create(merge_cxt);
-			multiset_add_stored(inputs, DatumGetByteaPP(shared[att]));
-			if (g->inputs[a])
-				multiset_add_all(inputs, g->inputs[a]);
-		}
-		else
-			inputs = g->inputs[a];	/* nothing kept yet: the delta's are all */
-		if (inputs && multiset_has_negative(inputs))
+		kept_inputs_add_to(inputs, runlist);
+		if (g->inputs[a])
+			multiset_add_all(inputs, g->inputs[a]);
+		if (multiset_has_negative(inputs))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("a row taken out of continuous view %s was never added to it", av->name),
 					 errdetail("The source's rows do not match what the view counted.")));
-	}
-
-	if (inputs && g->retracted[a])
-	{
-		/* A row left: fold the remaining ones again. */
-		RecomputeArg r;
-
 		agg_init_state(agg, &state, &stateisnull, merge_cxt);
 		r.agg = agg;
 		r.state = &state;
 		r.isnull = &stateisnull;
 		r.cxt = merge_cxt;
 		multiset_foreach(inputs, recompute_input, &r);
-	}
-	else if (shared)
-	{
-		stateisnull = sharednulls[cv->nkeys + a];
-		state = agg_from_stored(agg, shared[cv->nkeys + a], stateisnull, merge_cxt);
-		agg_combine(agg, &state, &stateisnull, g->states[a], g->statenulls[a], merge_cxt);
+		kept_inputs_retire(runlist, kb);
+		if (!kept_inputs_replace(inputs, kb, &newlist))
+			return false;
 	}
 	else
 	{
-		state = g->states[a];
-		stateisnull = g->statenulls[a];
+		if (shared)
+		{
+			stateisnull = sharednulls[cv->nkeys + a];
+			state = agg_from_stored(agg, shared[cv->nkeys + a], stateisnull, merge_cxt);
+			agg_combine(agg, &state, &stateisnull, g->states[a], g->statenulls[a], merge_cxt);
+		}
+		else
+		{
+			state = g->states[a];
+			stateisnull = g->statenulls[a];
+		}
+		if (keeps)
+		{
+			newlist = runlist;
+			if (g->inputs[a] && !kept_inputs_append(runlist, g->inputs[a], kb, &newlist))
+				return false;
+		}
 	}
 
 	if (cv->retractable && agg->invertible && g->inputs[a])
@@ -762,11 +773,11 @@ merge_aggregate(ApplyView *av, DeltaGroup *g, int a, Datum *shared, bool *shared
 	nulls[cv->nkeys + a] = stateisnull;
 	if (cv->retractable)
 	{
-		bytea	   *stored = inputs ? multiset_to_stored(inputs) : NULL;
-
-		values[COMPILE_INPUTS_ATT(cv, a)] = PointerGetDatum(stored);
-		nulls[COMPILE_INPUTS_ATT(cv, a)] = stored == NULL;
+		/* An invertible aggregate keeps nothing. */
+		values[COMPILE_INPUTS_ATT(cv, a)] = PointerGetDatum(newlist);
+		nulls[COMPILE_INPUTS_ATT(cv, a)] = newlist == NULL;
 	}
+	return true;
 }
 
 static bool
@@ -781,6 +792,7 @@ merge_view(ApplyView *av)
 	Datum	   *sharedkeys;
 	bool	   *sharedkeynulls;
 	bool		ok;
+	bool		full = false;
 	MemoryContext old;
 	StoreBatch	batch;
 
@@ -798,6 +810,7 @@ merge_view(ApplyView *av)
 	shared = av->shared;
 
 	old = MemoryContextSwitchTo(merge_cxt);
+	kept_blobs_init(&merge_blobs, merge_cxt);
 	changes = palloc(sizeof(StoreChange) * Max(av->ngroups, 1));
 	values = palloc(sizeof(Datum) * cv->groupdesc->natts);
 	nulls = palloc(sizeof(bool) * cv->groupdesc->natts);
@@ -815,9 +828,9 @@ merge_view(ApplyView *av)
 		return true;
 	}
 
-	for (uint32 b = 0; b < av->nbuckets; b++)
+	for (uint32 b = 0; b < av->nbuckets && !full; b++)
 	{
-		for (DeltaGroup *g = av->buckets[b]; g; g = g->next)
+		for (DeltaGroup *g = av->buckets[b]; g && !full; g = g->next)
 		{
 			dsa_pointer dp = InvalidDsaPointer;
 			SharedGroup *sg;
@@ -868,12 +881,18 @@ merge_view(ApplyView *av)
 			{
 				for (int i = cv->nkeys; i < cv->groupdesc->natts; i++)
 					nulls[i] = true;
+				for (int a = 0; live && a < cv->naggs; a++)
+					if (!sharedkeynulls[COMPILE_INPUTS_ATT(cv, a)])
+						kept_inputs_retire(DatumGetByteaPP(sharedkeys[COMPILE_INPUTS_ATT(cv, a)]),
+										   &merge_blobs);
 			}
 			else
 			{
-				for (int a = 0; a < cv->naggs; a++)
-					merge_aggregate(av, g, a, live ? sharedkeys : NULL, sharedkeynulls,
-									values, nulls);
+				for (int a = 0; a < cv->naggs && !full; a++)
+					full = !merge_aggregate(av, g, a, live ? sharedkeys : NULL, sharedkeynulls,
+											values, nulls, &merge_blobs);
+				if (full)
+					break;
 			}
 			if (cv->retractable)
 			{
@@ -891,6 +910,15 @@ merge_view(ApplyView *av)
 			nchanges++;
 		}
 	}
+	if (full)
+	{
+		/* No room for the kept inputs: nothing changes, the delta stays. */
+		kept_blobs_discard(&merge_blobs);
+		LWLockRelease(&shared->lock);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(merge_cxt);
+		return false;
+	}
 	memset(&batch, 0, sizeof(batch));
 	batch.changes = changes;
 	batch.nchanges = nchanges;
@@ -899,7 +927,13 @@ merge_view(ApplyView *av)
 	batch.applied_lsn = av->pending_lsn;
 	batch.commit_time = av->pending_commit_time;
 	batch.events = av->pending_events;
+	batch.new_blobs = merge_blobs.new_blobs;
+	batch.nnew_blobs = merge_blobs.nnew;
+	batch.old_blobs = merge_blobs.old_blobs;
+	batch.nold_blobs = merge_blobs.nold;
 	ok = store_prepare_changes(shared, &batch);
+	/* The batch owns the new blobs now. */
+	kept_blobs_init(&merge_blobs, merge_cxt);
 	LWLockRelease(&shared->lock);
 	MemoryContextSwitchTo(old);
 
@@ -954,6 +988,7 @@ decoder_merge_all(void)
 			edata = CopyErrorData();
 			FlushErrorState();
 			LWLockReleaseAll();
+			kept_blobs_discard(&merge_blobs);
 			MemoryContextReset(merge_cxt);
 			disable_view(av, edata->message);
 			FreeErrorData(edata);
@@ -1015,6 +1050,37 @@ decoder_last_commit_time(void)
  */
 
 /*
+ * A group row of a view over a table as a checkpoint stores it: each run
+ * list of kept inputs replaced by the stored multiset of its runs.  Called
+ * holding the view's lock; the copy is in the current memory context.
+ */
+static MinimalTuple
+checkpoint_row(MinimalTuple row, void *arg)
+{
+	CompiledView *cv = arg;
+	int			natts = cv->groupdesc->natts;
+	Datum	   *values = palloc(sizeof(Datum) * natts);
+	bool	   *nulls = palloc(sizeof(bool) * natts);
+	HeapTupleData htup;
+	MinimalTuple result;
+
+	htup.t_len = row->t_len + MINIMAL_TUPLE_OFFSET;
+	htup.t_data = (HeapTupleHeader) ((char *) row - MINIMAL_TUPLE_OFFSET);
+	heap_deform_tuple(&htup, cv->groupdesc, values, nulls);
+	for (int a = 0; a < cv->naggs; a++)
+	{
+		int			att = COMPILE_INPUTS_ATT(cv, a);
+
+		if (!nulls[att])
+			values[att] = PointerGetDatum(kept_inputs_export(DatumGetByteaPP(values[att])));
+	}
+	result = heap_form_minimal_tuple(cv->groupdesc, values, nulls);
+	pfree(values);
+	pfree(nulls);
+	return result;
+}
+
+/*
  * Writes a checkpoint reflecting every commit before lsn (the caller has
  * merged every delta up to there), in one transaction.  Per view it writes
  * the groups changed since the previous checkpoint; after the commit their
@@ -1068,7 +1134,8 @@ decoder_checkpoint(XLogRecPtr lsn)
 		ids = palloc(sizeof(int64) * Max(n, 1));
 		tuples = palloc(sizeof(MinimalTuple) * Max(n, 1));
 		store_view_get_header(av->shared, &header);
-		if (store_view_copy_groups(av->shared, groups, n, ids, tuples, &cleared))
+		if (store_view_copy_groups(av->shared, groups, n, ids, tuples, &cleared,
+								   av->cv->retractable ? checkpoint_row : NULL, av->cv))
 		{
 			checkpoint_write_view(av->view_id, &header, cleared, n, ids, tuples);
 			written[nwritten].av = av;
@@ -1106,7 +1173,19 @@ typedef struct LoadArg
 	int			capacity;
 	Datum	   *values;
 	bool	   *nulls;
+	KeptBlobs	blobs;			/* runs made of checkpointed kept inputs */
 } LoadArg;
+
+static void
+load_error_full(ApplyView *av)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OUT_OF_MEMORY),
+			 errmsg("shared memory for continuous views is too small to load the checkpoint of continuous view %s",
+					av->name),
+			 errhint("Raise continuous.shared_memory (now %d kB) and restart the server.",
+					 continuous_shared_memory_kb)));
+}
 
 static void
 load_group(int64 group_id, MinimalTuple tuple, void *arg)
@@ -1138,8 +1217,27 @@ load_group(int64 group_id, MinimalTuple tuple, void *arg)
 	c->has_window = cv->window_key >= 0 && !la->nulls[cv->window_key];
 	c->window_start = c->has_window ? DatumGetInt64(la->values[cv->window_key]) : 0;
 	c->group_id = group_id;
-	c->new_tuple = palloc(tuple->t_len);
-	memcpy(c->new_tuple, tuple, tuple->t_len);
+	if (cv->retractable)
+	{
+		/* Kept inputs go back into shared memory as one run each. */
+		for (int a = 0; a < cv->naggs; a++)
+		{
+			int			att = COMPILE_INPUTS_ATT(cv, a);
+			bytea	   *runlist;
+
+			if (la->nulls[att])
+				continue;
+			if (!kept_inputs_import(DatumGetByteaPP(la->values[att]), &la->blobs, &runlist))
+				load_error_full(la->av);	/* load_view gives the blobs back */
+			la->values[att] = PointerGetDatum(runlist);
+		}
+		c->new_tuple = heap_form_minimal_tuple(cv->groupdesc, la->values, la->nulls);
+	}
+	else
+	{
+		c->new_tuple = palloc(tuple->t_len);
+		memcpy(c->new_tuple, tuple, tuple->t_len);
+	}
 }
 
 /* Puts a checkpointed view's groups and header back into shared memory. */
@@ -1157,24 +1255,33 @@ load_view(ApplyView *av, const StoreViewHeader *header)
 	la.changes = palloc(sizeof(StoreChange) * la.capacity);
 	la.values = palloc(sizeof(Datum) * av->cv->groupdesc->natts);
 	la.nulls = palloc(sizeof(bool) * av->cv->groupdesc->natts);
+	kept_blobs_init(&la.blobs, merge_cxt);
 	if (header->state != VIEW_FAILED)
-		checkpoint_read_groups(av->view_id, load_group, &la);
+	{
+		PG_TRY();
+		{
+			checkpoint_read_groups(av->view_id, load_group, &la);
+		}
+		PG_CATCH();
+		{
+			kept_blobs_discard(&la.blobs);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
 
 	memset(&batch, 0, sizeof(batch));
 	batch.changes = la.changes;
 	batch.nchanges = la.nchanges;
 	batch.clear_first = true;
 	batch.from_checkpoint = true;
+	batch.new_blobs = la.blobs.new_blobs;
+	batch.nnew_blobs = la.blobs.nnew;
 	LWLockAcquire(&av->shared->lock, LW_SHARED);
 	ok = store_prepare_changes(av->shared, &batch);
 	LWLockRelease(&av->shared->lock);
 	if (!ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("shared memory for continuous views is too small to load the checkpoint of continuous view %s",
-						av->name),
-				 errhint("Raise continuous.shared_memory (now %d kB) and restart the server.",
-						 continuous_shared_memory_kb)));
+		load_error_full(av);
 	(void) store_publish_changes(av->shared, &batch);
 	store_view_set_header(av->shared, header);
 	/* Loaded groups are as checkpointed: the view has nothing to rewrite. */

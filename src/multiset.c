@@ -147,27 +147,26 @@ multiset_has_negative(Multiset *ms)
 	return false;
 }
 
-/* The stored form, in the current memory context; NULL when empty. */
-bytea *
-multiset_to_stored(Multiset *ms)
+/* Bytes of the stored form, header included; VARHDRSZ when empty. */
+Size
+multiset_stored_size(Multiset *ms)
 {
 	Size		size = VARHDRSZ;
-	bytea	   *result;
-	char	   *p;
 
 	for (uint32 b = 0; b < ms->nbuckets; b++)
 		for (MultisetEntry *e = ms->buckets[b]; e; e = e->next)
 			if (e->count != 0)
 				size += sizeof(int64) + sizeof(uint32) + e->len;
-	if (size == VARHDRSZ)
-		return NULL;
-	if (!AllocSizeIsValid(size))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a group keeps too many distinct aggregate inputs (%zu bytes)", size)));
-	result = palloc(size);
-	SET_VARSIZE(result, size);
-	p = VARDATA(result);
+	return size;
+}
+
+/* Writes the stored form, of multiset_stored_size() bytes, at dest. */
+void
+multiset_write_stored(Multiset *ms, char *dest)
+{
+	char	   *p = VARDATA(dest);
+
+	SET_VARSIZE(dest, multiset_stored_size(ms));
 	for (uint32 b = 0; b < ms->nbuckets; b++)
 	{
 		for (MultisetEntry *e = ms->buckets[b]; e; e = e->next)
@@ -182,5 +181,4 @@ multiset_to_stored(Multiset *ms)
 			p += e->len;
 		}
 	}
-	return result;
 }

@@ -25,7 +25,8 @@ extern void multiset_add(Multiset *ms, const char *data, uint32 len, int64 delta
 extern void multiset_add_all(Multiset *into, Multiset *from);
 extern void multiset_add_stored(Multiset *into, bytea *stored);
 extern bool multiset_has_negative(Multiset *ms);
-extern bytea *multiset_to_stored(Multiset *ms);
+extern Size multiset_stored_size(Multiset *ms);
+extern void multiset_write_stored(Multiset *ms, char *dest);
 extern void multiset_foreach(Multiset *ms, MultisetVisitor visit, void *arg);
 
 #endif							/* CONTINUOUS_MULTISET_H */

@@ -15,6 +15,10 @@
  *		Readers skip it; it stays, flagged dirty, until the next checkpoint
  *		has deleted its row (store_view_clear_dirty then frees it), so the
  *		checkpoint learns of the deletion the way it learns of any change.
+ *	blob (StoreBlob): an immutable chunk of bytes a view owns besides its
+ *		groups, referenced from group rows by address; decoder.c keeps the
+ *		inputs of aggregates there.  Blobs are linked in a list per view, so
+ *		that freeing the view's groups frees them too.
  *
  * Locking protocol
  *	- StoreControl->lock (the "pg_continuous" named tranche) protects the
@@ -44,7 +48,13 @@
  * Atomic publication: store_prepare_changes allocates every chunk a batch
  * needs with DSA_ALLOC_NO_OOM and gives everything back if one allocation
  * fails, so a full area leaves the view untouched and the caller keeps its
- * delta for a later retry.  store_publish_changes cannot fail.
+ * delta for a later retry.  store_publish_changes cannot fail.  The blobs a
+ * batch brings are allocated by the worker beforehand (store_blob_allocate,
+ * also without erroring on a full area) and belong to the batch: a failed
+ * prepare, or a publication over a view dropped meanwhile, frees them;
+ * publication links them to the view and frees the blobs the batch retires.
+ * Blobs are read and written only by the worker, holding the view lock
+ * (shared suffices to read: only the exclusive holder frees them).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -462,10 +472,27 @@ find_view_locked(StoreDb *db, int32 view_id, dsa_pointer *dp_out, dsa_pointer **
 }
 
 static void
+free_blobs(SharedView *v)
+{
+	dsa_pointer dp = v->blobs;
+
+	while (DsaPointerIsValid(dp))
+	{
+		dsa_pointer next = ((StoreBlob *) dsa_get_address(area, dp))->next;
+
+		dsa_free(area, dp);
+		dp = next;
+	}
+	v->blobs = InvalidDsaPointer;
+}
+
+/* Frees every group and blob of a view.  Exclusive view lock held. */
+static void
 free_groups(SharedView *v)
 {
 	dsa_pointer *buckets;
 
+	free_blobs(v);
 	if (!DsaPointerIsValid(v->buckets))
 		return;
 	buckets = dsa_get_address(area, v->buckets);
@@ -515,6 +542,7 @@ store_view_attach(StoreDb *db, int32 view_id, SharedViewState initial)
 			v->state = initial;
 			LWLockInitialize(&v->lock, control->view_tranche_id);
 			v->buckets = InvalidDsaPointer;
+			v->blobs = InvalidDsaPointer;
 			v->memory_bytes = sizeof(SharedView);
 			v->next = db->views;
 			db->views = dp;
@@ -693,11 +721,13 @@ store_view_set_header(SharedView *v, const StoreViewHeader *h)
  * Copies the given groups (worker: the ones it changed since its last
  * checkpoint) into local memory, holding the view's lock shared, and says
  * whether groups were freed since the last checkpoint.  False when the view
- * was dropped meanwhile, its groups then being gone.
+ * was dropped meanwhile, its groups then being gone.  copier, if not NULL,
+ * makes each copy (under the lock, so it may read the view's blobs).
  */
 bool
 store_view_copy_groups(SharedView *v, dsa_pointer *groups, int ngroups,
-					   int64 *group_ids, MinimalTuple *tuples, bool *cleared)
+					   int64 *group_ids, MinimalTuple *tuples, bool *cleared,
+					   StoreRowCopier copier, void *arg)
 {
 	LWLockAcquire(&v->lock, LW_SHARED);
 	if (v->dropped)
@@ -717,8 +747,13 @@ store_view_copy_groups(SharedView *v, dsa_pointer *groups, int ngroups,
 			tuples[i] = NULL;	/* its checkpointed row goes */
 			continue;
 		}
-		tuples[i] = palloc(src->t_len);
-		memcpy(tuples[i], src, src->t_len);
+		if (copier)
+			tuples[i] = copier(src, arg);
+		else
+		{
+			tuples[i] = palloc(src->t_len);
+			memcpy(tuples[i], src, src->t_len);
+		}
 	}
 	LWLockRelease(&v->lock);
 	return true;
@@ -852,6 +887,89 @@ group_chunk_size(MinimalTuple tup)
 	return SHARED_GROUP_HEADER_SIZE + MAXALIGN(tup->t_len);
 }
 
+/* Gives back the blobs a batch brought, which were never published. */
+static void
+discard_new_blobs(StoreBatch *batch)
+{
+	for (int i = 0; i < batch->nnew_blobs; i++)
+		dsa_free(area, batch->new_blobs[i]);
+	batch->nnew_blobs = 0;
+}
+
+/* Links a blob into its view's list.  Exclusive view lock held. */
+static void
+link_blob(SharedView *v, dsa_pointer dp)
+{
+	StoreBlob  *blob = dsa_get_address(area, dp);
+
+	blob->prev = InvalidDsaPointer;
+	blob->next = v->blobs;
+	if (DsaPointerIsValid(v->blobs))
+		((StoreBlob *) dsa_get_address(area, v->blobs))->prev = dp;
+	v->blobs = dp;
+	v->memory_bytes += STORE_BLOB_HEADER_SIZE + blob->size;
+}
+
+/* Unlinks and frees a blob of the view.  Exclusive view lock held. */
+static void
+free_blob(SharedView *v, dsa_pointer dp)
+{
+	StoreBlob  *blob = dsa_get_address(area, dp);
+
+	if (DsaPointerIsValid(blob->prev))
+		((StoreBlob *) dsa_get_address(area, blob->prev))->next = blob->next;
+	else
+		v->blobs = blob->next;
+	if (DsaPointerIsValid(blob->next))
+		((StoreBlob *) dsa_get_address(area, blob->next))->prev = blob->prev;
+	v->memory_bytes -= STORE_BLOB_HEADER_SIZE + blob->size;
+	dsa_free(area, dp);
+}
+
+/*
+ * A new blob of size bytes, not yet owned by any view: the caller fills
+ * *data and passes the blob in a batch's new_blobs, or discards it.
+ * InvalidDsaPointer when the area is full.  Worker only.
+ */
+dsa_pointer
+store_blob_allocate(Size size, char **data)
+{
+	dsa_pointer dp;
+	StoreBlob  *blob;
+
+	store_area();
+	dp = dsa_allocate_extended(area, STORE_BLOB_HEADER_SIZE + size,
+							   DSA_ALLOC_NO_OOM | DSA_ALLOC_HUGE);
+	if (!DsaPointerIsValid(dp))
+		return InvalidDsaPointer;
+	blob = dsa_get_address(area, dp);
+	blob->prev = blob->next = InvalidDsaPointer;
+	blob->size = size;
+	*data = (char *) blob + STORE_BLOB_HEADER_SIZE;
+	return dp;
+}
+
+/* Frees a blob that was never published. */
+void
+store_blob_discard(dsa_pointer blob)
+{
+	dsa_free(area, blob);
+}
+
+/*
+ * The data of a blob.  The worker reads its views' blobs holding the view's
+ * lock (a backend dropping the view frees them under the exclusive lock).
+ */
+char *
+store_blob_data(dsa_pointer dp, Size *size)
+{
+	StoreBlob  *blob = dsa_get_address(area, dp);
+
+	if (size)
+		*size = blob->size;
+	return (char *) blob + STORE_BLOB_HEADER_SIZE;
+}
+
 /* New bucket array prepared by store_prepare_changes, consumed by publish. */
 static dsa_pointer prepared_buckets = InvalidDsaPointer;
 static uint32 prepared_nbuckets = 0;
@@ -924,6 +1042,7 @@ fail:
 			dsa_free(area, changes[j].new_group);
 		changes[j].new_group = InvalidDsaPointer;
 	}
+	discard_new_blobs(batch);
 	return false;
 }
 
@@ -955,6 +1074,7 @@ store_publish_changes(SharedView *v, StoreBatch *batch)
 		for (int i = 0; i < nchanges; i++)
 			if (DsaPointerIsValid(changes[i].new_group))
 				dsa_free(area, changes[i].new_group);
+		discard_new_blobs(batch);
 		if (DsaPointerIsValid(prepared_buckets))
 			dsa_free(area, prepared_buckets);
 		prepared_buckets = InvalidDsaPointer;
@@ -963,6 +1083,11 @@ store_publish_changes(SharedView *v, StoreBatch *batch)
 	}
 	if (batch->clear_first)
 		free_groups(v);			/* TRUNCATE of the source, or a new backfill */
+	else
+		for (int i = 0; i < batch->nold_blobs; i++)
+			free_blob(v, batch->old_blobs[i]);
+	for (int i = 0; i < batch->nnew_blobs; i++)
+		link_blob(v, batch->new_blobs[i]);
 
 	if (DsaPointerIsValid(prepared_buckets))
 	{

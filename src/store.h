@@ -68,6 +68,7 @@ typedef struct SharedView
 	char		error[STORE_MESSAGE_LEN];	/* why the view failed */
 	bool		dropped;		/* dropped by a committed transaction; groups freed */
 	bool		groups_cleared; /* groups were freed since the last checkpoint */
+	dsa_pointer blobs;			/* list of the view's blobs, see StoreBlob */
 	uint64		backfill_rows_scanned;
 	uint64		backfill_rows_estimated;
 	XLogRecPtr	events_lost_from;	/* a stream's events in [from, to) are lost */
@@ -89,6 +90,23 @@ typedef struct StoreDb
 	int			failed_starts;	/* worker starts since one last made progress */
 	char		error[STORE_MESSAGE_LEN];	/* why the worker is paused, if it is */
 } StoreDb;
+
+/*
+ * A blob: an immutable chunk of bytes that a view owns besides its groups,
+ * referenced from group rows by dsa_pointer (decoder.c keeps the inputs of
+ * aggregates in blobs, so that a merge does not rewrite them).  Only the
+ * worker reads blobs.  A batch brings new blobs and retires old ones at
+ * publication; freeing a view's groups frees its blobs.  The header links
+ * the view's blobs in a list.
+ */
+typedef struct StoreBlob
+{
+	dsa_pointer prev;
+	dsa_pointer next;
+	Size		size;			/* bytes of data after the header */
+} StoreBlob;
+
+#define STORE_BLOB_HEADER_SIZE	MAXALIGN(sizeof(StoreBlob))
 
 /* A planned change to one group: see store_prepare_changes(). */
 typedef struct StoreChange
@@ -115,6 +133,10 @@ typedef struct StoreBatch
 	XLogRecPtr	applied_lsn;
 	TimestampTz commit_time;
 	uint64		events;
+	dsa_pointer *new_blobs;		/* allocated for the new group rows */
+	int			nnew_blobs;
+	dsa_pointer *old_blobs;		/* no longer referenced once published */
+	int			nold_blobs;
 } StoreBatch;
 
 /* What a checkpoint records of one view, besides its groups. */
@@ -178,14 +200,20 @@ extern void store_view_set_progress(SharedView *view, uint64 rows_scanned);
 extern void store_view_mark_lost(SharedView *view, XLogRecPtr from, XLogRecPtr to);
 extern void store_view_get_header(SharedView *view, StoreViewHeader *header);
 extern void store_view_set_header(SharedView *view, const StoreViewHeader *header);
+typedef MinimalTuple (*StoreRowCopier) (MinimalTuple row, void *arg);
 extern bool store_view_copy_groups(SharedView *view, dsa_pointer *groups, int ngroups,
-								   int64 *group_ids, MinimalTuple *tuples, bool *cleared);
+								   int64 *group_ids, MinimalTuple *tuples, bool *cleared,
+								   StoreRowCopier copier, void *arg);
 extern void store_view_clear_dirty(SharedView *view, dsa_pointer *groups, int ngroups);
 extern int	store_view_dirty_groups(SharedView *view, dsa_pointer **groups);
 extern SharedGroup *store_group_first(SharedView *view, uint32 hash, dsa_pointer *dp);
 extern SharedGroup *store_group_next(SharedGroup *group, uint32 hash, dsa_pointer *dp);
 extern bool store_prepare_changes(SharedView *view, StoreBatch *batch);
 extern bool store_publish_changes(SharedView *view, StoreBatch *batch);
+/* Blobs (worker) */
+extern dsa_pointer store_blob_allocate(Size size, char **data);
+extern void store_blob_discard(dsa_pointer blob);
+extern char *store_blob_data(dsa_pointer blob, Size *size);
 
 /* Views (readers) */
 extern void store_view_snapshot(Oid dboid, int32 view_id, StoreSnapshot *snap);
