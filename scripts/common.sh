@@ -17,7 +17,7 @@
 #   as_pg_in DIR CMD...     the same, in DIR
 #   psql_as [ARGS...]       psql -X as that user, ON_ERROR_STOP, against PGHOST/PGPORT
 #   psql_db DB SQL          one statement, tuples only, unaligned
-#   wait_for_worker_ready DB [SECONDS]   until DB's pg_continuous worker has its slot
+#   wait_for_worker_ready DB [SECONDS]   until DB's pg_continuous worker runs
 #   create_test_db DB       a database set up the way pg_regress sets up its own
 #   log_tail FILE [N]       print the last N lines of FILE, indented
 #   make_workdir PREFIX     create a temp dir owned by the server user; sets PGC_WORK
@@ -401,8 +401,8 @@ psql_db()
 }
 
 # wait_for_worker_ready DB [SECONDS]: wait until the pg_continuous worker of
-# DB runs and its replication slot is persistent (a view can then be created
-# even by a transaction that already wrote).  Default 60 s; returns 1 on timeout.
+# DB runs.  (It holds a replication slot only while views exist: the first
+# create_view waits for it.)  Default 60 s; returns 1 on timeout.
 wait_for_worker_ready()
 {
 	local db=$1 timeout=${2:-60} deadline ready
@@ -410,12 +410,8 @@ wait_for_worker_ready()
 	while [ "$SECONDS" -lt "$deadline" ]; do
 		ready=$(psql_db "$db" "
 			SELECT EXISTS (SELECT 1 FROM pg_stat_activity
-						   WHERE backend_type = 'pg_continuous worker' AND datname = current_database())
-			   AND EXISTS (SELECT 1 FROM pg_replication_slots
-						   WHERE database = current_database() AND NOT temporary
-							 AND confirmed_flush_lsn IS NOT NULL)" 2>/dev/null)
+						   WHERE backend_type = 'pg_continuous worker' AND datname = current_database())" 2>/dev/null)
 		if [ "$ready" = t ]; then
-			sleep 0.5		# the slot turns persistent just after confirmed_flush is set
 			return 0
 		fi
 		sleep 0.2

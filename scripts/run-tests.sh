@@ -214,8 +214,12 @@ if [ ${#REGRESS_TESTS[@]} -gt 0 ] || [ ${#ISOLATION_SPECS[@]} -gt 0 ]; then
 			step "isolation: ${ISOLATION_SPECS[*]}"
 			OUT=$PGC_WORK/isolation
 			as_pg mkdir -p "$OUT"
-			# The specs find the extension created and its worker ready
-			# (its replication slot made), as in a database in real use.
+			# The specs find the extension created and its worker holding
+			# its replication slot, as in a database in real use: a view
+			# over a stream of its own keeps the slot for the whole run (a
+			# worker with no views holds none, and the first view would
+			# then wait for every transaction that has written).  The specs
+			# neither read nor count it.
 			ISO_DB=isolation_regression
 			RUN_RC=2
 			if ! create_test_db "$ISO_DB" >"$OUT/setup.log" 2>&1 \
@@ -224,7 +228,10 @@ if [ ${#REGRESS_TESTS[@]} -gt 0 ] || [ ${#ISOLATION_SPECS[@]} -gt 0 ]; then
 				cat "$OUT/setup.log"
 				: >"$PGC_WORK/pg_isolation_regress.log"
 			else
-				if [ -z "${PGC_EXTENSION:-}" ] && ! wait_for_worker_ready "$ISO_DB" 60; then
+				if [ -z "${PGC_EXTENSION:-}" ] && { ! wait_for_worker_ready "$ISO_DB" 60 \
+					|| ! psql_as -d "$ISO_DB" -q -c "SELECT continuous.create_stream('slot_keeper', 'x int')" \
+						-c "SELECT continuous.create_view('slot_keeper_n', 'SELECT count(*) AS n FROM slot_keeper')" \
+						>>"$OUT/setup.log" 2>&1; }; then
 					msg "WARNING: the pg_continuous worker of $ISO_DB is not ready after 60 s; running the specs anyway"
 				fi
 				run_tee "$PGC_WORK/pg_isolation_regress.log" \

@@ -1038,6 +1038,13 @@ decoder_drop_requested(void)
 	return drop_requested;
 }
 
+/* Does the worker maintain any view (or one waiting for its backfill)? */
+bool
+decoder_has_views(void)
+{
+	return apply_views != NIL;
+}
+
 TimestampTz
 decoder_last_commit_time(void)
 {

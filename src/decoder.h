@@ -14,6 +14,7 @@ extern void decoder_init(StoreDb *db, Oid catalogrelid);
 extern bool decoder_merge_all(void);
 extern bool decoder_paused(void);
 extern bool decoder_drop_requested(void);
+extern bool decoder_has_views(void);
 extern TimestampTz decoder_last_commit_time(void);
 extern void decoder_start(const CheckpointInfo *ckpt, bool shared_loaded, bool gap, XLogRecPtr gap_to);
 extern void decoder_checkpoint(XLogRecPtr lsn);

@@ -258,6 +258,7 @@ store_db_claim_for_worker(Oid dboid)
 	db->worker_pid = MyProcPid;
 	db->worker_latch = MyLatch;
 	db->exit_requested = false;
+	db->slot_pending = false;	/* a previous worker may have died making it */
 	db->error[0] = '\0';
 	LWLockRelease(control->lock);
 	return db;
@@ -376,6 +377,49 @@ store_db_exit_requested(StoreDb *db)
 	requested = db->exit_requested;
 	LWLockRelease(control->lock);
 	return requested;
+}
+
+/*
+ * Asks the database's worker, which holds no slot while there are no views,
+ * for one (create_view).
+ */
+void
+store_db_request_slot(Oid dboid)
+{
+	StoreDb    *db;
+
+	if (control == NULL)
+		return;
+	LWLockAcquire(control->lock, LW_EXCLUSIVE);
+	db = find_db_locked(dboid);
+	if (db)
+	{
+		db->slot_wanted = true;
+		if (db->worker_latch)
+			SetLatch(db->worker_latch);
+	}
+	LWLockRelease(control->lock);
+}
+
+/* Whether a slot was asked for since the last call (worker). */
+bool
+store_db_take_slot_request(StoreDb *db)
+{
+	bool		wanted;
+
+	LWLockAcquire(control->lock, LW_EXCLUSIVE);
+	wanted = db->slot_wanted;
+	db->slot_wanted = false;
+	LWLockRelease(control->lock);
+	return wanted;
+}
+
+void
+store_db_set_slot_pending(StoreDb *db, bool pending)
+{
+	LWLockAcquire(control->lock, LW_EXCLUSIVE);
+	db->slot_pending = pending;
+	LWLockRelease(control->lock);
 }
 
 /* Frees a dropped database's views and its slot in shared memory. */

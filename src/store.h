@@ -81,6 +81,9 @@ typedef struct StoreDb
 	pid_t		worker_pid;		/* 0 when no worker runs */
 	Latch	   *worker_latch;
 	bool		exit_requested; /* DROP DATABASE waits for the worker to leave */
+	bool		slot_wanted;	/* create_view waits for the worker's slot */
+	bool		slot_pending;	/* the worker is making its slot and has not
+								 * checkpointed at its start yet */
 	XLogRecPtr	applied_lsn;	/* every commit before this is merged */
 	TimestampTz applied_commit_time;
 	dsa_pointer views;			/* list of SharedView */
@@ -183,6 +186,9 @@ extern void store_db_forget_views(StoreDb *db);
 extern void store_wake_worker(Oid dboid);
 extern bool store_db_request_exit(Oid dboid);
 extern bool store_db_exit_requested(StoreDb *db);
+extern void store_db_request_slot(Oid dboid);
+extern bool store_db_take_slot_request(StoreDb *db);
+extern void store_db_set_slot_pending(StoreDb *db, bool pending);
 extern void store_db_forget(Oid dboid);
 extern void store_db_mark_loaded(StoreDb *db);
 extern void store_db_set_checkpoint(StoreDb *db, XLogRecPtr lsn, TimestampTz time);

@@ -43,6 +43,7 @@
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/pg_lsn.h"
@@ -153,9 +154,13 @@ spi_single_int8(const char *sql)
  */
 
 /*
- * Waits until this database's replication slot exists, so that the commit
- * creating the view is certain to be decoded.  A transaction that already
- * wrote cannot wait (slot creation waits for it), so it gets an error.
+ * Waits until this database's worker holds its replication slot, so that the
+ * commit creating the view is certain to be decoded; asks for the slot if
+ * there is none (the worker holds none while there are no views).  The ROW
+ * EXCLUSIVE lock on the catalog, taken first and kept until commit, keeps
+ * the worker from dropping the slot meanwhile (see worker.c).  A transaction
+ * that already wrote cannot wait (slot creation waits for it), so it gets an
+ * error.
  */
 static void
 wait_for_slot(void)
@@ -163,10 +168,14 @@ wait_for_slot(void)
 	char		slotname[NAMEDATALEN];
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), WORKER_READY_TIMEOUT_MS);
 
+	LockRelationOid(get_relname_relid(CONTINUOUS_CATALOG_TABLE,
+									  get_namespace_oid(CONTINUOUS_SCHEMA_NAME, false)),
+					RowExclusiveLock);
 	worker_slot_name(MyDatabaseId, slotname);
 	for (;;)
 	{
 		ReplicationSlot *slot;
+		StoreDb		status;
 		bool		ready = false;
 
 		LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
@@ -174,15 +183,16 @@ wait_for_slot(void)
 		if (slot && slot->data.persistency == RS_PERSISTENT)
 			ready = true;
 		LWLockRelease(ReplicationSlotControlLock);
-		if (ready)
+		if (ready && !(store_db_get_status(MyDatabaseId, &status) && status.slot_pending))
 			return;
 
 		if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("the pg_continuous worker of this database is not ready yet"),
-					 errdetail("Its replication slot is created once the transaction that created the extension has committed."),
+					 errmsg("the pg_continuous worker of this database holds no replication slot yet"),
+					 errdetail("The worker holds a replication slot only while continuous views exist, and creating one waits for every transaction that has written, this one included."),
 					 errhint("Commit, then create the continuous view in a new transaction.")));
+		store_db_request_slot(MyDatabaseId);
 		if (GetCurrentTimestamp() >= deadline)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -30,8 +30,19 @@
  * scans the table with it, then takes its own slot back; the view applies
  * only commits after that point.  Other views wait meanwhile.
  *
+ * Without views the worker holds no slot, so it keeps back neither WAL nor
+ * catalog_xmin.  When the last view is dropped it checkpoints and drops the
+ * slot (release_slot_if_no_views), then idles (wait_for_views) until
+ * create_view asks for a slot; it then creates one, checkpoints at its
+ * start and only then lets create_view go on (StoreDb.slot_pending), so
+ * a view's creation commits after a checkpoint the slot agrees with.  create_view holds a ROW EXCLUSIVE lock on continuous.view_catalog
+ * from before it looks for the slot until it commits; the worker drops the
+ * slot only holding a SHARE lock it got without waiting, over an empty
+ * catalog, so no view can be on its way.
+ *
  * On DROP EXTENSION the worker decodes the extension's drop message, frees
- * the database's views, drops its slot and exits.  DROP DATABASE asks it to
+ * the database's views, drops its slot and exits (an idle worker notices
+ * the extension is gone).  DROP DATABASE asks it to
  * exit first (pg_continuous.c), then drops the slot with the database.
  *-------------------------------------------------------------------------
  */
@@ -60,6 +71,7 @@
 #include "replication/snapbuild.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/lsyscache.h"
@@ -501,12 +513,29 @@ wait_until_enabled(void)
 	}
 }
 
+/* Does continuous.view_catalog hold a view?  In a transaction. */
+static bool
+catalog_has_views(void)
+{
+	bool		found;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	if (SPI_execute("SELECT 1 FROM continuous.view_catalog LIMIT 1", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read continuous.view_catalog");
+	found = SPI_processed > 0;
+	SPI_finish();
+	PopActiveSnapshot();
+	return found;
+}
+
 /*
  * Finds the slot and the checkpoint and makes them agree: loads the views,
  * and when the slot is missing or invalidated while views exist, creates a
- * new one and treats the WAL in between as lost (decoder_start).
+ * new one and treats the WAL in between as lost (decoder_start).  Returns
+ * whether there is a slot: without views none is created.
  */
-static void
+static bool
 start_from_checkpoint(void)
 {
 	CheckpointInfo ckpt;
@@ -518,12 +547,8 @@ start_from_checkpoint(void)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	checkpoint_read_info(&ckpt);
-	SPI_connect();
-	if (SPI_execute("SELECT 1 FROM continuous.view_catalog LIMIT 1", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read continuous.view_catalog");
-	have_views = SPI_processed > 0;
-	SPI_finish();
 	PopActiveSnapshot();
+	have_views = catalog_has_views();
 	CommitTransactionCommand();
 
 	cond = slot_condition(worker_slotname, &confirmed);
@@ -535,15 +560,15 @@ start_from_checkpoint(void)
 				 errhint("Raise max_slot_wal_keep_size, or keep the worker running.")));
 		ReplicationSlotDrop(worker_slotname, true);
 	}
-	else if (cond == SLOT_MISSING && (have_views || ckpt.exists))
+	else if (cond == SLOT_MISSING && have_views)
 		ereport(LOG,
 				(errmsg("pg_continuous: replication slot \"%s\" is missing; the WAL after %X/%X is lost",
 						worker_slotname, LSN_FORMAT_ARGS(ckpt.lsn))));
-	if (cond != SLOT_OK)
+	if (cond != SLOT_OK && have_views)
 		confirmed = create_slot(worker_slotname);
 
-	gap = (cond != SLOT_OK && (have_views || ckpt.exists)) ||
-		(ckpt.exists && confirmed > ckpt.lsn);
+	/* Without views no commit can be lost. */
+	gap = have_views && (cond != SLOT_OK || (ckpt.exists && confirmed > ckpt.lsn));
 	if (gap)
 		ereport(LOG,
 				(errmsg("pg_continuous: views over tables are backfilled again; views over streams lose the events committed between %X/%X and %X/%X",
@@ -564,6 +589,110 @@ start_from_checkpoint(void)
 	/* Record the lost range at once. */
 	checkpoint_requested = gap;
 	last_checkpoint_time = GetCurrentTimestamp();
+	return cond == SLOT_OK || have_views;
+}
+
+/*
+ * With no view left, checkpoints (so the checkpoint forgets the dropped
+ * views) and drops the slot, unless a view is being created or was created
+ * and is not decoded yet (see the file header for the lock protocol).
+ * Returns whether the slot was dropped; ctx is then freed.
+ */
+static bool
+release_slot_if_no_views(LogicalDecodingContext *ctx, Oid catalogrelid)
+{
+	bool		empty = false;
+
+	if (merged_upto > last_checkpoint_lsn || decoder_has_changes())
+		take_checkpoint();
+	StartTransactionCommand();
+	if (ConditionalLockRelationOid(catalogrelid, ShareLock))
+		empty = !catalog_has_views();
+	if (empty)
+	{
+		detach_slot(ctx);
+		ReplicationSlotDrop(worker_slotname, true);
+	}
+	CommitTransactionCommand();
+	if (empty)
+		ereport(LOG,
+				(errmsg("pg_continuous: no continuous views left; replication slot \"%s\" dropped",
+						worker_slotname)));
+	return empty;
+}
+
+/*
+ * Idles without a slot until create_view asks for one, then creates it,
+ * checkpoints at its start, tells create_view and returns the decoding
+ * context.  Meanwhile every commit counts as applied (there is nothing to
+ * apply), so continuous.sync() returns at once.  Leaves when the database
+ * or the extension is dropped; restarts the worker if views turn up that
+ * were not created through create_view (a restored catalog), so that
+ * start_from_checkpoint deals with them.
+ */
+static LogicalDecodingContext *
+wait_for_views(Oid catalogrelid)
+{
+	LogicalDecodingContext *ctx;
+
+	defer_shutdown(false);
+	for (;;)
+	{
+		bool		wanted;
+		bool		gone = false;
+		bool		have_views = false;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (store_db_exit_requested(worker_db))
+		{
+			ereport(LOG, (errmsg("pg_continuous: worker exiting for DROP DATABASE")));
+			proc_exit(0);
+		}
+		store_db_set_applied(worker_db, GetFlushRecPtr(NULL), decoder_last_commit_time());
+		wanted = store_db_take_slot_request(worker_db);
+
+		StartTransactionCommand();
+		if (!OidIsValid(get_extension_oid(CONTINUOUS_EXTENSION_NAME, true)) ||
+			get_relname_relid(CONTINUOUS_CATALOG_TABLE,
+							  get_namespace_oid(CONTINUOUS_SCHEMA_NAME, true)) != catalogrelid)
+			gone = true;
+		else
+			have_views = catalog_has_views();
+		CommitTransactionCommand();
+
+		if (gone)
+		{
+			store_db_forget_views(worker_db);
+			ereport(LOG, (errmsg("pg_continuous: extension dropped; worker exiting")));
+			proc_exit(0);
+		}
+		if (have_views)
+		{
+			ereport(LOG, (errmsg("pg_continuous: continuous views exist without a replication slot; restarting the worker")));
+			proc_exit(1);
+		}
+		if (wanted && continuous_enabled)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+
+	store_db_set_slot_pending(worker_db, true);
+	(void) create_slot(worker_slotname);
+	ctx = attach_slot();
+	take_checkpoint();
+	store_db_set_slot_pending(worker_db, false);
+	defer_shutdown(true);
+	ereport(LOG,
+			(errmsg("pg_continuous: worker decoding again, transactions that commit after %X/%X (slot \"%s\")",
+					LSN_FORMAT_ARGS(MyReplicationSlot->data.confirmed_flush), worker_slotname)));
+	return ctx;
 }
 
 /* SIGTERM: merge, checkpoint, release the slot and leave; restarted if not shutting down. */
@@ -627,13 +756,19 @@ continuous_worker_main(Datum arg)
 	wait_until_enabled();
 	worker_slot_name(dboid, worker_slotname);
 	decoder_init(worker_db, catalogrelid);
-	start_from_checkpoint();
-
-	ctx = attach_slot();
-	ereport(LOG,
-			(errmsg("pg_continuous: worker started, decoding transactions that commit after %X/%X (reading WAL from %X/%X, slot \"%s\")",
-					LSN_FORMAT_ARGS(MyReplicationSlot->data.confirmed_flush),
-					LSN_FORMAT_ARGS(MyReplicationSlot->data.restart_lsn), worker_slotname)));
+	if (start_from_checkpoint())
+	{
+		ctx = attach_slot();
+		ereport(LOG,
+				(errmsg("pg_continuous: worker started, decoding transactions that commit after %X/%X (reading WAL from %X/%X, slot \"%s\")",
+						LSN_FORMAT_ARGS(MyReplicationSlot->data.confirmed_flush),
+						LSN_FORMAT_ARGS(MyReplicationSlot->data.restart_lsn), worker_slotname)));
+	}
+	else
+	{
+		ereport(LOG, (errmsg("pg_continuous: worker started; no continuous views, so no replication slot")));
+		ctx = wait_for_views(catalogrelid);
+	}
 
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "continuous worker loop",
 									ALLOCSET_DEFAULT_SIZES);
@@ -708,6 +843,13 @@ continuous_worker_main(Datum arg)
 			}
 			if (checkpoint_due())
 				take_checkpoint();
+			if (!progressed && !decoder_has_views() &&
+				release_slot_if_no_views(ctx, catalogrelid))
+			{
+				ctx = wait_for_views(catalogrelid);
+				MemoryContextReset(loopcxt);
+				continue;
+			}
 		}
 		MemoryContextReset(loopcxt);
 		if (progressed && !decoder_paused())

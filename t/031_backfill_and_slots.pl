@@ -13,8 +13,10 @@
 #     the range of lost events (events_lost_from/to), and counts new events.
 #     The same for a slot dropped while the worker was off, found missing at
 #     the worker's start.
-# (c) No slot left: no backfill slot after backfills, none of a dropped
-#     database, none after DROP EXTENSION.
+# (c) No slot left: no backfill slot after backfills, none while a database
+#     has no views (none after CREATE EXTENSION, none once its last view is
+#     dropped; the next view brings a slot back and counts what commits
+#     after it), none of a dropped database, none after DROP EXTENSION.
 #
 # Environment: CONTINUOUS_TEST_SEED (default 12345) seeds pgbench.
 
@@ -59,7 +61,7 @@ sub view_state
 
 my $node = ContinuousCluster::new_node('backfill', log_statement => 'ddl');
 $node->safe_psql($db, 'CREATE EXTENSION pg_continuous');
-ok(wait_for_slot($node, $db), 'worker and slot ready');
+ok(ContinuousCluster::wait_for_worker($node, $db), 'worker ready');
 
 # bt: a plain table; pt: partitioned, one partition with its columns in
 # another order and a dropped column.  Both hold rows before any view.
@@ -188,8 +190,10 @@ is($node->safe_psql($db, "SELECT string_agg(slot_name, ',') FROM pg_replication_
 
 $node->safe_psql($db, 'CREATE DATABASE other');
 $node->safe_psql('other', 'CREATE EXTENSION pg_continuous');
-ok(wait_for_slot($node, 'other'), 'worker and slot ready in a second database');
+ok(ContinuousCluster::wait_for_worker($node, 'other'), 'worker ready in a second database');
 my $other_slot = ContinuousCluster::slot_name($node, 'other');
+my $OTHER_SLOTS = "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$other_slot'";
+is($node->safe_psql($db, $OTHER_SLOTS), '0', 'a worker without views holds no slot');
 $node->safe_psql('other', <<'SQL');
 CREATE TABLE t2 AS SELECT i % 10 AS g, i::bigint AS x FROM generate_series(1, 50000) AS i;
 SELECT continuous.create_stream('s2', 'g int');
@@ -204,6 +208,46 @@ ContinuousCluster::view_equals_ok($node, 'other', 't2v',
 	'the second database backfilled its view');
 is($node->safe_psql($db, "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pg_continuous%'"),
 	'2', 'one slot per database');
+
+# Dropping the last view drops the slot; the next view brings it back.
+$node->safe_psql('other', 'DROP VIEW t2v');
+is($node->safe_psql($db, $OTHER_SLOTS), '1', 'the slot stays while a view is left');
+$node->safe_psql('other', "SELECT continuous.drop_view('s2v')");
+ok(ContinuousCluster::wait_until($node, $db, "SELECT ($OTHER_SLOTS) = 0"),
+	'dropping the last view leaves no slot');
+# sync() returns at once without views (nothing to apply).
+$node->safe_psql('other', 'INSERT INTO s2 VALUES (7)');
+{
+	my ($rc, $out, $err) = $node->psql('other', "SELECT continuous.sync('10 s')");
+	is($rc, 0, 'sync() without views returns') or diag($err);
+}
+# Without a slot, a transaction that already wrote cannot create a view.
+{
+	my ($rc, $out, $err) = $node->psql('other',
+		"BEGIN; INSERT INTO t2 VALUES (1, 1); SELECT continuous.create_view('s2w', 'SELECT count(*) AS n FROM s2');");
+	like($err, qr/holds no replication slot yet/, 'a writing transaction cannot wait for a new slot');
+}
+# While a writer holds its transaction open, create_view waits for it (the
+# slot's creation does); events committed after create_view are counted,
+# the writer's one, committed before, is not.
+my $writer = $node->background_psql('other');
+$writer->query_safe('BEGIN');
+$writer->query_safe('INSERT INTO s2 VALUES (8)');
+my ($creator_out, $creator_err) = ('', '');
+my $creator = IPC::Run::start(
+	[ $node->installed_command('psql'), '-XAtq', '-d', $node->connstr('other'),
+	  '-c', "SELECT continuous.create_view('s2v', 'SELECT g, count(*) AS n FROM s2 GROUP BY g')" ],
+	'<', \undef, '>', \$creator_out, '2>', \$creator_err);
+usleep(500_000);
+ok($creator->pumpable, 'create_view waits while a writing transaction is open');
+$writer->query_safe('COMMIT');
+$writer->quit;
+$creator->finish;
+is($creator_err, '', 'create_view went on once the writer committed');
+is($node->safe_psql($db, $OTHER_SLOTS), '1', 'the new view brought the slot back');
+$node->safe_psql('other', 'INSERT INTO s2 SELECT i % 3 FROM generate_series(1, 30) AS i; SELECT continuous.sync();');
+is($node->safe_psql('other', "SELECT string_agg(g || ':' || n, ' ' ORDER BY g) FROM s2v"),
+	'0:10 1:10 2:10', 'the new view counts exactly the events committed after it');
 $node->safe_psql($db, 'DROP DATABASE other');
 is($node->safe_psql($db, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$other_slot'"),
 	'0', 'DROP DATABASE leaves no slot of that database');
@@ -221,7 +265,7 @@ $node->stop;
 
 my $sn = ContinuousCluster::new_node('slots', log_statement => 'ddl');
 $sn->safe_psql($db, 'CREATE EXTENSION pg_continuous');
-ok(wait_for_slot($sn, $db), 'worker and slot ready (slot loss)');
+ok(ContinuousCluster::wait_for_worker($sn, $db), 'worker ready (slot loss)');
 my $slot = ContinuousCluster::slot_name($sn, $db);
 
 # tt holds rows before its view (a backfill); es is a stream whose events
