@@ -14,10 +14,11 @@
 /*
  * The layout of a checkpointed group (SharedGroup's MinimalTuple of keys and
  * stored states, and for views over tables row counts and kept inputs;
- * version 2) and of the tables.  Bump it when either changes; a worker
- * refuses a checkpoint of another format.
+ * version 2; version 3 keeps the inputs shared by aggregates with the same
+ * arguments and FILTER only once) and of the tables.  Bump it when either
+ * changes; a worker refuses a checkpoint of another format.
  */
-#define CHECKPOINT_FORMAT_VERSION 2
+#define CHECKPOINT_FORMAT_VERSION 3
 
 typedef struct CheckpointInfo
 {

@@ -176,6 +176,27 @@ compile_view(int32 view_id, Oid sourcerelid, const char *querytree)
 	if (cv->retractable)
 		TupleDescInitEntry(cv->groupdesc, cv->rows_att + 1, NULL, INT8OID, -1, 0);
 
+	cv->inputs_owner = palloc(sizeof(int) * Max(cv->naggs, 1));
+	for (i = 0; i < cv->naggs; i++)
+	{
+		Aggref	   *aggref = cv->aggs[i].aggref;
+
+		cv->inputs_owner[i] = -1;
+		if (!cv->retractable || cv->aggs[i].invertible)
+			continue;
+		cv->inputs_owner[i] = i;
+		for (int j = 0; j < i; j++)
+		{
+			if (cv->inputs_owner[j] == j &&
+				equal(cv->aggs[j].aggref->args, aggref->args) &&
+				equal(cv->aggs[j].aggref->aggfilter, aggref->aggfilter))
+			{
+				cv->inputs_owner[i] = j;
+				break;
+			}
+		}
+	}
+
 	MemoryContextSwitchTo(old);
 	return cv;
 }

@@ -41,6 +41,15 @@ typedef struct CompiledView
 	TupleDesc	groupdesc;
 	bool		retractable;
 	int			rows_att;
+
+	/*
+	 * Per aggregate of a view over a table that keeps its inputs (is not
+	 * invertible): the aggregate whose kept inputs it uses, itself or an
+	 * earlier one with the same arguments and FILTER (min(x) and max(x)
+	 * keep one multiset); only that one's inputs column is filled.  -1 for
+	 * an aggregate that keeps nothing.
+	 */
+	int		   *inputs_owner;
 	/* Key columns then finalized aggregates: what output expressions read. */
 	TupleDesc	finaldesc;
 

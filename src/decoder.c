@@ -562,7 +562,8 @@ apply_row(ApplyView *av, HeapTuple tuple, int sign)
 				buf[i] = ExecEvalExpr(argstates[i], econtext, &nullbuf[i]);
 			if (sign > 0)
 				agg_advance(agg, &g->states[a], &g->statenulls[a], buf, nullbuf, av->deltacxt);
-			if (cv->retractable && (sign < 0 || !agg->invertible))
+			/* Rows taken out of an invertible one; every row of an input owner. */
+			if (cv->retractable && (agg->invertible ? sign < 0 : cv->inputs_owner[a] == a))
 			{
 				uint32		len;
 				char	   *data = agg_encode_args(agg, buf, nullbuf, &len);
@@ -696,47 +697,58 @@ retract_input(const char *data, uint32 len, int64 count, void *arg)
  * stored state and kept inputs' run list, or NULL for a new or empty
  * group).  Sets the stored state, and for a view over a table the run list
  * of the kept inputs, in values and nulls (group row layout); the blobs it
- * creates and retires go to kb.  False when shared memory is full.
+ * creates and retires go to kb.  remaining[o] caches the inputs left in
+ * the group after a retraction, per input owner o (see CompiledView), for
+ * the aggregates that share them.  False when shared memory is full.
  */
 static bool
 merge_aggregate(ApplyView *av, DeltaGroup *g, int a, Datum *shared, bool *sharednulls,
-				Datum *values, bool *nulls, KeptBlobs *kb)
+				Datum *values, bool *nulls, Multiset **remaining, KeptBlobs *kb)
 {
 	CompiledView *cv = av->cv;
 	ContinuousAgg *agg = &cv->aggs[a];
-	bool		keeps = cv->retractable && !agg->invertible;
-	int			att = keeps ? COMPILE_INPUTS_ATT(cv, a) : -1;
+	int			owner = cv->retractable ? cv->inputs_owner[a] : -1;
+	bool		keeps = owner >= 0;
+	bool		owns = owner == a;
 	bytea	   *runlist = NULL;
 	bytea	   *newlist = NULL;
 	Datum		state;
 	bool		stateisnull;
 
-	if (keeps && shared && !sharednulls[att])
-		runlist = DatumGetByteaPP(shared[att]);
+	if (keeps && shared && !sharednulls[COMPILE_INPUTS_ATT(cv, owner)])
+		runlist = DatumGetByteaPP(shared[COMPILE_INPUTS_ATT(cv, owner)]);
 
-	if (keeps && g->retracted[a])
+	if (keeps && g->retracted[owner])
 	{
 		/* A row left: fold every remaining input again. */
-		Multiset   *inputs = multiset_create(merge_cxt);
 		RecomputeArg r;
 
-		kept_inputs_add_to(inputs, runlist);
-		if (g->inputs[a])
-			multiset_add_all(inputs, g->inputs[a]);
-		if (multiset_has_negative(inputs))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("a row taken out of continuous view %s was never added to it", av->name),
-					 errdetail("The source's rows do not match what the view counted.")));
+		if (remaining[owner] == NULL)
+		{
+			Multiset   *inputs = multiset_create(merge_cxt);
+
+			kept_inputs_add_to(inputs, runlist);
+			if (g->inputs[owner])
+				multiset_add_all(inputs, g->inputs[owner]);
+			if (multiset_has_negative(inputs))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("a row taken out of continuous view %s was never added to it", av->name),
+						 errdetail("The source's rows do not match what the view counted.")));
+			remaining[owner] = inputs;
+		}
 		agg_init_state(agg, &state, &stateisnull, merge_cxt);
 		r.agg = agg;
 		r.state = &state;
 		r.isnull = &stateisnull;
 		r.cxt = merge_cxt;
-		multiset_foreach(inputs, recompute_input, &r);
-		kept_inputs_retire(runlist, kb);
-		if (!kept_inputs_replace(inputs, kb, &newlist))
-			return false;
+		multiset_foreach(remaining[owner], recompute_input, &r);
+		if (owns)
+		{
+			kept_inputs_retire(runlist, kb);
+			if (!kept_inputs_replace(remaining[owner], kb, &newlist))
+				return false;
+		}
 	}
 	else
 	{
@@ -751,7 +763,7 @@ merge_aggregate(ApplyView *av, DeltaGroup *g, int a, Datum *shared, bool *shared
 			state = g->states[a];
 			stateisnull = g->statenulls[a];
 		}
-		if (keeps)
+		if (owns)
 		{
 			newlist = runlist;
 			if (g->inputs[a] && !kept_inputs_append(runlist, g->inputs[a], kb, &newlist))
@@ -773,7 +785,7 @@ merge_aggregate(ApplyView *av, DeltaGroup *g, int a, Datum *shared, bool *shared
 	nulls[cv->nkeys + a] = stateisnull;
 	if (cv->retractable)
 	{
-		/* An invertible aggregate keeps nothing. */
+		/* Only an input owner keeps anything. */
 		values[COMPILE_INPUTS_ATT(cv, a)] = PointerGetDatum(newlist);
 		nulls[COMPILE_INPUTS_ATT(cv, a)] = newlist == NULL;
 	}
@@ -793,6 +805,7 @@ merge_view(ApplyView *av)
 	bool	   *sharedkeynulls;
 	bool		ok;
 	bool		full = false;
+	Multiset  **remaining;
 	MemoryContext old;
 	StoreBatch	batch;
 
@@ -816,6 +829,7 @@ merge_view(ApplyView *av)
 	nulls = palloc(sizeof(bool) * cv->groupdesc->natts);
 	sharedkeys = palloc(sizeof(Datum) * cv->groupdesc->natts);
 	sharedkeynulls = palloc(sizeof(bool) * cv->groupdesc->natts);
+	remaining = palloc(sizeof(Multiset *) * Max(cv->naggs, 1));
 
 	LWLockAcquire(&shared->lock, LW_SHARED);
 	if (shared->dropped || shared->state == VIEW_FAILED)
@@ -888,9 +902,10 @@ merge_view(ApplyView *av)
 			}
 			else
 			{
+				memset(remaining, 0, sizeof(Multiset *) * Max(cv->naggs, 1));
 				for (int a = 0; a < cv->naggs && !full; a++)
 					full = !merge_aggregate(av, g, a, live ? sharedkeys : NULL, sharedkeynulls,
-											values, nulls, &merge_blobs);
+											values, nulls, remaining, &merge_blobs);
 				if (full)
 					break;
 			}
