@@ -248,6 +248,21 @@ is($node->safe_psql($db, $OTHER_SLOTS), '1', 'the new view brought the slot back
 $node->safe_psql('other', 'INSERT INTO s2 SELECT i % 3 FROM generate_series(1, 30) AS i; SELECT continuous.sync();');
 is($node->safe_psql('other', "SELECT string_agg(g || ':' || n, ' ' ORDER BY g) FROM s2v"),
 	'0:10 1:10 2:10', 'the new view counts exactly the events committed after it');
+
+# A worker idling without views notices DROP EXTENSION and leaves.
+$node->safe_psql('other', 'DROP VIEW s2v');
+ok(ContinuousCluster::wait_until($node, $db, "SELECT ($OTHER_SLOTS) = 0"), 'no slot once s2v is dropped');
+$node->safe_psql('other', 'DROP EXTENSION pg_continuous CASCADE');
+ok( ContinuousCluster::wait_until($node, $db,
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_continuous worker' AND datname = 'other'"),
+	'an idle worker leaves after DROP EXTENSION');
+$node->safe_psql('other', 'CREATE EXTENSION pg_continuous');
+ok(ContinuousCluster::wait_for_worker($node, 'other'), 'a worker starts again with the extension');
+$node->safe_psql('other',
+	"SELECT continuous.create_view('t2v', 'SELECT g, count(*) AS n, sum(x) AS sx FROM t2 GROUP BY g'); SELECT continuous.sync();");
+ContinuousCluster::view_equals_ok($node, 'other', 't2v',
+	'SELECT g, count(*) AS n, sum(x) AS sx FROM t2 GROUP BY g', 'g',
+	'a view after the extension was created again backfills');
 $node->safe_psql($db, 'DROP DATABASE other');
 is($node->safe_psql($db, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$other_slot'"),
 	'0', 'DROP DATABASE leaves no slot of that database');
