@@ -249,6 +249,40 @@ $node->safe_psql('other', 'INSERT INTO s2 SELECT i % 3 FROM generate_series(1, 3
 is($node->safe_psql('other', "SELECT string_agg(g || ':' || n, ' ' ORDER BY g) FROM s2v"),
 	'0:10 1:10 2:10', 'the new view counts exactly the events committed after it');
 
+# Drop the last view and create the next one at once, again and again, with
+# events before and after: the worker's slot drop races with create_view,
+# and each new view counts exactly the events committed after it.
+my $race_ok = 1;
+my $log_offset = -s $node->logfile;
+for my $round (1 .. 15)
+{
+	my $out = $node->safe_psql('other', <<"SQL");
+DROP VIEW s2v;
+INSERT INTO s2 SELECT 5 FROM generate_series(1, 3);
+@{[ $round % 3 == 0 ? 'SELECT pg_sleep(0.05);' : '' ]}
+SELECT continuous.create_view('s2v', 'SELECT g, count(*) AS n FROM s2 GROUP BY g');
+INSERT INTO s2 SELECT i % 2 FROM generate_series(1, $round) AS i;
+SELECT continuous.sync();
+SELECT string_agg(g || ':' || n, ' ' ORDER BY g) FROM s2v;
+SQL
+	# i % 2 for i in 1 .. round: floor(round / 2) zeros, ceil(round / 2) ones
+	my %n = (0 => int($round / 2), 1 => int(($round + 1) / 2));
+	my $want = join(' ', map { "$_:$n{$_}" } grep { $n{$_} > 0 } 0, 1);
+	my ($got) = (split /
+/, $out)[-1];
+	if (($got // '') ne $want)
+	{
+		$race_ok = 0;
+		diag("round $round: s2v shows '" . ($got // '') . "', expected '$want'");
+	}
+}
+ok($race_ok, 'views created right after the last one was dropped count exactly what commits after them');
+{
+	my $log = PostgreSQL::Test::Utils::slurp_file($node->logfile, $log_offset);
+	my $drops = () = $log =~ /no continuous views left; replication slot "\Q$other_slot\E" dropped/g;
+	note("the worker dropped its slot in $drops of the 15 rounds");
+}
+
 # A worker idling without views notices DROP EXTENSION and leaves.
 $node->safe_psql('other', 'DROP VIEW s2v');
 ok(ContinuousCluster::wait_until($node, $db, "SELECT ($OTHER_SLOTS) = 0"), 'no slot once s2v is dropped');
