@@ -174,7 +174,7 @@ LEFT JOIN continuous._view_state() s ON s.view_id = c.id;
 -- holds back, and its last checkpoint.
 CREATE VIEW continuous.worker_stats AS
 SELECT w.worker_pid,
-	   w.slot_name,
+	   CASE WHEN sl.slot_name IS NOT NULL THEN w.slot_name END AS slot_name,
 	   sl.confirmed_flush_lsn AS confirmed_lsn,
 	   pg_wal_lsn_diff(pg_current_wal_insert_lsn(), sl.restart_lsn) AS retained_wal_bytes,
 	   sl.wal_status,

@@ -215,6 +215,8 @@ is($node->safe_psql($db, $OTHER_SLOTS), '1', 'the slot stays while a view is lef
 $node->safe_psql('other', "SELECT continuous.drop_view('s2v')");
 ok(ContinuousCluster::wait_until($node, $db, "SELECT ($OTHER_SLOTS) = 0"),
 	'dropping the last view leaves no slot');
+is($node->safe_psql('other', 'SELECT worker_pid IS NOT NULL AND slot_name IS NULL FROM continuous.worker_stats'),
+	't', 'worker_stats shows the worker without a slot');
 # sync() returns at once without views (nothing to apply).
 $node->safe_psql('other', 'INSERT INTO s2 VALUES (7)');
 {
