@@ -1278,30 +1278,29 @@ load_view(ApplyView *av, const StoreViewHeader *header)
 	la.values = palloc(sizeof(Datum) * av->cv->groupdesc->natts);
 	la.nulls = palloc(sizeof(bool) * av->cv->groupdesc->natts);
 	kept_blobs_init(&la.blobs, merge_cxt);
-	if (header->state != VIEW_FAILED)
-	{
-		PG_TRY();
-		{
-			checkpoint_read_groups(av->view_id, load_group, &la);
-		}
-		PG_CATCH();
-		{
-			kept_blobs_discard(&la.blobs);
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
-	}
-
 	memset(&batch, 0, sizeof(batch));
-	batch.changes = la.changes;
-	batch.nchanges = la.nchanges;
-	batch.clear_first = true;
-	batch.from_checkpoint = true;
-	batch.new_blobs = la.blobs.new_blobs;
-	batch.nnew_blobs = la.blobs.nnew;
-	LWLockAcquire(&av->shared->lock, LW_SHARED);
-	ok = store_prepare_changes(av->shared, &batch);
-	LWLockRelease(&av->shared->lock);
+	PG_TRY();
+	{
+		if (header->state != VIEW_FAILED)
+			checkpoint_read_groups(av->view_id, load_group, &la);
+		batch.changes = la.changes;
+		batch.nchanges = la.nchanges;
+		batch.clear_first = true;
+		batch.from_checkpoint = true;
+		batch.new_blobs = la.blobs.new_blobs;
+		batch.nnew_blobs = la.blobs.nnew;
+		LWLockAcquire(&av->shared->lock, LW_SHARED);
+		ok = store_prepare_changes(av->shared, &batch);
+		/* The batch owns the blobs now (a failed prepare gave them back). */
+		la.blobs.nnew = 0;
+		LWLockRelease(&av->shared->lock);
+	}
+	PG_CATCH();
+	{
+		kept_blobs_discard(&la.blobs);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	if (!ok)
 		load_error_full(av);
 	(void) store_publish_changes(av->shared, &batch);
@@ -1578,6 +1577,7 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 		edata = CopyErrorData();
 		FlushErrorState();
 		LWLockReleaseAll();
+		kept_blobs_discard(&merge_blobs);
 		MemoryContextReset(merge_cxt);
 		av->backfilling = false;
 		disable_view(av, edata->message);

@@ -147,10 +147,27 @@ kept_inputs_retire(bytea *runlist, KeptBlobs *kb)
 	pfree(runs);
 }
 
+/* Frees a run made by this merge and no longer needed (merged away). */
+static void
+drop_new_run(KeptBlobs *kb, dsa_pointer run)
+{
+	for (int i = kb->nnew - 1; i >= 0; i--)
+	{
+		if (kb->new_blobs[i] == run)
+		{
+			kb->new_blobs[i] = kb->new_blobs[--kb->nnew];
+			store_blob_discard(run);
+			return;
+		}
+	}
+	elog(ERROR, "kept-input run not found among the new ones");
+}
+
 /*
  * The run list after adding delta (positive counts only) to the inputs kept
- * in runlist (NULL: none yet).  False when the area is full; the blobs made
- * so far are in kb, which the caller then discards.
+ * in runlist (NULL: none yet).  False when the area is full.  Each run made
+ * goes to kb at once, so that the caller can discard them after a failure
+ * or an error.
  */
 bool
 kept_inputs_append(bytea *runlist, Multiset *delta, KeptBlobs *kb, bytea **result)
@@ -162,6 +179,7 @@ kept_inputs_append(bytea *runlist, Multiset *delta, KeptBlobs *kb, bytea **resul
 	runs[n] = write_run(delta);
 	if (!DsaPointerIsValid(runs[n]))
 		return false;
+	push(&kb->new_blobs, &kb->nnew, &kb->maxnew, runs[n], kb->cxt);
 	fresh[n++] = true;
 
 	while (n >= 2 && (run_size(runs[n - 2]) <= 2 * run_size(runs[n - 1]) || n > KEPT_MAX_RUNS))
@@ -173,16 +191,12 @@ kept_inputs_append(bytea *runlist, Multiset *delta, KeptBlobs *kb, bytea **resul
 		multiset_add_stored(both, (bytea *) store_blob_data(runs[n - 1], NULL));
 		merged = write_run(both);
 		if (!DsaPointerIsValid(merged))
-		{
-			for (int i = 0; i < n; i++)
-				if (fresh[i])
-					push(&kb->new_blobs, &kb->nnew, &kb->maxnew, runs[i], kb->cxt);
 			return false;
-		}
+		push(&kb->new_blobs, &kb->nnew, &kb->maxnew, merged, kb->cxt);
 		for (int i = n - 2; i < n; i++)
 		{
 			if (fresh[i])
-				store_blob_discard(runs[i]);
+				drop_new_run(kb, runs[i]);
 			else
 				push(&kb->old_blobs, &kb->nold, &kb->maxold, runs[i], kb->cxt);
 		}
@@ -190,9 +204,6 @@ kept_inputs_append(bytea *runlist, Multiset *delta, KeptBlobs *kb, bytea **resul
 		fresh[n - 2] = true;
 		n--;
 	}
-	for (int i = 0; i < n; i++)
-		if (fresh[i])
-			push(&kb->new_blobs, &kb->nnew, &kb->maxnew, runs[i], kb->cxt);
 	*result = make_runlist(runs, n);
 	return true;
 }

@@ -258,7 +258,6 @@ store_db_claim_for_worker(Oid dboid)
 	db->worker_pid = MyProcPid;
 	db->worker_latch = MyLatch;
 	db->exit_requested = false;
-	db->slot_pending = false;	/* a previous worker may have died making it */
 	db->error[0] = '\0';
 	LWLockRelease(control->lock);
 	return db;
@@ -1036,17 +1035,20 @@ store_prepare_changes(SharedView *v, StoreBatch *batch)
 
 	Assert(!DsaPointerIsValid(prepared_buckets));
 
+	/* Before allocating anything, so that the error leaks nothing. */
+	for (i = 0; i < nchanges; i++)
+		if (MAXALIGN(changes[i].new_tuple->t_len) > STORE_MAX_GROUP_SIZE)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("a group of a continuous view needs %u bytes, more than the limit of %zu",
+							changes[i].new_tuple->t_len, STORE_MAX_GROUP_SIZE)));
+
 	for (i = 0; i < nchanges; i++)
 	{
 		StoreChange *c = &changes[i];
 		Size		need = group_chunk_size(c->new_tuple);
 
 		c->new_group = InvalidDsaPointer;
-		if (MAXALIGN(c->new_tuple->t_len) > STORE_MAX_GROUP_SIZE)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("a group of a continuous view needs %u bytes, more than the limit of %zu",
-							c->new_tuple->t_len, STORE_MAX_GROUP_SIZE)));
 		if (DsaPointerIsValid(c->old_group))
 		{
 			SharedGroup *g = dsa_get_address(area, c->old_group);

@@ -83,7 +83,8 @@ typedef struct StoreDb
 	bool		exit_requested; /* DROP DATABASE waits for the worker to leave */
 	bool		slot_wanted;	/* create_view waits for the worker's slot */
 	bool		slot_pending;	/* the worker is making its slot and has not
-								 * checkpointed at its start yet */
+								 * checkpointed at its start yet (kept over
+								 * a worker's restart: the next one does) */
 	XLogRecPtr	applied_lsn;	/* every commit before this is merged */
 	TimestampTz applied_commit_time;
 	dsa_pointer views;			/* list of SharedView */

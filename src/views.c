@@ -177,13 +177,15 @@ wait_for_slot(void)
 		ReplicationSlot *slot;
 		StoreDb		status;
 		bool		ready = false;
+		bool		pending;
 
 		LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
 		slot = SearchNamedReplicationSlot(slotname, false);
 		if (slot && slot->data.persistency == RS_PERSISTENT)
 			ready = true;
 		LWLockRelease(ReplicationSlotControlLock);
-		if (ready && !(store_db_get_status(MyDatabaseId, &status) && status.slot_pending))
+		pending = store_db_get_status(MyDatabaseId, &status) && status.slot_pending;
+		if (ready && !pending)
 			return;
 
 		if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
@@ -192,12 +194,15 @@ wait_for_slot(void)
 					 errmsg("the pg_continuous worker of this database holds no replication slot yet"),
 					 errdetail("The worker holds a replication slot only while continuous views exist, and creating one waits for every transaction that has written, this one included."),
 					 errhint("Commit, then create the continuous view in a new transaction.")));
-		store_db_request_slot(MyDatabaseId);
+		if (!ready && !pending)
+			store_db_request_slot(MyDatabaseId);
 		if (GetCurrentTimestamp() >= deadline)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("the pg_continuous worker of this database did not become ready"),
-					 errhint("Check the server log, max_worker_processes and max_replication_slots.")));
+					 continuous_enabled ?
+					 errhint("Check the server log, max_worker_processes and max_replication_slots.") :
+					 errhint("continuous.enabled is off: the worker holds no slot until it is turned on.")));
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 50, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

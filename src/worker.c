@@ -593,21 +593,37 @@ start_from_checkpoint(void)
 }
 
 /*
+ * Is the catalog empty, with no view being created?  Holds the SHARE lock
+ * it takes (without waiting) until the caller's transaction ends.
+ */
+static bool
+no_view_coming(Oid catalogrelid)
+{
+	return ConditionalLockRelationOid(catalogrelid, ShareLock) && !catalog_has_views();
+}
+
+/*
  * With no view left, checkpoints (so the checkpoint forgets the dropped
  * views) and drops the slot, unless a view is being created or was created
  * and is not decoded yet (see the file header for the lock protocol).
- * Returns whether the slot was dropped; ctx is then freed.
+ * Returns whether the slot was dropped; ctx is then freed.  Checkpoints
+ * only once the catalog was seen empty: a create_view under way would
+ * otherwise make every pass write one.
  */
 static bool
 release_slot_if_no_views(LogicalDecodingContext *ctx, Oid catalogrelid)
 {
-	bool		empty = false;
+	bool		empty;
 
+	StartTransactionCommand();
+	empty = no_view_coming(catalogrelid);
+	CommitTransactionCommand();
+	if (!empty)
+		return false;
 	if (merged_upto > last_checkpoint_lsn || decoder_has_changes())
 		take_checkpoint();
 	StartTransactionCommand();
-	if (ConditionalLockRelationOid(catalogrelid, ShareLock))
-		empty = !catalog_has_views();
+	empty = no_view_coming(catalogrelid);
 	if (empty)
 	{
 		detach_slot(ctx);
@@ -636,11 +652,15 @@ wait_for_views(Oid catalogrelid)
 	LogicalDecodingContext *ctx;
 
 	defer_shutdown(false);
+	store_db_reset_starts(worker_db);
+	/* No slot: a create_view waiting on a slot being made must ask again. */
+	store_db_set_slot_pending(worker_db, false);
 	for (;;)
 	{
 		bool		wanted;
 		bool		gone = false;
 		bool		have_views = false;
+		XLogRecPtr	flush;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -653,7 +673,7 @@ wait_for_views(Oid catalogrelid)
 			ereport(LOG, (errmsg("pg_continuous: worker exiting for DROP DATABASE")));
 			proc_exit(0);
 		}
-		store_db_set_applied(worker_db, GetFlushRecPtr(NULL), decoder_last_commit_time());
+		flush = GetFlushRecPtr(NULL);
 		wanted = store_db_take_slot_request(worker_db);
 
 		StartTransactionCommand();
@@ -676,6 +696,8 @@ wait_for_views(Oid catalogrelid)
 			ereport(LOG, (errmsg("pg_continuous: continuous views exist without a replication slot; restarting the worker")));
 			proc_exit(1);
 		}
+		/* No view, and none coming without asking for a slot: all applied. */
+		store_db_set_applied(worker_db, flush, decoder_last_commit_time());
 		if (wanted && continuous_enabled)
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -687,6 +709,8 @@ wait_for_views(Oid catalogrelid)
 	(void) create_slot(worker_slotname);
 	ctx = attach_slot();
 	take_checkpoint();
+	/* Requests made while the slot was being made are answered. */
+	(void) store_db_take_slot_request(worker_db);
 	store_db_set_slot_pending(worker_db, false);
 	defer_shutdown(true);
 	ereport(LOG,
@@ -749,16 +773,38 @@ continuous_worker_main(Datum arg)
 			catalogrelid = get_relname_relid(CONTINUOUS_CATALOG_TABLE, nsp);
 	}
 	CommitTransactionCommand();
+	worker_slot_name(dboid, worker_slotname);
 	if (!OidIsValid(catalogrelid))
-		proc_exit(0);			/* the extension is not installed here */
+	{
+		XLogRecPtr	confirmed;
+
+		/*
+		 * The extension is not installed here.  A slot of a previous worker
+		 * that died while the extension was being dropped goes too.
+		 */
+		if (slot_condition(worker_slotname, &confirmed) != SLOT_MISSING)
+		{
+			ReplicationSlotDrop(worker_slotname, true);
+			ereport(LOG, (errmsg("pg_continuous: replication slot \"%s\" of a dropped extension dropped",
+								 worker_slotname)));
+		}
+		proc_exit(0);
+	}
 
 	back_off();
 	wait_until_enabled();
-	worker_slot_name(dboid, worker_slotname);
 	decoder_init(worker_db, catalogrelid);
 	if (start_from_checkpoint())
 	{
+		StoreDb		status;
+
 		ctx = attach_slot();
+		/* A worker died making the slot: checkpoint at its start, as it would have. */
+		if (store_db_get_status(dboid, &status) && status.slot_pending)
+		{
+			take_checkpoint();
+			store_db_set_slot_pending(worker_db, false);
+		}
 		ereport(LOG,
 				(errmsg("pg_continuous: worker started, decoding transactions that commit after %X/%X (reading WAL from %X/%X, slot \"%s\")",
 						LSN_FORMAT_ARGS(MyReplicationSlot->data.confirmed_flush),

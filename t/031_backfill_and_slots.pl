@@ -308,6 +308,15 @@ $node->safe_psql($db, 'DROP EXTENSION pg_continuous CASCADE');
 ok( ContinuousCluster::wait_until($node, $db,
 		"SELECT count(*) = 0 FROM pg_replication_slots WHERE slot_name LIKE 'pg_continuous%'"),
 	'DROP EXTENSION leaves no pg_continuous slot');
+# A worker that died while the extension was being dropped may leave its
+# slot; the next worker start for that database (here at server start)
+# drops it.
+my $orphan = ContinuousCluster::slot_name($node, $db);
+$node->safe_psql($db, "SELECT pg_create_logical_replication_slot('$orphan', 'pgoutput')");
+$node->restart;
+ok( ContinuousCluster::wait_until($node, $db,
+		"SELECT count(*) = 0 FROM pg_replication_slots WHERE slot_name = '$orphan'"),
+	'a slot left by a dropped extension is dropped at the next start');
 $node->stop;
 
 ###########################################################################
