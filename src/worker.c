@@ -42,7 +42,8 @@
  *
  * On DROP EXTENSION the worker decodes the extension's drop message, frees
  * the database's views, drops its slot and exits (an idle worker notices
- * the extension is gone).  DROP DATABASE asks it to
+ * the extension is gone; a worker starting where the extension is missing
+ * drops a slot of its name that a worker dying meanwhile left).  DROP DATABASE asks it to
  * exit first (pg_continuous.c), then drops the slot with the database.
  *-------------------------------------------------------------------------
  */
