@@ -11,6 +11,7 @@ OBJS = \
 	src/decoder.o \
 	src/distinct.o \
 	src/keptinputs.o \
+	src/merge.o \
 	src/multiset.o \
 	src/store.o \
 	src/stream.o \

@@ -2,17 +2,18 @@
  * decoder.c
  *	  The extension's logical decoding output plugin, run only inside the
  *	  database's worker: it folds every committed change into per-view
- *	  deltas in local memory, and merges deltas into shared memory at
- *	  transaction boundaries.
+ *	  deltas in local memory, which merge.c merges into shared memory at
+ *	  transaction boundaries; and the registry of views, checkpoints and
+ *	  backfill.
  *
  * Vocabulary
  *	apply view (ApplyView): the worker's record of one continuous view: its
  *		compiled definition, its shared state, and its delta.
  *	delta: per view, a local hash table from group key to transition states
  *		that folds the rows of the transactions decoded since the last
- *		merge.  Merging combines each delta group into the shared group with
- *		the aggregate's combine function (store_prepare_changes, then
- *		store_publish_changes), so a merge publishes whole transactions.
+ *		merge.  Merging (merge.c) combines each delta group into the shared
+ *		group with the aggregate's combine function (store_prepare_changes,
+ *		then store_publish_changes), so a merge publishes whole transactions.
  *	relation map: source relation (or a partition of one) -> the views that
  *		read it, with the tuple conversion a partition needs.  Rebuilt after
  *		any relcache invalidation and when views come and go.
@@ -87,6 +88,7 @@
 #include "utils/syscache.h"
 #include "utils/snapmgr.h"
 
+#include "apply.h"
 #include "checkpoint.h"
 #include "compile.h"
 #include "decoder.h"
@@ -105,51 +107,6 @@
 #define Anum_view_catalog_timezone		7
 #define Anum_view_catalog_datestyle		8
 #define Anum_view_catalog_intervalstyle	9
-
-typedef struct DeltaGroup
-{
-	struct DeltaGroup *next;
-	uint32		hash;
-	Datum	   *keys;
-	bool	   *keynulls;
-	Datum	   *states;			/* the rows added, folded */
-	bool	   *statenulls;
-	/* Views over tables only (CompiledView.retractable): */
-	int64		rows;			/* rows added minus rows taken out */
-	Multiset  **inputs;			/* per aggregate, or NULL: see below */
-	bool	   *retracted;		/* per aggregate: a row was taken out */
-} DeltaGroup;
-
-typedef struct ApplyView
-{
-	int32		view_id;
-	char	   *name;			/* qualified view name, for messages */
-	CompiledView *cv;
-	SharedView *shared;
-	bool		disabled;		/* failed or dropped: changes are ignored */
-	bool		uses_settings;	/* calls stable functions: see use_view_settings */
-	char	   *timezone;		/* the creator's settings */
-	char	   *datestyle;
-	char	   *intervalstyle;
-	XLogRecPtr	skip_until;		/* transactions ending at or before: merged */
-	bool		reset_pending;	/* the next merge replaces every group */
-	bool		is_table;		/* the source is a table, not a stream */
-	bool		initializing;	/* waits for a backfill: changes are ignored */
-	bool		backfilling;	/* the backfill is merging into the view */
-	bool		ready_pending;	/* the next merge ends the backfill */
-	HTAB	   *dirty;			/* shared groups changed since the last checkpoint */
-
-	MemoryContext deltacxt;
-	DeltaGroup **buckets;
-	uint32		nbuckets;
-	uint32		ngroups;
-	uint64		pending_events;
-	XLogRecPtr	pending_lsn;
-	TimestampTz pending_commit_time;
-
-	Datum	   *keybuf;			/* scratch for one row's key and arguments */
-	bool	   *keynullbuf;
-} ApplyView;
 
 typedef struct RelationTarget
 {
@@ -170,8 +127,6 @@ static HTAB *relation_map = NULL;
 static bool relation_map_stale = false;
 static MemoryContext decoder_cxt = NULL;
 static MemoryContext relmap_cxt = NULL;
-static MemoryContext merge_cxt = NULL;
-static KeptBlobs merge_blobs;	/* blobs of the merge under way (merge_cxt) */
 
 static XLogRecPtr current_end_lsn = InvalidXLogRecPtr;
 static List *forgotten_views = NIL;	/* dropped since the last checkpoint */
@@ -182,7 +137,6 @@ static const char *current_datestyle = NULL;
 static const char *current_intervalstyle = NULL;
 static TimestampTz last_commit_time = 0;
 static uint64 pending_events_total = 0;
-static bool paused = false;
 static bool drop_requested = false;
 
 void		_PG_output_plugin_init(OutputPluginCallbacks *cb);
@@ -277,8 +231,8 @@ find_apply_view(int32 view_id)
 	return NULL;
 }
 
-static void
-delta_reset(ApplyView *av)
+void
+apply_delta_reset(ApplyView *av)
 {
 	MemoryContextReset(av->deltacxt);
 	av->nbuckets = 64;
@@ -359,7 +313,7 @@ register_view(int32 view_id, Oid viewrelid, Oid sourcerelid, const char *querytr
 	}
 	av->keybuf = palloc(sizeof(Datum) * (av->cv->nkeys + CONTINUOUS_MAX_AGG_ARGS + 1));
 	av->keynullbuf = palloc(sizeof(bool) * (av->cv->nkeys + CONTINUOUS_MAX_AGG_ARGS + 1));
-	delta_reset(av);
+	apply_delta_reset(av);
 
 	/*
 	 * A restarted worker finds the state it left; transactions it had merged
@@ -415,8 +369,8 @@ unregister_view(int32 view_id)
 }
 
 /* Forgets the dirty groups of a view whose groups were all freed. */
-static void
-dirty_reset(ApplyView *av)
+void
+apply_dirty_reset(ApplyView *av)
 {
 	HASH_SEQ_STATUS seq;
 	dsa_pointer *dp;
@@ -426,13 +380,13 @@ dirty_reset(ApplyView *av)
 		(void) hash_search(av->dirty, dp, HASH_REMOVE, NULL);
 }
 
-static void
-disable_view(ApplyView *av, const char *error)
+void
+apply_disable_view(ApplyView *av, const char *error)
 {
 	av->disabled = true;
 	av->initializing = false;
-	delta_reset(av);
-	dirty_reset(av);
+	apply_delta_reset(av);
+	apply_dirty_reset(av);
 	relation_map_reset();
 	if (av->shared)
 		store_view_mark_failed(av->shared, error);
@@ -450,8 +404,7 @@ decoder_init(StoreDb *db, Oid catalogrelid)
 										ALLOCSET_DEFAULT_SIZES);
 	relmap_cxt = AllocSetContextCreate(decoder_cxt, "continuous relation map",
 									   ALLOCSET_DEFAULT_SIZES);
-	merge_cxt = AllocSetContextCreate(decoder_cxt, "continuous merge",
-									  ALLOCSET_DEFAULT_SIZES);
+	merge_init(decoder_cxt);
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
 }
 
@@ -616,435 +569,32 @@ apply_row_to_targets(List *targets, HeapTuple tuple, int sign)
 			MemoryContextSwitchTo(cxt);
 			edata = CopyErrorData();
 			FlushErrorState();
-			disable_view(av, edata->message);
+			apply_disable_view(av, edata->message);
 			FreeErrorData(edata);
 		}
 		PG_END_TRY();
 	}
 }
 
-/* ----------------------------------------------------------------------
- * Merge: deltas into shared memory
- * ----------------------------------------------------------------------
- */
-
 /*
- * Remembers where the groups a batch changed now are, for the next
- * checkpoint.  A group that moved to a larger chunk is forgotten at its old
- * address; a batch that replaced every group starts the set afresh.
- */
-static void
-note_dirty_groups(ApplyView *av, StoreBatch *batch)
-{
-	if (batch->clear_first)
-		dirty_reset(av);
-	for (int i = 0; i < batch->nchanges; i++)
-	{
-		StoreChange *c = &batch->changes[i];
-
-		if (DsaPointerIsValid(c->old_group) && c->result != c->old_group)
-			(void) hash_search(av->dirty, &c->old_group, HASH_REMOVE, NULL);
-		(void) hash_search(av->dirty, &c->result, HASH_ENTER, NULL);
-	}
-}
-
-typedef struct RecomputeArg
-{
-	ContinuousAgg *agg;
-	Datum	   *state;
-	bool	   *isnull;
-	MemoryContext cxt;
-} RecomputeArg;
-
-static void
-recompute_input(const char *data, uint32 len, int64 count, void *arg)
-{
-	RecomputeArg *r = arg;
-	Datum		args[CONTINUOUS_MAX_AGG_ARGS];
-	bool		argnulls[CONTINUOUS_MAX_AGG_ARGS];
-
-	agg_decode_args(r->agg, data, len, args, argnulls);
-	/* A DISTINCT aggregate's set needs each value once. */
-	for (int64 i = 0; i < (r->agg->distinct ? 1 : count); i++)
-		agg_advance(r->agg, r->state, r->isnull, args, argnulls, r->cxt);
-}
-
-typedef struct RetractArg
-{
-	ContinuousAgg *agg;
-	Datum	   *state;
-	bool	   *isnull;
-} RetractArg;
-
-static void
-retract_input(const char *data, uint32 len, int64 count, void *arg)
-{
-	RetractArg *r = arg;
-	Datum		args[CONTINUOUS_MAX_AGG_ARGS];
-	bool		argnulls[CONTINUOUS_MAX_AGG_ARGS];
-
-	agg_decode_args(r->agg, data, len, args, argnulls);
-	for (int64 i = 0; i < -count; i++)
-		if (!agg_retract(r->agg, r->state, r->isnull, args, argnulls, merge_cxt))
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("the inverse transition function of aggregate %s declined to remove a value",
-							get_func_name(r->agg->aggfnoid))));
-}
-
-/*
- * One aggregate of a delta group merged with its shared state (shared: the
- * stored state and kept inputs' run list, or NULL for a new or empty
- * group).  Sets the stored state, and for a view over a table the run list
- * of the kept inputs, in values and nulls (group row layout); the blobs it
- * creates and retires go to kb.  remaining[o] caches the inputs left in
- * the group after a retraction, per input owner o (see CompiledView), for
- * the aggregates that share them.  False when shared memory is full.
- */
-static bool
-merge_aggregate(ApplyView *av, DeltaGroup *g, int a, Datum *shared, bool *sharednulls,
-				Datum *values, bool *nulls, Multiset **remaining, KeptBlobs *kb)
-{
-	CompiledView *cv = av->cv;
-	ContinuousAgg *agg = &cv->aggs[a];
-	int			owner = cv->retractable ? cv->inputs_owner[a] : -1;
-	bool		keeps = owner >= 0;
-	bool		owns = owner == a;
-	bytea	   *runlist = NULL;
-	bytea	   *newlist = NULL;
-	Datum		state;
-	bool		stateisnull;
-
-	if (keeps && shared && !sharednulls[COMPILE_INPUTS_ATT(cv, owner)])
-		runlist = DatumGetByteaPP(shared[COMPILE_INPUTS_ATT(cv, owner)]);
-
-	if (keeps && g->retracted[owner])
-	{
-		/* A row left: fold every remaining input again. */
-		RecomputeArg r;
-
-		if (remaining[owner] == NULL)
-		{
-			Multiset   *inputs = multiset_create(merge_cxt);
-
-			kept_inputs_add_to(inputs, runlist);
-			if (g->inputs[owner])
-				multiset_add_all(inputs, g->inputs[owner]);
-			if (multiset_has_negative(inputs))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("a row taken out of continuous view %s was never added to it", av->name),
-						 errdetail("The source's rows do not match what the view counted.")));
-			remaining[owner] = inputs;
-		}
-		agg_init_state(agg, &state, &stateisnull, merge_cxt);
-		r.agg = agg;
-		r.state = &state;
-		r.isnull = &stateisnull;
-		r.cxt = merge_cxt;
-		multiset_foreach(remaining[owner], recompute_input, &r);
-		if (owns)
-		{
-			kept_inputs_retire(runlist, kb);
-			if (!kept_inputs_replace(remaining[owner], kb, &newlist))
-				return false;
-		}
-	}
-	else
-	{
-		if (shared)
-		{
-			stateisnull = sharednulls[cv->nkeys + a];
-			state = agg_from_stored(agg, shared[cv->nkeys + a], stateisnull, merge_cxt);
-			agg_combine(agg, &state, &stateisnull, g->states[a], g->statenulls[a], merge_cxt);
-		}
-		else
-		{
-			state = g->states[a];
-			stateisnull = g->statenulls[a];
-		}
-		if (owns)
-		{
-			newlist = runlist;
-			if (g->inputs[a] && !kept_inputs_append(runlist, g->inputs[a], kb, &newlist))
-				return false;
-		}
-	}
-
-	if (cv->retractable && agg->invertible && g->inputs[a])
-	{
-		RetractArg	r;
-
-		r.agg = agg;
-		r.state = &state;
-		r.isnull = &stateisnull;
-		multiset_foreach(g->inputs[a], retract_input, &r);
-	}
-
-	values[cv->nkeys + a] = agg_to_stored(agg, state, stateisnull);
-	nulls[cv->nkeys + a] = stateisnull;
-	if (cv->retractable)
-	{
-		/* Only an input owner keeps anything. */
-		values[COMPILE_INPUTS_ATT(cv, a)] = PointerGetDatum(newlist);
-		nulls[COMPILE_INPUTS_ATT(cv, a)] = newlist == NULL;
-	}
-	return true;
-}
-
-static bool
-merge_view(ApplyView *av)
-{
-	CompiledView *cv = av->cv;
-	SharedView *shared;
-	StoreChange *changes;
-	int			nchanges = 0;
-	Datum	   *values;
-	bool	   *nulls;
-	Datum	   *sharedkeys;
-	bool	   *sharedkeynulls;
-	bool		ok;
-	bool		full = false;
-	Multiset  **remaining;
-	MemoryContext old;
-	StoreBatch	batch;
-
-	if (av->disabled || (av->initializing && !av->backfilling) ||
-		(av->ngroups == 0 && av->pending_lsn == InvalidXLogRecPtr && !av->reset_pending &&
-		 !av->ready_pending))
-		return true;
-	if (av->shared == NULL)
-	{
-		av->shared = store_view_attach(decoder_db, av->view_id,
-									   av->is_table ? VIEW_INITIALIZING : VIEW_READY);
-		if (av->shared == NULL)
-			return false;
-	}
-	shared = av->shared;
-
-	old = MemoryContextSwitchTo(merge_cxt);
-	kept_blobs_init(&merge_blobs, merge_cxt);
-	changes = palloc(sizeof(StoreChange) * Max(av->ngroups, 1));
-	values = palloc(sizeof(Datum) * cv->groupdesc->natts);
-	nulls = palloc(sizeof(bool) * cv->groupdesc->natts);
-	sharedkeys = palloc(sizeof(Datum) * cv->groupdesc->natts);
-	sharedkeynulls = palloc(sizeof(bool) * cv->groupdesc->natts);
-	remaining = palloc(sizeof(Multiset *) * Max(cv->naggs, 1));
-
-	LWLockAcquire(&shared->lock, LW_SHARED);
-	if (shared->dropped || shared->state == VIEW_FAILED)
-	{
-		LWLockRelease(&shared->lock);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(merge_cxt);
-		delta_reset(av);
-		av->disabled = true;
-		return true;
-	}
-
-	for (uint32 b = 0; b < av->nbuckets && !full; b++)
-	{
-		for (DeltaGroup *g = av->buckets[b]; g && !full; g = g->next)
-		{
-			dsa_pointer dp = InvalidDsaPointer;
-			SharedGroup *sg;
-			MinimalTuple local = NULL;
-			bool		live;
-			int64		rows = 0;
-
-			/* After a TRUNCATE of the source the delta replaces the shared groups. */
-			for (sg = av->reset_pending ? NULL : store_group_first(shared, g->hash, &dp); sg;
-				 sg = store_group_next(sg, g->hash, &dp))
-			{
-				MinimalTuple mt = SHARED_GROUP_TUPLE(sg);
-				HeapTupleData htup;
-
-				/* A private copy: combine functions may update in place. */
-				local = palloc(mt->t_len);
-				memcpy(local, mt, mt->t_len);
-				htup.t_len = local->t_len + MINIMAL_TUPLE_OFFSET;
-				htup.t_data = (HeapTupleHeader) ((char *) local - MINIMAL_TUPLE_OFFSET);
-				heap_deform_tuple(&htup, cv->groupdesc, sharedkeys, sharedkeynulls);
-				if (compile_keys_equal(cv, sharedkeys, sharedkeynulls, g->keys, g->keynulls))
-					break;
-				pfree(local);
-				local = NULL;
-			}
-
-			/* An empty group (all its rows deleted) starts afresh. */
-			live = local != NULL && !sg->empty;
-			if (cv->retractable)
-			{
-				rows = (live ? DatumGetInt64(sharedkeys[cv->rows_att]) : 0) + g->rows;
-				if (rows < 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_CORRUPTED),
-							 errmsg("more rows were taken out of a group of continuous view %s than it held",
-									av->name),
-							 errdetail("The source's rows do not match what the view counted.")));
-				if (rows == 0 && local == NULL)
-					continue;	/* added and deleted within the delta */
-			}
-
-			for (int k = 0; k < cv->nkeys; k++)
-			{
-				values[k] = local ? sharedkeys[k] : g->keys[k];
-				nulls[k] = local ? sharedkeynulls[k] : g->keynulls[k];
-			}
-			if (cv->retractable && rows == 0)
-			{
-				for (int i = cv->nkeys; i < cv->groupdesc->natts; i++)
-					nulls[i] = true;
-				for (int a = 0; live && a < cv->naggs; a++)
-					if (!sharedkeynulls[COMPILE_INPUTS_ATT(cv, a)])
-						kept_inputs_retire(DatumGetByteaPP(sharedkeys[COMPILE_INPUTS_ATT(cv, a)]),
-										   &merge_blobs);
-			}
-			else
-			{
-				memset(remaining, 0, sizeof(Multiset *) * Max(cv->naggs, 1));
-				for (int a = 0; a < cv->naggs && !full; a++)
-					full = !merge_aggregate(av, g, a, live ? sharedkeys : NULL, sharedkeynulls,
-											values, nulls, remaining, &merge_blobs);
-				if (full)
-					break;
-			}
-			if (cv->retractable)
-			{
-				values[cv->rows_att] = Int64GetDatum(rows);
-				nulls[cv->rows_att] = false;
-			}
-			changes[nchanges].empty = cv->retractable && rows == 0;
-			changes[nchanges].old_group = local ? dp : InvalidDsaPointer;
-			changes[nchanges].group_id = 0;
-			changes[nchanges].hash = g->hash;
-			changes[nchanges].has_window = cv->window_key >= 0 && !g->keynulls[cv->window_key];
-			changes[nchanges].window_start = changes[nchanges].has_window ?
-				DatumGetInt64(g->keys[cv->window_key]) : 0;
-			changes[nchanges].new_tuple = heap_form_minimal_tuple(cv->groupdesc, values, nulls);
-			nchanges++;
-		}
-	}
-	if (full)
-	{
-		/* No room for the kept inputs: nothing changes, the delta stays. */
-		kept_blobs_discard(&merge_blobs);
-		LWLockRelease(&shared->lock);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(merge_cxt);
-		return false;
-	}
-	memset(&batch, 0, sizeof(batch));
-	batch.changes = changes;
-	batch.nchanges = nchanges;
-	batch.clear_first = av->reset_pending;
-	batch.ready = av->ready_pending;
-	batch.applied_lsn = av->pending_lsn;
-	batch.commit_time = av->pending_commit_time;
-	batch.events = av->pending_events;
-	batch.new_blobs = merge_blobs.new_blobs;
-	batch.nnew_blobs = merge_blobs.nnew;
-	batch.old_blobs = merge_blobs.old_blobs;
-	batch.nold_blobs = merge_blobs.nold;
-	ok = store_prepare_changes(shared, &batch);
-	/* The batch owns the new blobs now. */
-	kept_blobs_init(&merge_blobs, merge_cxt);
-	LWLockRelease(&shared->lock);
-	MemoryContextSwitchTo(old);
-
-	if (ok)
-	{
-		if (store_publish_changes(shared, &batch))
-			note_dirty_groups(av, &batch);
-		else
-			av->disabled = true;	/* dropped meanwhile */
-		delta_reset(av);
-		av->reset_pending = false;
-		av->ready_pending = false;
-	}
-	MemoryContextReset(merge_cxt);
-	return ok;
-}
-
-/*
- * Merges every view's delta.  Returns false, keeping the deltas that did
- * not fit, when shared memory is full; the worker then pauses.
- *
- * Combine functions may be written in SQL or PL/pgSQL, which need a
- * transaction and an active snapshot: the merge runs in the decoded
- * transaction when called from a callback, else in one of its own.
+ * Merges every view's delta (merge.c).  Returns false, keeping the deltas
+ * that did not fit, when shared memory is full; the worker then pauses.
  */
 bool
 decoder_merge_all(void)
 {
-	ListCell   *lc;
-	volatile bool all_ok = true;
-	bool		own_xact = !IsTransactionState();
-
-	if (own_xact)
-		StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-
-	foreach(lc, apply_views)
-	{
-		ApplyView  *av = lfirst(lc);
-		MemoryContext cxt = CurrentMemoryContext;
-		volatile bool ok = true;
-
-		PG_TRY();
-		{
-			ok = merge_view(av);
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			LWLockReleaseAll();
-			kept_blobs_discard(&merge_blobs);
-			MemoryContextReset(merge_cxt);
-			disable_view(av, edata->message);
-			FreeErrorData(edata);
-		}
-		PG_END_TRY();
-
-		if (!ok)
-		{
-			char	   *msg = psprintf("shared memory for continuous views is full while applying continuous view %s; "
-									   "raise continuous.shared_memory (now %d kB) or drop views",
-									   av->name, continuous_shared_memory_kb);
-
-			if (!paused)
-				ereport(LOG, (errmsg("pg_continuous: %s", msg)));
-			store_db_set_error(decoder_db, msg);
-			all_ok = false;
-		}
-	}
-	PopActiveSnapshot();
-	if (own_xact)
-		CommitTransactionCommand();
-
-	if (all_ok)
-	{
-		if (continuous_debug_merge_delay_ms > 0 && pending_events_total > 0)
-			pg_usleep((long) continuous_debug_merge_delay_ms * 1000L);
-		pending_events_total = 0;
-		if (paused)
-		{
-			store_db_set_error(decoder_db, NULL);
-			ereport(LOG, (errmsg("pg_continuous: shared memory available again, resuming")));
-		}
-	}
-	paused = !all_ok;
-	return all_ok;
+	if (!merge_views(decoder_db, apply_views))
+		return false;
+	if (continuous_debug_merge_delay_ms > 0 && pending_events_total > 0)
+		pg_usleep((long) continuous_debug_merge_delay_ms * 1000L);
+	pending_events_total = 0;
+	return true;
 }
 
 bool
 decoder_paused(void)
 {
-	return paused;
+	return merge_paused();
 }
 
 bool
@@ -1177,7 +727,7 @@ decoder_checkpoint(XLogRecPtr lsn)
 		ApplyView  *av = written[i].av;
 
 		store_view_clear_dirty(av->shared, written[i].groups, written[i].ngroups);
-		dirty_reset(av);
+		apply_dirty_reset(av);
 		pfree(written[i].groups);
 	}
 	list_free(forgotten_views);
@@ -1268,7 +818,7 @@ load_view(ApplyView *av, const StoreViewHeader *header)
 {
 	LoadArg		la;
 	StoreBatch	batch;
-	MemoryContext old = MemoryContextSwitchTo(merge_cxt);
+	MemoryContext old = MemoryContextSwitchTo(merge_context());
 	bool		ok;
 
 	memset(&la, 0, sizeof(la));
@@ -1277,7 +827,7 @@ load_view(ApplyView *av, const StoreViewHeader *header)
 	la.changes = palloc(sizeof(StoreChange) * la.capacity);
 	la.values = palloc(sizeof(Datum) * av->cv->groupdesc->natts);
 	la.nulls = palloc(sizeof(bool) * av->cv->groupdesc->natts);
-	kept_blobs_init(&la.blobs, merge_cxt);
+	kept_blobs_init(&la.blobs, merge_context());
 	memset(&batch, 0, sizeof(batch));
 	PG_TRY();
 	{
@@ -1308,7 +858,7 @@ load_view(ApplyView *av, const StoreViewHeader *header)
 	/* Loaded groups are as checkpointed: the view has nothing to rewrite. */
 	store_view_clear_dirty(av->shared, NULL, 0);
 	MemoryContextSwitchTo(old);
-	MemoryContextReset(merge_cxt);
+	MemoryContextReset(merge_context());
 	ereport(DEBUG1, (errmsg("pg_continuous: loaded %d groups of continuous view %s",
 							la.nchanges, av->name)));
 }
@@ -1510,7 +1060,7 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 		leaves = list_make1_oid(sourcerelid);
 
 	store_view_begin_initializing(av->shared, estimate_rows(leaves));
-	delta_reset(av);
+	apply_delta_reset(av);
 	av->backfilling = true;
 	av->reset_pending = true;
 	current_timezone = current_datestyle = current_intervalstyle = NULL;
@@ -1541,7 +1091,7 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 					heap_freetuple(tuple);
 				if (++scanned % continuous_apply_batch_events == 0)
 				{
-					if (!merge_view(av))
+					if (!merge_view(decoder_db, av))
 						ereport(ERROR,
 								(errcode(ERRCODE_OUT_OF_MEMORY),
 								 errmsg("shared memory for continuous views is full"),
@@ -1559,7 +1109,7 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 		av->pending_commit_time = GetCurrentTimestamp();
 		av->ready_pending = true;
 		store_view_set_progress(av->shared, scanned);
-		if (!merge_view(av))
+		if (!merge_view(decoder_db, av))
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("shared memory for continuous views is full"),
@@ -1577,10 +1127,9 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 		edata = CopyErrorData();
 		FlushErrorState();
 		LWLockReleaseAll();
-		kept_blobs_discard(&merge_blobs);
-		MemoryContextReset(merge_cxt);
+		merge_abandon();
 		av->backfilling = false;
-		disable_view(av, edata->message);
+		apply_disable_view(av, edata->message);
 		FreeErrorData(edata);
 		return;
 	}
@@ -1835,7 +1384,7 @@ continuous_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 				XLogRecPtr	pending_lsn = av->pending_lsn;
 				TimestampTz pending_time = av->pending_commit_time;
 
-				delta_reset(av);
+				apply_delta_reset(av);
 				av->pending_lsn = pending_lsn;
 				av->pending_commit_time = pending_time;
 				av->reset_pending = true;
