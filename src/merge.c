@@ -85,38 +85,31 @@ note_dirty_groups(ApplyView *av, StoreBatch *batch)
 	}
 }
 
-typedef struct RecomputeArg
+/* An aggregate state that kept inputs are folded into or taken out of. */
+typedef struct StateArg
 {
 	ContinuousAgg *agg;
 	Datum	   *state;
 	bool	   *isnull;
-	MemoryContext cxt;
-} RecomputeArg;
+} StateArg;
 
 static void
 recompute_input(const char *data, uint32 len, int64 count, void *arg)
 {
-	RecomputeArg *r = arg;
+	StateArg   *r = arg;
 	Datum		args[CONTINUOUS_MAX_AGG_ARGS];
 	bool		argnulls[CONTINUOUS_MAX_AGG_ARGS];
 
 	agg_decode_args(r->agg, data, len, args, argnulls);
 	/* A DISTINCT aggregate's set needs each value once. */
 	for (int64 i = 0; i < (r->agg->distinct ? 1 : count); i++)
-		agg_advance(r->agg, r->state, r->isnull, args, argnulls, r->cxt);
+		agg_advance(r->agg, r->state, r->isnull, args, argnulls, merge_cxt);
 }
-
-typedef struct RetractArg
-{
-	ContinuousAgg *agg;
-	Datum	   *state;
-	bool	   *isnull;
-} RetractArg;
 
 static void
 retract_input(const char *data, uint32 len, int64 count, void *arg)
 {
-	RetractArg *r = arg;
+	StateArg   *r = arg;
 	Datum		args[CONTINUOUS_MAX_AGG_ARGS];
 	bool		argnulls[CONTINUOUS_MAX_AGG_ARGS];
 
@@ -158,7 +151,7 @@ merge_aggregate(ApplyView *av, DeltaGroup *g, int a, Datum *shared, bool *shared
 	if (keeps && g->retracted[owner])
 	{
 		/* A row left: fold every remaining input again. */
-		RecomputeArg r;
+		StateArg	r;
 
 		if (remaining[owner] == NULL)
 		{
@@ -178,7 +171,6 @@ merge_aggregate(ApplyView *av, DeltaGroup *g, int a, Datum *shared, bool *shared
 		r.agg = agg;
 		r.state = &state;
 		r.isnull = &stateisnull;
-		r.cxt = merge_cxt;
 		multiset_foreach(remaining[owner], recompute_input, &r);
 		if (owns)
 		{
@@ -210,7 +202,7 @@ merge_aggregate(ApplyView *av, DeltaGroup *g, int a, Datum *shared, bool *shared
 
 	if (cv->retractable && agg->invertible && g->inputs[a])
 	{
-		RetractArg	r;
+		StateArg	r;
 
 		r.agg = agg;
 		r.state = &state;
