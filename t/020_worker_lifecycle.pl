@@ -173,4 +173,27 @@ is($small->safe_psql('postgres', q{SELECT string_agg(g || ':' || n, ',' ORDER BY
 is($small->safe_psql('postgres', 'SELECT error IS NULL FROM continuous._worker_state()'),
 	't', 'the pause is over');
 
+# The same when the kept inputs of a view over a table do not fit: the merge
+# gives back the runs it made, the view stays untouched, and dropping it
+# frees every byte it held.
+my $used_before = $small->safe_psql('postgres', 'SELECT shared_memory_used FROM continuous.worker_stats');
+$small->safe_psql('postgres', q{
+	CREATE TABLE kept (id int);
+	SELECT continuous.create_view('kept_v', 'SELECT min(id) AS lo, max(id) AS hi FROM kept');
+	SELECT continuous.sync('30 s');
+	INSERT INTO kept SELECT generate_series(1, 100000);
+	INSERT INTO few VALUES (0);
+});
+($rc, $out, $err) = $small->psql('postgres', "SELECT continuous.sync('3 s')");
+isnt($rc, 0, 'sync times out while the kept inputs do not fit');
+like($err, qr/kept_v/, 'the error names the view keeping inputs');
+$small->safe_psql('postgres', q{
+	SELECT continuous.drop_view('kept_v');
+	SELECT continuous.sync('30 s');
+});
+is($small->safe_psql('postgres', q{SELECT string_agg(g || ':' || n, ',' ORDER BY g) FROM few_v}),
+	'0:21,1:20,2:20', 'after the view keeping inputs is dropped, the other view has every change');
+is($small->safe_psql('postgres', 'SELECT shared_memory_used FROM continuous.worker_stats'),
+	$used_before, 'shared memory use is back where it was: no run was leaked');
+
 done_testing();
