@@ -204,6 +204,17 @@ kept_inputs_append(bytea *runlist, Multiset *delta, KeptBlobs *kb, bytea **resul
 		fresh[n - 2] = true;
 		n--;
 	}
+	/* A checkpoint stores all runs as one value: keep that within bounds. */
+	{
+		Size		total = VARHDRSZ;
+
+		for (int i = 0; i < n; i++)
+			total += run_size(runs[i]) - VARHDRSZ;
+		if (!AllocSizeIsValid(total))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("a group keeps too many distinct aggregate inputs (%zu bytes)", total)));
+	}
 	*result = make_runlist(runs, n);
 	return true;
 }
