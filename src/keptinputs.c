@@ -104,6 +104,18 @@ run_size(dsa_pointer run)
 	return size;
 }
 
+/* The kept inputs of a group (size bytes) would exceed what one value holds. */
+static void
+check_inputs_size(Size size)
+{
+	if (!AllocSizeIsValid(size))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a group keeps too many distinct aggregate inputs (%zu bytes)", size),
+				 errdetail("A group of a view over a table keeps at most 1 GB of inputs per aggregate without an inverse."),
+				 errhint("Group by more keys, or use aggregates that have an inverse (such as count, sum of bigint or avg of integers).")));
+}
+
 /*
  * A new run holding ms, or InvalidDsaPointer when the area is full.  Not yet
  * in kb: the caller adds it once it is sure to keep it.
@@ -115,10 +127,7 @@ write_run(Multiset *ms)
 	char	   *data;
 	dsa_pointer run;
 
-	if (!AllocSizeIsValid(size))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a group keeps too many distinct aggregate inputs (%zu bytes)", size)));
+	check_inputs_size(size);
 	run = store_blob_allocate(size, &data);
 	if (DsaPointerIsValid(run))
 		multiset_write_stored(ms, data);
@@ -210,10 +219,7 @@ kept_inputs_append(bytea *runlist, Multiset *delta, KeptBlobs *kb, bytea **resul
 
 		for (int i = 0; i < n; i++)
 			total += run_size(runs[i]) - VARHDRSZ;
-		if (!AllocSizeIsValid(total))
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("a group keeps too many distinct aggregate inputs (%zu bytes)", total)));
+		check_inputs_size(total);
 	}
 	*result = make_runlist(runs, n);
 	return true;
@@ -272,10 +278,7 @@ kept_inputs_export(bytea *runlist)
 
 	for (int i = 0; i < n; i++)
 		size += VARSIZE_ANY_EXHDR((bytea *) store_blob_data(runs[i], NULL));
-	if (!AllocSizeIsValid(size))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a group keeps too many distinct aggregate inputs to checkpoint (%zu bytes)", size)));
+	check_inputs_size(size);
 	result = palloc(size);
 	SET_VARSIZE(result, size);
 	p = VARDATA(result);

@@ -16,8 +16,8 @@
  *		has deleted its row (store_view_clear_dirty then frees it), so the
  *		checkpoint learns of the deletion the way it learns of any change.
  *	blob (StoreBlob): an immutable chunk of bytes a view owns besides its
- *		groups, referenced from group rows by address; decoder.c keeps the
- *		inputs of aggregates there.  Blobs are linked in a list per view, so
+ *		groups, referenced from group rows by address; merge.c keeps the
+ *		inputs of aggregates there (keptinputs.c).  Blobs are linked in a list per view, so
  *		that freeing the view's groups frees them too.
  *
  * Locking protocol

@@ -97,7 +97,7 @@ typedef struct StoreDb
 
 /*
  * A blob: an immutable chunk of bytes that a view owns besides its groups,
- * referenced from group rows by dsa_pointer (decoder.c keeps the inputs of
+ * referenced from group rows by dsa_pointer (merge.c keeps the inputs of
  * aggregates in blobs, so that a merge does not rewrite them).  Only the
  * worker reads blobs.  A batch brings new blobs and retires old ones at
  * publication; freeing a view's groups frees its blobs.  The header links
