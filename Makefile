@@ -16,6 +16,7 @@ OBJS = \
 	src/store.o \
 	src/stream.o \
 	src/views.o \
+	src/viewscan.o \
 	src/worker.o
 
 EXTENSION = pg_continuous

@@ -41,6 +41,7 @@
 #include "pg_continuous.h"
 #include "store.h"
 #include "views.h"
+#include "viewscan.h"
 #include "worker.h"
 
 PG_MODULE_MAGIC;
@@ -51,6 +52,7 @@ int			continuous_naptime_ms = 1000;
 int			continuous_apply_batch_events = 100000;
 int			continuous_checkpoint_interval_s = 30;
 bool		continuous_enabled = true;
+bool		continuous_enable_view_scan = true;
 int			continuous_debug_checkpoint_delay_ms = 0;
 int			continuous_debug_merge_delay_ms = 0;
 
@@ -219,6 +221,14 @@ _PG_init(void)
 							 true,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("continuous.enable_view_scan",
+							 "Whether the planner reads continuous views with a view scan.",
+							 "When off, a continuous view is read through a function scan of "
+							 "continuous.read_view(), which stores every row in a tuplestore first.",
+							 &continuous_enable_view_scan,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	DefineCustomIntVariable("continuous.debug_checkpoint_delay",
 							"Sleeps this long inside each checkpoint before it commits (for tests).",
 							NULL,
@@ -238,6 +248,7 @@ _PG_init(void)
 
 	store_shmem_init_hooks();
 	worker_register_launcher();
+	view_scan_init();
 
 	RegisterXactCallback(continuous_xact_callback, NULL);
 	RegisterSubXactCallback(continuous_subxact_callback, NULL);

@@ -23,6 +23,7 @@ extern int	continuous_apply_batch_events;
 extern int	continuous_debug_merge_delay_ms;
 extern int	continuous_checkpoint_interval_s;
 extern bool continuous_enabled;
+extern bool continuous_enable_view_scan;
 extern int	continuous_debug_checkpoint_delay_ms;
 
 #endif							/* PG_CONTINUOUS_H */

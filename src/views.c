@@ -515,19 +515,115 @@ get_compiled_view(CatalogRow *row)
 	return entry->cv;
 }
 
-/* Finalizes one group (stored states, or initial ones when stored is NULL). */
-static void
-emit_group(CompiledView *cv, MinimalTuple stored, TupleTableSlot *finalslot,
-		   ExprContext *econtext, Tuplestorestate *tupstore, TupleDesc outdesc,
-		   MemoryContext groupcxt)
+/*
+ * A reader's pass over one view: the snapshot it copied out of shared memory,
+ * where it is in it, and the working memory of the group being finalized.
+ * continuous.read_view() (a set-returning function) and the view scan
+ * (viewscan.c) both read through it.
+ */
+struct ViewReader
 {
+	CompiledView *cv;
+	StoreSnapshot snap;
+	int			next;			/* index of the next group in snap */
+	bool		empty_row_done; /* the no-GROUP-BY row over no groups */
+	TupleTableSlot *finalslot;	/* keys and finalized aggregates */
+	ExprContext *econtext;		/* HAVING and output expressions */
+	MemoryContext groupcxt;		/* reset for every group */
+};
+
+/*
+ * Opens a read of a continuous view: checks that the view exists, that the
+ * user may select from it, that coldesc (the columns the caller expects)
+ * matches the view's, and that the view is readable; then copies its groups
+ * out of shared memory.  Everything is allocated in CurrentMemoryContext.
+ */
+ViewReader *
+view_reader_begin(int32 view_id, TupleDesc coldesc)
+{
+	ViewReader *reader = palloc0(sizeof(ViewReader));
+	CatalogRow	row;
+	CompiledView *cv;
+	StoreSnapshot *snap = &reader->snap;
+	AclResult	aclresult;
+
+	if (!catalog_lookup(view_id, &row))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("continuous view %d does not exist", view_id)));
+	aclresult = pg_class_aclcheck(row.viewrelid, GetUserId(), ACL_SELECT);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_VIEW, get_rel_name(row.viewrelid));
+
+	cv = get_compiled_view(&row);
+	if (coldesc->natts != cv->resultdesc->natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column definition list does not match continuous view %d", view_id),
+				 errdetail("The view has %d columns.", cv->resultdesc->natts)));
+	for (int i = 0; i < cv->resultdesc->natts; i++)
+		if (TupleDescAttr(coldesc, i)->atttypid != TupleDescAttr(cv->resultdesc, i)->atttypid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column definition list does not match continuous view %d", view_id),
+					 errdetail("Column %d has type %s in the view.", i + 1,
+							   format_type_be(TupleDescAttr(cv->resultdesc, i)->atttypid))));
+
+	store_view_snapshot(MyDatabaseId, view_id, snap);
+	if (snap->state == VIEW_FAILED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("continuous view \"%s\" is no longer maintained", get_rel_name(row.viewrelid)),
+				 errdetail("Applying a change failed: %s", snap->error),
+				 errhint("Drop the view and create it again.")));
+
+	/*
+	 * A view over a table shows nothing until its backfill is done: before
+	 * that its rows would miss the table's contents.  A view over a stream
+	 * the worker has not seen yet has simply counted nothing so far.
+	 */
+	if (snap->state == VIEW_INITIALIZING ||
+		(!snap->found && get_rel_relkind(row.sourcerelid) != RELKIND_FOREIGN_TABLE))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("continuous view \"%s\" is initializing", get_rel_name(row.viewrelid)),
+				 snap->found && snap->backfill_rows_estimated > 0 ?
+				 errdetail("The worker has scanned " UINT64_FORMAT " of about " UINT64_FORMAT " rows of \"%s\".",
+						   snap->backfill_rows_scanned, snap->backfill_rows_estimated,
+						   get_rel_name(row.sourcerelid)) :
+				 errdetail("The worker has not started reading \"%s\" yet.", get_rel_name(row.sourcerelid)),
+				 errhint("Call continuous.sync() to wait until the view is ready.")));
+	if (snap->stale)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("continuous view \"%s\" is stale", get_rel_name(row.viewrelid)),
+				 errdetail("%s", snap->stale_reason),
+				 errhint("Its rows may no longer match its definition. Remove the cause, then drop the view and create it again.")));
+
+	reader->cv = cv;
+	reader->finalslot = MakeSingleTupleTableSlot(cv->finaldesc, &TTSOpsVirtual);
+	reader->econtext = CreateStandaloneExprContext();
+	reader->groupcxt = AllocSetContextCreate(CurrentMemoryContext, "continuous group",
+											 ALLOCSET_DEFAULT_SIZES);
+	return reader;
+}
+
+/*
+ * Finalizes one group (stored states, or initial ones when stored is NULL)
+ * into the reader's final slot.  Returns whether it passes HAVING; if so,
+ * values/isnull hold the view's output row.
+ */
+static bool
+finalize_group(ViewReader *reader, MinimalTuple stored, Datum *outvalues, bool *outnulls)
+{
+	CompiledView *cv = reader->cv;
+	TupleTableSlot *finalslot = reader->finalslot;
+	ExprContext *econtext = reader->econtext;
+	MemoryContext groupcxt = reader->groupcxt;
 	Datum	   *values = finalslot->tts_values;
 	bool	   *nulls = finalslot->tts_isnull;
-	Datum	   *outvalues;
-	bool	   *outnulls;
 	ListCell   *lc;
 	int			i;
-	MemoryContext old = MemoryContextSwitchTo(groupcxt);
 
 	ExecClearTuple(finalslot);
 	if (stored)
@@ -563,21 +659,82 @@ emit_group(CompiledView *cv, MinimalTuple stored, TupleTableSlot *finalslot,
 	ExecStoreVirtualTuple(finalslot);
 
 	econtext->ecxt_scantuple = finalslot;
-	if (cv->having == NULL || ExecQual(cv->having, econtext))
+	if (cv->having != NULL && !ExecQual(cv->having, econtext))
+		return false;
+	i = 0;
+	foreach(lc, cv->outputstates)
 	{
-		outvalues = palloc(sizeof(Datum) * outdesc->natts);
-		outnulls = palloc(sizeof(bool) * outdesc->natts);
-		i = 0;
-		foreach(lc, cv->outputstates)
-		{
-			outvalues[i] = ExecEvalExpr((ExprState *) lfirst(lc), econtext, &outnulls[i]);
-			i++;
-		}
-		tuplestore_putvalues(tupstore, outdesc, outvalues, outnulls);
+		outvalues[i] = ExecEvalExpr((ExprState *) lfirst(lc), econtext, &outnulls[i]);
+		i++;
 	}
-	MemoryContextSwitchTo(old);
-	MemoryContextReset(groupcxt);
-	ResetExprContext(econtext);
+	return true;
+}
+
+/*
+ * Produces the view's next row into values/isnull (as many as the view has
+ * columns), or returns false at the end.  What the values point to stays
+ * valid until the next call.
+ */
+bool
+view_reader_next(ViewReader *reader, Datum *values, bool *isnull)
+{
+	CompiledView *cv = reader->cv;
+
+	for (;;)
+	{
+		MinimalTuple stored;
+		MemoryContext old;
+		bool		found;
+
+		MemoryContextReset(reader->groupcxt);
+		ResetExprContext(reader->econtext);
+		if (reader->next < reader->snap.ngroups)
+			stored = reader->snap.tuples[reader->next++];
+		else if (cv->nkeys == 0 && reader->snap.ngroups == 0 && !reader->empty_row_done)
+		{
+			/* Without GROUP BY an aggregate query returns one row even over no rows. */
+			stored = NULL;
+			reader->empty_row_done = true;
+		}
+		else
+			return false;
+
+		old = MemoryContextSwitchTo(reader->groupcxt);
+		found = finalize_group(reader, stored, values, isnull);
+		MemoryContextSwitchTo(old);
+		if (found)
+			return true;
+	}
+}
+
+/* The qualified name of continuous view view_id, or NULL if it does not exist. */
+char *
+view_name_for_id(int32 view_id)
+{
+	CatalogRow	row;
+	char	   *relname;
+
+	if (!catalog_lookup(view_id, &row) || (relname = get_rel_name(row.viewrelid)) == NULL)
+		return NULL;
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(row.viewrelid)),
+									  relname);
+}
+
+/* Starts the reader over the same snapshot. */
+void
+view_reader_rewind(ViewReader *reader)
+{
+	reader->next = 0;
+	reader->empty_row_done = false;
+}
+
+/* Frees what view_reader_begin built outside its memory context's lifetime. */
+void
+view_reader_end(ViewReader *reader)
+{
+	FreeExprContext(reader->econtext, true);
+	ExecDropSingleTupleTableSlot(reader->finalslot);
+	MemoryContextDelete(reader->groupcxt);
 }
 
 PG_FUNCTION_INFO_V1(continuous_read_view);
@@ -586,84 +743,17 @@ continuous_read_view(PG_FUNCTION_ARGS)
 {
 	int32		view_id = PG_GETARG_INT32(0);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	CatalogRow	row;
-	CompiledView *cv;
-	StoreSnapshot snap;
-	TupleTableSlot *finalslot;
-	ExprContext *econtext;
-	MemoryContext groupcxt;
-	AclResult	aclresult;
+	ViewReader *reader;
+	Datum	   *values;
+	bool	   *isnull;
 
-	if (!catalog_lookup(view_id, &row))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("continuous view %d does not exist", view_id)));
-	aclresult = pg_class_aclcheck(row.viewrelid, GetUserId(), ACL_SELECT);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_VIEW, get_rel_name(row.viewrelid));
-
-	cv = get_compiled_view(&row);
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	if (rsinfo->setDesc->natts != cv->resultdesc->natts)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("column definition list does not match continuous view %d", view_id),
-				 errdetail("The view has %d columns.", cv->resultdesc->natts)));
-	for (int i = 0; i < cv->resultdesc->natts; i++)
-		if (TupleDescAttr(rsinfo->setDesc, i)->atttypid != TupleDescAttr(cv->resultdesc, i)->atttypid)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column definition list does not match continuous view %d", view_id),
-					 errdetail("Column %d has type %s in the view.", i + 1,
-							   format_type_be(TupleDescAttr(cv->resultdesc, i)->atttypid))));
-
-	store_view_snapshot(MyDatabaseId, view_id, &snap);
-	if (snap.state == VIEW_FAILED)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("continuous view \"%s\" is no longer maintained", get_rel_name(row.viewrelid)),
-				 errdetail("Applying a change failed: %s", snap.error),
-				 errhint("Drop the view and create it again.")));
-
-	/*
-	 * A view over a table shows nothing until its backfill is done: before
-	 * that its rows would miss the table's contents.  A view over a stream
-	 * the worker has not seen yet has simply counted nothing so far.
-	 */
-	if (snap.state == VIEW_INITIALIZING ||
-		(!snap.found && get_rel_relkind(row.sourcerelid) != RELKIND_FOREIGN_TABLE))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("continuous view \"%s\" is initializing", get_rel_name(row.viewrelid)),
-				 snap.found && snap.backfill_rows_estimated > 0 ?
-				 errdetail("The worker has scanned " UINT64_FORMAT " of about " UINT64_FORMAT " rows of \"%s\".",
-						   snap.backfill_rows_scanned, snap.backfill_rows_estimated,
-						   get_rel_name(row.sourcerelid)) :
-				 errdetail("The worker has not started reading \"%s\" yet.", get_rel_name(row.sourcerelid)),
-				 errhint("Call continuous.sync() to wait until the view is ready.")));
-	if (snap.stale)
-		ereport(WARNING,
-				(errcode(ERRCODE_WARNING),
-				 errmsg("continuous view \"%s\" is stale", get_rel_name(row.viewrelid)),
-				 errdetail("%s", snap.stale_reason),
-				 errhint("Its rows may no longer match its definition. Remove the cause, then drop the view and create it again.")));
-
-	finalslot = MakeSingleTupleTableSlot(cv->finaldesc, &TTSOpsVirtual);
-	econtext = CreateStandaloneExprContext();
-	groupcxt = AllocSetContextCreate(CurrentMemoryContext, "continuous group",
-									 ALLOCSET_DEFAULT_SIZES);
-	for (int i = 0; i < snap.ngroups; i++)
-		emit_group(cv, snap.tuples[i], finalslot, econtext, rsinfo->setResult,
-				   rsinfo->setDesc, groupcxt);
-
-	/* Without GROUP BY an aggregate query returns one row even over no rows. */
-	if (cv->nkeys == 0 && snap.ngroups == 0)
-		emit_group(cv, NULL, finalslot, econtext, rsinfo->setResult,
-				   rsinfo->setDesc, groupcxt);
-
-	FreeExprContext(econtext, true);
-	ExecDropSingleTupleTableSlot(finalslot);
-	MemoryContextDelete(groupcxt);
+	reader = view_reader_begin(view_id, rsinfo->setDesc);
+	values = palloc(sizeof(Datum) * rsinfo->setDesc->natts);
+	isnull = palloc(sizeof(bool) * rsinfo->setDesc->natts);
+	while (view_reader_next(reader, values, isnull))
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
+	view_reader_end(reader);
 	return (Datum) 0;
 }
 

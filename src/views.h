@@ -1,13 +1,25 @@
 /*-------------------------------------------------------------------------
  * views.h
  *	  SQL-callable functions: create_view, drop_view, read_view, sync, and
- *	  the catalog views' state functions.
+ *	  the catalog views' state functions; the reader of a view's rows.
  *-------------------------------------------------------------------------
  */
 #ifndef CONTINUOUS_VIEWS_H
 #define CONTINUOUS_VIEWS_H
 
+#include "access/tupdesc.h"
 #include "access/xact.h"
+#include "fmgr.h"
+
+/* A pass over one continuous view's rows (see views.c). */
+typedef struct ViewReader ViewReader;
+
+extern ViewReader *view_reader_begin(int32 view_id, TupleDesc coldesc);
+extern bool view_reader_next(ViewReader *reader, Datum *values, bool *isnull);
+extern void view_reader_rewind(ViewReader *reader);
+extern void view_reader_end(ViewReader *reader);
+extern Datum continuous_read_view(PG_FUNCTION_ARGS);
+extern char *view_name_for_id(int32 view_id);
 
 extern void views_xact_callback(XactEvent event);
 extern void views_subxact_callback(SubXactEvent event, SubTransactionId mySubid);

@@ -1,0 +1,156 @@
+--
+-- The view scan: the executor reads a continuous view through a custom
+-- scan (ContinuousViewScan) instead of a function scan of read_view().
+-- Every query here is also run with continuous.enable_view_scan = off, and
+-- both ways must return the same rows.
+--
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_continuous;
+RESET client_min_messages;
+
+-- Runs query through the view scan and through the function scan: 'same'
+-- when both return the same multiset of rows and the plans are what the
+-- setting asks for, else what differs.
+CREATE FUNCTION both_scans(query text) RETURNS text
+LANGUAGE plpgsql AS $fn$
+DECLARE
+	with_scan text[];
+	without text[];
+	plan text;
+	scans int;
+BEGIN
+	PERFORM set_config('continuous.enable_view_scan', 'on', true);
+	EXECUTE format('SELECT array_agg(r::text ORDER BY r::text) FROM (%s) r', query) INTO with_scan;
+	scans := 0;
+	FOR plan IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
+		IF plan LIKE '%Custom Scan (ContinuousViewScan)%' THEN
+			scans := scans + 1;
+		END IF;
+	END LOOP;
+	IF scans = 0 THEN
+		RETURN 'no view scan in the plan';
+	END IF;
+	PERFORM set_config('continuous.enable_view_scan', 'off', true);
+	EXECUTE format('SELECT array_agg(r::text ORDER BY r::text) FROM (%s) r', query) INTO without;
+	FOR plan IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
+		IF plan LIKE '%ContinuousViewScan%' THEN
+			RETURN 'a view scan although continuous.enable_view_scan is off';
+		END IF;
+	END LOOP;
+	PERFORM set_config('continuous.enable_view_scan', 'on', true);
+	IF with_scan IS DISTINCT FROM without THEN
+		RETURN format('view scan %s, function scan %s', with_scan, without);
+	END IF;
+	RETURN 'same';
+END
+$fn$;
+
+CREATE SCHEMA vs;
+CREATE TABLE vs.t (k int, x int);
+CREATE TABLE vs.names (k int, name text);
+INSERT INTO vs.names VALUES (1, 'one'), (2, 'two'), (3, 'three'), (9, 'nine');
+SELECT continuous.create_view('vs.per_k', 'SELECT k, count(*) AS n, sum(x) AS total FROM vs.t GROUP BY k');
+SELECT continuous.create_view('vs.big_k', 'SELECT k, count(*) AS n FROM vs.t GROUP BY k HAVING count(*) > 4');
+SELECT continuous.create_view('vs.overall', 'SELECT count(*) AS n, max(x) AS top FROM vs.t');
+SELECT continuous.sync();
+
+-- The plan: a view scan, filtering and projecting like any scan; EXPLAIN
+-- names the view.
+EXPLAIN (COSTS OFF) SELECT * FROM vs.per_k WHERE k > 1;
+EXPLAIN (COSTS OFF, VERBOSE) SELECT total, k FROM vs.per_k;
+
+-- Without GROUP BY, the view has its one row before any event.
+SELECT * FROM vs.overall;
+SELECT both_scans('SELECT * FROM vs.overall');
+SELECT * FROM vs.per_k;
+
+INSERT INTO vs.t SELECT i % 4, i FROM generate_series(1, 23) AS i;
+INSERT INTO vs.t VALUES (NULL, 100), (9, NULL);
+SELECT continuous.sync();
+
+SELECT * FROM vs.per_k ORDER BY k;
+SELECT both_scans('SELECT * FROM vs.per_k');
+SELECT both_scans('SELECT k, total FROM vs.per_k WHERE n > 5 AND k IS NOT NULL');
+SELECT both_scans('SELECT count(*), sum(total) FROM vs.per_k');
+SELECT * FROM vs.big_k ORDER BY k;
+SELECT both_scans('SELECT * FROM vs.big_k');
+SELECT * FROM vs.overall;
+SELECT both_scans('SELECT * FROM vs.overall');
+
+-- Joins, with the view on either side, and a nested loop that rescans it.
+SELECT both_scans('SELECT p.k, p.n, nm.name FROM vs.per_k p JOIN vs.names nm USING (k)');
+SELECT both_scans('SELECT nm.name, p.n FROM vs.names nm LEFT JOIN vs.per_k p ON p.k = nm.k');
+SET enable_hashjoin = off;
+SET enable_mergejoin = off;
+SET enable_material = off;
+EXPLAIN (COSTS OFF) SELECT nm.name, p.n FROM vs.names nm JOIN vs.per_k p ON p.k = nm.k;
+SELECT nm.name, p.n FROM vs.names nm JOIN vs.per_k p ON p.k = nm.k ORDER BY nm.name;
+SELECT both_scans('SELECT nm.name, p.n FROM vs.names nm JOIN vs.per_k p ON p.k = nm.k');
+RESET enable_hashjoin;
+RESET enable_mergejoin;
+RESET enable_material;
+-- A correlated subquery rescans the view with a new parameter each time.
+SELECT name, (SELECT n FROM vs.per_k p WHERE p.k = nm.k) AS n FROM vs.names nm ORDER BY name;
+SELECT both_scans('SELECT name, (SELECT n FROM vs.per_k p WHERE p.k = nm.k) AS n FROM vs.names nm');
+-- Two views of one query, and a view joined with itself.
+SELECT both_scans('SELECT k, n FROM vs.per_k UNION ALL SELECT k, n FROM vs.big_k');
+SELECT both_scans('SELECT a.k, b.k FROM vs.per_k a JOIN vs.per_k b ON a.n = b.n');
+
+-- A scrollable cursor: the view scan cannot go backward, so the planner
+-- materializes it.
+BEGIN;
+DECLARE c SCROLL CURSOR FOR SELECT k, n FROM vs.per_k WHERE k = 1;
+MOVE FORWARD ALL IN c;
+FETCH BACKWARD 1 FROM c;
+FETCH NEXT FROM c;
+COMMIT;
+
+-- A prepared statement's plan is kept, but each execution reads the view
+-- anew.
+SET plan_cache_mode = force_generic_plan;
+PREPARE n_of(int) AS SELECT n FROM vs.per_k WHERE k = $1;
+EXECUTE n_of(1);
+INSERT INTO vs.t VALUES (1, 1), (1, 2);
+SELECT continuous.sync();
+EXECUTE n_of(1);
+DEALLOCATE n_of;
+RESET plan_cache_mode;
+
+-- read_view() with a view id that is not a constant is a function scan.
+SELECT id AS per_k_id FROM continuous.views WHERE name = 'vs.per_k'::regclass \gset
+EXPLAIN (COSTS OFF)
+SELECT r.* FROM generate_series(:per_k_id, :per_k_id) AS g(id),
+	LATERAL continuous.read_view(g.id) AS r(k int, n bigint, total bigint);
+SELECT sum(r.n) AS n FROM generate_series(:per_k_id, :per_k_id) AS g(id),
+	LATERAL continuous.read_view(g.id) AS r(k int, n bigint, total bigint);
+-- EXPLAIN does not read the view: it works for a view id that does not
+-- exist, which reading then reports.
+EXPLAIN (COSTS OFF) SELECT * FROM continuous.read_view(-1) AS r(k int);
+SELECT * FROM continuous.read_view(-1) AS r(k int);
+SET continuous.enable_view_scan = off;
+SELECT * FROM continuous.read_view(-1) AS r(k int);
+RESET continuous.enable_view_scan;
+
+-- The view scan checks what the function call would: EXECUTE on
+-- read_view() as well as SELECT on the view.
+CREATE ROLE regress_viewscan_reader;
+GRANT USAGE ON SCHEMA vs TO regress_viewscan_reader;
+GRANT SELECT ON vs.per_k TO regress_viewscan_reader;
+REVOKE EXECUTE ON FUNCTION continuous.read_view(integer) FROM PUBLIC;
+SET ROLE regress_viewscan_reader;
+SELECT count(*) FROM vs.per_k;
+SET continuous.enable_view_scan = off;
+SELECT count(*) FROM vs.per_k;
+RESET continuous.enable_view_scan;
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION continuous.read_view(integer) TO PUBLIC;
+SET ROLE regress_viewscan_reader;
+SELECT count(*) FROM vs.per_k;
+SELECT count(*) FROM vs.big_k;
+RESET ROLE;
+
+SET client_min_messages = warning;
+DROP SCHEMA vs CASCADE;
+RESET client_min_messages;
+DROP ROLE regress_viewscan_reader;
+DROP FUNCTION both_scans(text);
