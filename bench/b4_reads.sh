@@ -7,7 +7,10 @@
 #   - SELECT * FROM view                                 (all rows sent to the client)
 #   - the same two over a plain table holding the view's rows
 #     (CREATE TABLE AS SELECT * FROM view)
-#   - the defining query over raw_events (all rows sent).
+#   - the defining query over raw_events (all rows sent);
+#   - the two reads of the view again through a function scan of read_view()
+#     (continuous.enable_view_scan = off), as views were read before the
+#     view scan.
 # PostgreSQL may run the defining query in parallel (default
 # max_parallel_workers_per_gather = 2); we leave it at its defaults.
 
@@ -68,6 +71,13 @@ SQL
 				|| die "pgbench failed"
 			record "b4.$what" "$PGB_LAT_MS"
 		done
+		# the view's reads through a function scan of read_view(), as before
+		# the view scan
+		for what in count all; do
+			PGB_OPTIONS="-c continuous.enable_view_scan=off" pgbench_run "$db" -c 1 \
+				-T "$READ_SECONDS" -f "$(bench_file "read_view_$what.sql")" || die "pgbench failed"
+			record "b4.view_fscan_$what" "$PGB_LAT_MS"
+		done
 		msg "    run $run: ms per read: view $(samples_of b4.view_all | awk '{print $NF}')," \
 			"plain $(samples_of b4.plain_all | awk '{print $NF}')," \
 			"defining query $(samples_of b4.defq_all | awk '{print $NF}')" \
@@ -81,6 +91,10 @@ SQL
 		"the same over the plain table, ms" b4.plain_count m/b "<= 2.0"
 	row 4 "SELECT * FROM the view, ms" b4.view_all \
 		"defining query over $n raw events, ms" b4.defq_all b/m ">= 100"
+	row 4 "SELECT * FROM the view (view scan), ms" b4.view_all \
+		"the same through a function scan of read_view(), ms" b4.view_fscan_all m/b "(information)"
+	row 4 "count(*) of the view (view scan), ms" b4.view_count \
+		"the same through a function scan of read_view(), ms" b4.view_fscan_count m/b "(information)"
 	print_section 4
 	drop_db "$db"
 }

@@ -157,14 +157,15 @@ SQL
 
 # pgbench_run DB ARGS...: run pgbench as the server user.  Sets PGB_TPS
 # (transactions per second, without connection time) and PGB_LAT_MS
-# (average latency).  Output goes to $PGC_WORK/pgbench.log.
+# (average latency).  Output goes to $PGC_WORK/pgbench.log.  PGB_OPTIONS, if
+# set, is passed as PGOPTIONS (server settings for its sessions).
 PGB_TPS=
 PGB_LAT_MS=
 pgbench_run()
 {
 	local db=$1 out; shift
 	out=$(as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" \
-		"$PG_BINDIR/pgbench" -n "$@" "$db" 2>&1)
+		PGOPTIONS="${PGB_OPTIONS:-}" "$PG_BINDIR/pgbench" -n "$@" "$db" 2>&1)
 	printf '%s\n' "$out" >>"$PGC_WORK/pgbench.log"
 	PGB_TPS=$(printf '%s\n' "$out" | awk '/^tps = / { print $3; exit }')
 	PGB_LAT_MS=$(printf '%s\n' "$out" | awk '/^latency average = / { print $4; exit }')
