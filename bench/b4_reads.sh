@@ -6,9 +6,11 @@
 #                                                        (rows built, not sent)
 #   - SELECT * FROM view                                 (all rows sent to the client)
 #   - the same two over a plain table holding the view's rows
-#     (CREATE TABLE AS SELECT * FROM view)
+#     (CREATE TABLE AS SELECT * FROM view, with a unique index on k)
 #   - the defining query over raw_events (all rows sent);
-#   - the two reads of the view again through a function scan of read_view()
+#   - one group by a random key (WHERE k = :k), from the view (a group
+#     lookup) and from the plain table (an index scan);
+#   - the three reads of the view again through a function scan of read_view()
 #     (continuous.enable_view_scan = off), as views were read before the
 #     view scan.
 # PostgreSQL may run the defining query in parallel (default
@@ -43,6 +45,7 @@ SQL
 	bench_sql "$db" >/dev/null <<SQL || die "setup of benchmark 4 failed"
 SELECT continuous.sync('900 s');
 CREATE TABLE rv_plain AS SELECT * FROM rv;
+CREATE UNIQUE INDEX ON rv_plain (k);
 VACUUM ANALYZE rv_plain;
 VACUUM ANALYZE raw_events;
 SQL
@@ -65,15 +68,19 @@ SQL
 	write_file read_view_all.sql <<<"SELECT * FROM rv;"
 	write_file read_plain_all.sql <<<"SELECT * FROM rv_plain;"
 	write_file read_defq_all.sql <<<"$(reads_query raw_events);"
+	write_file read_view_point.sql <<<"\set k random(0, 9999)
+SELECT * FROM rv WHERE k = :k;"
+	write_file read_plain_point.sql <<<"\set k random(0, 9999)
+SELECT * FROM rv_plain WHERE k = :k;"
 	for ((run = 1; run <= RUNS; run++)); do
-		for what in view_count plain_count view_all plain_all defq_all; do
+		for what in view_count plain_count view_all plain_all defq_all view_point plain_point; do
 			pgbench_run "$db" -c 1 -T "$READ_SECONDS" -f "$(bench_file "read_$what.sql")" \
 				|| die "pgbench failed"
 			record "b4.$what" "$PGB_LAT_MS"
 		done
 		# the view's reads through a function scan of read_view(), as before
 		# the view scan
-		for what in count all; do
+		for what in count all point; do
 			PGB_OPTIONS="-c continuous.enable_view_scan=off" pgbench_run "$db" -c 1 \
 				-T "$READ_SECONDS" -f "$(bench_file "read_view_$what.sql")" || die "pgbench failed"
 			record "b4.view_fscan_$what" "$PGB_LAT_MS"
@@ -95,6 +102,10 @@ SQL
 		"the same through a function scan of read_view(), ms" b4.view_fscan_all m/b "(information)"
 	row 4 "count(*) of the view (view scan), ms" b4.view_count \
 		"the same through a function scan of read_view(), ms" b4.view_fscan_count m/b "(information)"
+	row 4 "one group by key, WHERE k = random (group lookup), ms" b4.view_point \
+		"the same from the plain table with an index on k, ms" b4.plain_point m/b "(information)"
+	row 4 "one group by key (group lookup), ms" b4.view_point \
+		"the same through a function scan of read_view(), ms" b4.view_fscan_point m/b "(information)"
 	print_section 4
 	drop_db "$db"
 }

@@ -48,6 +48,7 @@ $fn$;
 CREATE SCHEMA vs;
 CREATE TABLE vs.t (k int, x int);
 CREATE TABLE vs.names (k int, name text);
+CREATE TABLE vs.u (s varchar, b smallint, x int);
 INSERT INTO vs.names VALUES (1, 'one'), (2, 'two'), (3, 'three'), (9, 'nine');
 SELECT continuous.create_view('vs.per_k', 'SELECT k, count(*) AS n, sum(x) AS total FROM vs.t GROUP BY k');
 SELECT continuous.create_view('vs.big_k', 'SELECT k, count(*) AS n FROM vs.t GROUP BY k HAVING count(*) > 4');
@@ -115,6 +116,50 @@ SELECT continuous.sync();
 EXECUTE n_of(1);
 DEALLOCATE n_of;
 RESET plan_cache_mode;
+
+-- Group lookup: when the WHERE clause pins every group key to a value
+-- fixed for the execution, the scan copies only the groups with that key's
+-- hash (the clause still filters them).
+SELECT continuous.create_view('vs.per_pair',
+	'SELECT s, b, count(*) AS n, sum(x) AS total FROM vs.u GROUP BY s, b');
+INSERT INTO vs.u SELECT 'k' || (i % 7), i % 3, i FROM generate_series(1, 100) AS i;
+INSERT INTO vs.u VALUES (NULL, 1, 5), ('k1', NULL, 6);
+SELECT continuous.sync();
+EXPLAIN (COSTS OFF) SELECT * FROM vs.per_k WHERE k = 2;
+SELECT * FROM vs.per_k WHERE k = 2;
+SELECT both_scans('SELECT * FROM vs.per_k WHERE k = 2');
+SELECT both_scans('SELECT * FROM vs.per_k WHERE 3 = k AND n > 1');
+SELECT both_scans('SELECT * FROM vs.per_k WHERE k = 42');
+SELECT both_scans('SELECT * FROM vs.per_k WHERE k = NULL::int');
+-- Values of another type of the key's hash family: int4 key, bigint value.
+EXPLAIN (COSTS OFF) SELECT n FROM vs.per_k WHERE k = 2::bigint;
+SELECT both_scans('SELECT n FROM vs.per_k WHERE k = 2::bigint');
+SELECT both_scans('SELECT n FROM vs.per_k WHERE k = 4000000000');
+-- Two keys: both must be pinned.
+EXPLAIN (COSTS OFF) SELECT * FROM vs.per_pair WHERE s = 'k3' AND b = 1;
+SELECT * FROM vs.per_pair WHERE s = 'k3' AND b = 1;
+SELECT both_scans($$SELECT * FROM vs.per_pair WHERE s = 'k3' AND b = 1$$);
+SELECT both_scans($$SELECT * FROM vs.per_pair WHERE s = 'k3'::varchar AND b = 1::smallint$$);
+SELECT both_scans($$SELECT * FROM vs.per_pair WHERE s = 'k1' AND b = 0 AND total > 0$$);
+EXPLAIN (COSTS OFF) SELECT * FROM vs.per_pair WHERE s = 'k3';
+SELECT both_scans($$SELECT * FROM vs.per_pair WHERE s = 'k3'$$);
+-- Not a lookup: another collation than the key's, a cast of the key, a
+-- value that changes between rescans.
+EXPLAIN (COSTS OFF) SELECT * FROM vs.per_pair WHERE s = 'k3' COLLATE "C" AND b = 1;
+SELECT both_scans($$SELECT * FROM vs.per_pair WHERE s = 'k3' COLLATE "C" AND b = 1$$);
+EXPLAIN (COSTS OFF) SELECT * FROM vs.per_k WHERE k::numeric = 2;
+EXPLAIN (COSTS OFF) SELECT name, (SELECT n FROM vs.per_k p WHERE p.k = nm.k) AS n FROM vs.names nm;
+-- A prepared statement's parameter is fixed for an execution: a lookup.
+SET plan_cache_mode = force_generic_plan;
+PREPARE pair_n(text, int) AS SELECT n FROM vs.per_pair WHERE s = $1 AND b = $2;
+EXPLAIN (COSTS OFF) EXECUTE pair_n('k2', 2);
+EXECUTE pair_n('k2', 2);
+EXECUTE pair_n('k2', NULL);
+EXECUTE pair_n('nothing', 2);
+DEALLOCATE pair_n;
+RESET plan_cache_mode;
+-- The NULL key group is found only by IS NULL, which is no lookup.
+SELECT both_scans('SELECT * FROM vs.per_pair WHERE s IS NULL AND b = 1');
 
 -- read_view() with a view id that is not a constant is a function scan.
 SELECT id AS per_k_id FROM continuous.views WHERE name = 'vs.per_k'::regclass \gset

@@ -345,17 +345,24 @@ compile_uses_session_settings(CompiledView *cv)
 	return false;
 }
 
-/* Hash of a group key, combining the key types' hash functions. */
+/*
+ * Hash of a group key, combining the key types' hash functions.  With
+ * hashfns given, key i is hashed with hashfns[i] instead: a hash function
+ * of another type of the key's hash operator family, which hashes values
+ * equal to a key value as the key's own function does.
+ */
 uint32
-compile_hash_key(CompiledView *cv, Datum *keys, bool *keynulls)
+compile_hash_key(CompiledView *cv, FmgrInfo *hashfns, Datum *keys, bool *keynulls)
 {
 	uint32		hash = 0;
 
+	if (hashfns == NULL)
+		hashfns = cv->keyhashfns;
 	for (int i = 0; i < cv->nkeys; i++)
 	{
 		hash = pg_rotate_left32(hash, 1);
 		if (!keynulls[i])
-			hash ^= DatumGetUInt32(FunctionCall1Coll(&cv->keyhashfns[i], cv->keycolls[i], keys[i]));
+			hash ^= DatumGetUInt32(FunctionCall1Coll(&hashfns[i], cv->keycolls[i], keys[i]));
 	}
 	return murmurhash32(hash);
 }

@@ -77,7 +77,8 @@ extern void compile_view_free(CompiledView *cv);
 extern List *compile_collect_aggrefs(Query *query);
 extern bool compile_uses_session_settings(CompiledView *cv);
 
-extern uint32 compile_hash_key(CompiledView *cv, Datum *keys, bool *keynulls);
+extern uint32 compile_hash_key(CompiledView *cv, FmgrInfo *hashfns, Datum *keys,
+							   bool *keynulls);
 extern bool compile_keys_equal(CompiledView *cv, Datum *a, bool *anulls,
 							   Datum *b, bool *bnulls);
 

@@ -500,7 +500,7 @@ apply_row(ApplyView *av, HeapTuple tuple, int sign)
 	{
 		for (int i = 0; i < cv->nkeys; i++)
 			buf[i] = ExecEvalExpr(cv->keystates[i], econtext, &nullbuf[i]);
-		hash = compile_hash_key(cv, buf, nullbuf);
+		hash = compile_hash_key(cv, NULL, buf, nullbuf);
 		g = delta_find_or_create(av, hash, buf, nullbuf);
 
 		for (int a = 0; a < cv->naggs; a++)
@@ -785,7 +785,7 @@ load_group(int64 group_id, MinimalTuple tuple, void *arg)
 	c = &la->changes[la->nchanges++];
 	memset(c, 0, sizeof(StoreChange));
 	c->old_group = InvalidDsaPointer;
-	c->hash = compile_hash_key(cv, la->values, la->nulls);
+	c->hash = compile_hash_key(cv, NULL, la->values, la->nulls);
 	c->has_window = cv->window_key >= 0 && !la->nulls[cv->window_key];
 	c->window_start = c->has_window ? DatumGetInt64(la->values[cv->window_key]) : 0;
 	c->group_id = group_id;

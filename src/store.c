@@ -1231,12 +1231,26 @@ store_publish_changes(SharedView *v, StoreBatch *batch)
 	return true;
 }
 
+
+/* A reader's private copy of a group's row. */
+static MinimalTuple
+copy_group_tuple(SharedGroup *g)
+{
+	MinimalTuple src = SHARED_GROUP_TUPLE(g);
+	MinimalTuple copy = palloc(src->t_len);
+
+	memcpy(copy, src, src->t_len);
+	return copy;
+}
+
 /*
  * Copies a view's groups into the current memory context, holding the
- * view's lock shared only while copying.
+ * view's lock shared only while copying: all of them, or with hash given
+ * only those whose key hashes to *hash (a superset of the groups with one
+ * key, which the caller picks out).
  */
 void
-store_view_snapshot(Oid dboid, int32 view_id, StoreSnapshot *snap)
+store_view_snapshot(Oid dboid, int32 view_id, const uint32 *hash, StoreSnapshot *snap)
 {
 	StoreDb    *db;
 	SharedView *v = NULL;
@@ -1267,28 +1281,43 @@ store_view_snapshot(Oid dboid, int32 view_id, StoreSnapshot *snap)
 		LWLockRelease(&v->lock);
 		return;
 	}
-	snap->tuples = palloc(sizeof(MinimalTuple) * Max(v->ngroups, 1));
-	if (DsaPointerIsValid(v->buckets))
+	if (hash != NULL)
 	{
-		dsa_pointer *buckets = dsa_get_address(area, v->buckets);
+		/* The groups with this hash: one bucket's chain. */
+		dsa_pointer dp;
+		SharedGroup *g = store_group_first(v, *hash, &dp);
+		int			room = 4;
 
-		for (uint32 b = 0; b < v->nbuckets; b++)
+		snap->tuples = palloc(sizeof(MinimalTuple) * room);
+		for (; g != NULL; g = store_group_next(g, *hash, &dp))
 		{
-			dsa_pointer dp = buckets[b];
-
-			while (DsaPointerIsValid(dp))
+			if (g->empty)
+				continue;
+			if (snap->ngroups == room)
 			{
-				SharedGroup *g = dsa_get_address(area, dp);
-				MinimalTuple src = SHARED_GROUP_TUPLE(g);
+				room *= 2;
+				snap->tuples = repalloc(snap->tuples, sizeof(MinimalTuple) * room);
+			}
+			snap->tuples[snap->ngroups++] = copy_group_tuple(g);
+		}
+	}
+	else
+	{
+		snap->tuples = palloc(sizeof(MinimalTuple) * Max(v->ngroups, 1));
+		if (DsaPointerIsValid(v->buckets))
+		{
+			dsa_pointer *buckets = dsa_get_address(area, v->buckets);
 
-				if (!g->empty)
+			for (uint32 b = 0; b < v->nbuckets; b++)
+			{
+				for (dsa_pointer dp = buckets[b]; DsaPointerIsValid(dp);)
 				{
-					MinimalTuple copy = palloc(src->t_len);
+					SharedGroup *g = dsa_get_address(area, dp);
 
-					memcpy(copy, src, src->t_len);
-					snap->tuples[snap->ngroups++] = copy;
+					if (!g->empty)
+						snap->tuples[snap->ngroups++] = copy_group_tuple(g);
+					dp = g->next;
 				}
-				dp = g->next;
 			}
 		}
 	}

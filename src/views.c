@@ -536,10 +536,13 @@ struct ViewReader
  * Opens a read of a continuous view: checks that the view exists, that the
  * user may select from it, that coldesc (the columns the caller expects)
  * matches the view's, and that the view is readable; then copies its groups
- * out of shared memory.  Everything is allocated in CurrentMemoryContext.
+ * out of shared memory: all of them, or with lookup given, those whose key
+ * hashes as lookup's values do (among them the group with those keys, if
+ * any; the caller filters the rest out).  Everything is allocated in
+ * CurrentMemoryContext.
  */
 ViewReader *
-view_reader_begin(int32 view_id, TupleDesc coldesc)
+view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup)
 {
 	ViewReader *reader = palloc0(sizeof(ViewReader));
 	CatalogRow	row;
@@ -569,7 +572,18 @@ view_reader_begin(int32 view_id, TupleDesc coldesc)
 					 errdetail("Column %d has type %s in the view.", i + 1,
 							   format_type_be(TupleDescAttr(cv->resultdesc, i)->atttypid))));
 
-	store_view_snapshot(MyDatabaseId, view_id, snap);
+	if (lookup != NULL && lookup->nkeys == cv->nkeys && cv->nkeys > 0)
+	{
+		FmgrInfo   *hashfns = palloc(sizeof(FmgrInfo) * cv->nkeys);
+		uint32		hash;
+
+		for (int i = 0; i < cv->nkeys; i++)
+			fmgr_info(lookup->hashfns[i], &hashfns[i]);
+		hash = compile_hash_key(cv, hashfns, lookup->values, lookup->nulls);
+		store_view_snapshot(MyDatabaseId, view_id, &hash, snap);
+	}
+	else
+		store_view_snapshot(MyDatabaseId, view_id, NULL, snap);
 	if (snap->state == VIEW_FAILED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -707,6 +721,52 @@ view_reader_next(ViewReader *reader, Datum *values, bool *isnull)
 	}
 }
 
+/*
+ * The group keys of continuous view view_id that are output columns as
+ * they are: per key, the column's number (0 if the key is not an output
+ * column), the key's equality operator and its collation; palloc'd in the
+ * current context.  Returns the number of keys, or -1 if the view does not
+ * exist.
+ */
+int
+view_key_columns(int32 view_id, ViewKeyColumn **keys)
+{
+	CatalogRow	row;
+	CompiledView *cv;
+	ListCell   *lc;
+	int			attno = 0;
+
+	if (!catalog_lookup(view_id, &row))
+		return -1;
+	cv = get_compiled_view(&row);
+	*keys = palloc0(sizeof(ViewKeyColumn) * Max(cv->nkeys, 1));
+	foreach(lc, cv->query->targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+		int			k = 0;
+		ListCell   *gc;
+
+		if (tle->resjunk)
+			continue;
+		attno++;
+		if (tle->ressortgroupref == 0)
+			continue;
+		foreach(gc, cv->query->groupClause)
+		{
+			SortGroupClause *sgc = lfirst_node(SortGroupClause, gc);
+
+			if (sgc->tleSortGroupRef == tle->ressortgroupref && (*keys)[k].attno == 0)
+			{
+				(*keys)[k].attno = attno;
+				(*keys)[k].eqop = sgc->eqop;
+				(*keys)[k].collation = cv->keycolls[k];
+			}
+			k++;
+		}
+	}
+	return cv->nkeys;
+}
+
 /* The qualified name of continuous view view_id, or NULL if it does not exist. */
 char *
 view_name_for_id(int32 view_id)
@@ -748,7 +808,7 @@ continuous_read_view(PG_FUNCTION_ARGS)
 	bool	   *isnull;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	reader = view_reader_begin(view_id, rsinfo->setDesc);
+	reader = view_reader_begin(view_id, rsinfo->setDesc, NULL);
 	values = palloc(sizeof(Datum) * rsinfo->setDesc->natts);
 	isnull = palloc(sizeof(bool) * rsinfo->setDesc->natts);
 	while (view_reader_next(reader, values, isnull))

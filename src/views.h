@@ -14,12 +14,31 @@
 /* A pass over one continuous view's rows (see views.c). */
 typedef struct ViewReader ViewReader;
 
-extern ViewReader *view_reader_begin(int32 view_id, TupleDesc coldesc);
+/* Values to look a group up by, one per group key (see view_reader_begin). */
+typedef struct ViewKeyLookup
+{
+	int			nkeys;
+	Oid		   *hashfns;		/* per key: hash function of the value's type */
+	Datum	   *values;
+	bool	   *nulls;
+} ViewKeyLookup;
+
+/* A group key that is an output column (see view_key_columns). */
+typedef struct ViewKeyColumn
+{
+	AttrNumber	attno;			/* output column, 0 if none */
+	Oid			eqop;			/* GROUP BY's equality operator */
+	Oid			collation;
+} ViewKeyColumn;
+
+extern ViewReader *view_reader_begin(int32 view_id, TupleDesc coldesc,
+									 const ViewKeyLookup *lookup);
 extern bool view_reader_next(ViewReader *reader, Datum *values, bool *isnull);
 extern void view_reader_rewind(ViewReader *reader);
 extern void view_reader_end(ViewReader *reader);
 extern Datum continuous_read_view(PG_FUNCTION_ARGS);
 extern char *view_name_for_id(int32 view_id);
+extern int	view_key_columns(int32 view_id, ViewKeyColumn **keys);
 
 extern void views_xact_callback(XactEvent event);
 extern void views_subxact_callback(SubXactEvent event, SubTransactionId mySubid);

@@ -27,6 +27,8 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_amop.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
 #include "commands/explain.h"
@@ -34,12 +36,16 @@
 #include "miscadmin.h"
 #include "nodes/extensible.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/paths.h"
 #include "optimizer/restrictinfo.h"
 #include "parser/parsetree.h"
 #include "utils/acl.h"
+#include "utils/catcache.h"
 #include "utils/lsyscache.h"
+#include "utils/ruleutils.h"
 #include "utils/syscache.h"
 
 #include "pg_continuous.h"
@@ -48,11 +54,20 @@
 
 #define VIEW_SCAN_NAME "ContinuousViewScan"
 
+/*
+ * custom_private of the plan: view id, read_view()'s oid, and for a key
+ * lookup the hash function of each lookup value's type.  custom_exprs: for
+ * a lookup, per key the restriction "key = value" it comes from (the value
+ * may be either argument: lookup_sides says which).
+ */
 typedef struct ViewScanState
 {
 	CustomScanState css;
 	int32		view_id;
 	Oid			funcid;
+	List	   *lookup_quals;	/* OpExprs, in key order; NIL: read every group */
+	List	   *lookup_values;	/* ExprStates of their value sides */
+	Oid		   *lookup_hashfns;
 	ViewReader *reader;			/* opened at the first row */
 } ViewScanState;
 
@@ -106,6 +121,129 @@ is_read_view(Oid funcid)
 }
 
 /*
+ * Whether expr is a value a lookup can use: fixed for one execution of the
+ * plan (no Vars, no volatile functions, no parameters set by outer plan
+ * nodes, which would change at rescans when the scan keeps its snapshot).
+ */
+static bool
+is_lookup_value_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var) || IsA(node, SubLink) || IsA(node, SubPlan) ||
+		IsA(node, PlaceHolderVar) || IsA(node, Aggref))
+		return true;
+	if (IsA(node, Param) && ((Param *) node)->paramkind != PARAM_EXTERN)
+		return true;
+	return expression_tree_walker(node, is_lookup_value_walker, context);
+}
+
+static bool
+is_lookup_value(Node *expr)
+{
+	return !is_lookup_value_walker(expr, NULL) && !contain_volatile_functions(expr);
+}
+
+/* Whether opno and the key's equality operator share a hash operator family. */
+static bool
+hashes_like_key(Oid opno, Oid key_eqop)
+{
+	CatCList   *members = SearchSysCacheList1(AMOPOPID, ObjectIdGetDatum(opno));
+	bool		found = false;
+
+	for (int i = 0; i < members->n_members && !found; i++)
+	{
+		Form_pg_amop amop = (Form_pg_amop) GETSTRUCT(&members->members[i]->tuple);
+
+		found = amop->amopmethod == HASH_AM_OID && op_in_opfamily(key_eqop, amop->amopfamily);
+	}
+	ReleaseSysCacheList(members);
+	return found;
+}
+
+/*
+ * The restrictions "key = value" that pin every group key of the view, in
+ * key order, with the hash function of each value's type; NIL if some key
+ * is not pinned.  Groups are hashed by key with the key's hash functions; a
+ * value equal to a key by an operator of the same hash family hashes alike,
+ * so the groups a lookup finds include every group the restrictions keep.
+ */
+static List *
+find_lookup_quals(RelOptInfo *rel, int32 view_id, List **hashfns)
+{
+	ViewKeyColumn *keys;
+	OpExpr	  **quals;
+	Oid		   *fns;
+	int			nkeys;
+	List	   *result = NIL;
+	ListCell   *lc;
+	bool		candidate = false;
+
+	/* Read the view's definition only for queries that could use it. */
+	foreach(lc, rel->baserestrictinfo)
+		if (IsA(lfirst_node(RestrictInfo, lc)->clause, OpExpr))
+			candidate = true;
+	if (!candidate)
+		return NIL;
+	nkeys = view_key_columns(view_id, &keys);
+	if (nkeys <= 0)
+		return NIL;
+
+	quals = palloc0(sizeof(OpExpr *) * nkeys);
+	fns = palloc0(sizeof(Oid) * nkeys);
+	foreach(lc, rel->baserestrictinfo)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		OpExpr	   *op = (OpExpr *) ri->clause;
+		Node	   *sides[2];
+		Oid			side_hashfns[2];
+		int			var_side;
+		Var		   *var;
+
+		if (ri->pseudoconstant || !IsA(op, OpExpr) || list_length(op->args) != 2)
+			continue;
+		sides[0] = linitial(op->args);
+		sides[1] = lsecond(op->args);
+		for (var_side = 0; var_side < 2; var_side++)
+		{
+			Node	   *v = sides[var_side];
+
+			if (IsA(v, RelabelType))
+				v = (Node *) ((RelabelType *) v)->arg;
+			if (IsA(v, Var) && ((Var *) v)->varno == rel->relid &&
+				((Var *) v)->varlevelsup == 0 && is_lookup_value(sides[1 - var_side]))
+				break;
+		}
+		if (var_side == 2)
+			continue;
+		var = (Var *) (IsA(sides[var_side], RelabelType) ?
+					   (Node *) ((RelabelType *) sides[var_side])->arg : sides[var_side]);
+		for (int k = 0; k < nkeys; k++)
+		{
+			if (keys[k].attno != var->varattno || quals[k] != NULL ||
+				op->inputcollid != keys[k].collation ||
+				!hashes_like_key(op->opno, keys[k].eqop) ||
+				!get_op_hash_functions(op->opno, &side_hashfns[0], &side_hashfns[1]))
+				continue;
+			quals[k] = op;
+			fns[k] = side_hashfns[1 - var_side];
+		}
+	}
+	*hashfns = NIL;
+	for (int k = 0; k < nkeys; k++)
+	{
+		if (quals[k] == NULL)
+		{
+			*hashfns = NIL;
+			return NIL;
+		}
+		result = lappend(result, quals[k]);
+		*hashfns = lappend_oid(*hashfns, fns[k]);
+	}
+	return result;
+}
+
+/*
  * Offers a view scan for a FROM item that is a call of read_view() with a
  * constant view id, and drops the function scan it replaces.
  */
@@ -117,6 +255,8 @@ view_scan_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	FuncExpr   *call;
 	Const	   *view_id;
 	CustomPath *path;
+	List	   *lookup_quals;
+	List	   *lookup_hashfns;
 
 	if (prev_set_rel_pathlist_hook)
 		prev_set_rel_pathlist_hook(root, rel, rti, rte);
@@ -149,7 +289,10 @@ view_scan_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	path->path.total_cost = ((Path *) linitial(rel->pathlist))->total_cost;
 	path->path.pathkeys = NIL;
 	path->flags = CUSTOMPATH_SUPPORT_PROJECTION;
-	path->custom_private = list_make2_int(DatumGetInt32(view_id->constvalue), call->funcid);
+	lookup_quals = find_lookup_quals(rel, DatumGetInt32(view_id->constvalue), &lookup_hashfns);
+	path->custom_private = list_make4(list_make1_int(DatumGetInt32(view_id->constvalue)),
+									  list_make1_oid(call->funcid), lookup_hashfns,
+									  lookup_quals);
 	path->methods = &view_scan_path_methods;
 
 	rel->pathlist = NIL;
@@ -190,9 +333,28 @@ view_scan_plan(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	cscan->scan.scanrelid = 0;
 	cscan->flags = best_path->flags;
 	cscan->custom_scan_tlist = scan_tlist;
-	cscan->custom_private = best_path->custom_private;
+	cscan->custom_private = list_make3(linitial(best_path->custom_private),
+									   lsecond(best_path->custom_private),
+									   lthird(best_path->custom_private));
+	cscan->custom_exprs = lfourth(best_path->custom_private);
 	cscan->methods = &view_scan_plan_methods;
 	return &cscan->scan.plan;
+}
+
+/*
+ * The value side of a lookup restriction: the argument that is not the
+ * scan's column (after setrefs.c, a Var of INDEX_VAR, maybe relabeled).
+ */
+static Node *
+lookup_value_side(OpExpr *op)
+{
+	Node	   *left = linitial(op->args);
+
+	if (IsA(left, RelabelType))
+		left = (Node *) ((RelabelType *) left)->arg;
+	if (IsA(left, Var) && ((Var *) left)->varno == INDEX_VAR)
+		return lsecond(op->args);
+	return linitial(op->args);
 }
 
 static Node *
@@ -205,15 +367,35 @@ view_scan_create_state(CustomScan *cscan)
 #if PG_VERSION_NUM >= 160000
 	state->css.slotOps = &TTSOpsVirtual;	/* 15 always uses virtual slots */
 #endif
-	state->view_id = linitial_int(cscan->custom_private);
-	state->funcid = lsecond_int(cscan->custom_private);
+	state->view_id = linitial_int(linitial(cscan->custom_private));
+	state->funcid = linitial_oid(lsecond(cscan->custom_private));
+	state->lookup_quals = cscan->custom_exprs;
 	return (Node *) state;
 }
 
+/* Prepares the lookup values, if any; the snapshot is taken at the first row. */
 static void
 view_scan_begin(CustomScanState *node, EState *estate, int eflags)
 {
-	/* The snapshot is taken at the first row. */
+	ViewScanState *state = (ViewScanState *) node;
+	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
+	List	   *hashfns = lthird(cscan->custom_private);
+	ListCell   *lc,
+			   *lf;
+	int			k = 0;
+
+	if (state->lookup_quals == NIL)
+		return;
+	state->lookup_hashfns = palloc(sizeof(Oid) * list_length(hashfns));
+	forboth(lc, state->lookup_quals, lf, hashfns)
+	{
+		OpExpr	   *op = lfirst_node(OpExpr, lc);
+		Node	   *value = lookup_value_side(op);
+
+		state->lookup_values = lappend(state->lookup_values,
+									   ExecInitExpr((Expr *) value, &node->ss.ps));
+		state->lookup_hashfns[k++] = lfirst_oid(lf);
+	}
 }
 
 static TupleTableSlot *
@@ -232,7 +414,28 @@ view_scan_next(ScanState *ss)
 		aclresult = pg_proc_aclcheck(state->funcid, GetUserId(), ACL_EXECUTE);
 		if (aclresult != ACLCHECK_OK)
 			aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(state->funcid));
-		state->reader = view_reader_begin(state->view_id, slot->tts_tupleDescriptor);
+		if (state->lookup_values != NIL)
+		{
+			ExprContext *econtext = ss->ps.ps_ExprContext;
+			int			nkeys = list_length(state->lookup_values);
+			ViewKeyLookup lookup;
+			ListCell   *lc;
+			int			k = 0;
+
+			lookup.nkeys = nkeys;
+			lookup.hashfns = state->lookup_hashfns;
+			lookup.values = palloc(sizeof(Datum) * nkeys);
+			lookup.nulls = palloc(sizeof(bool) * nkeys);
+			foreach(lc, state->lookup_values)
+			{
+				/* Allocated in query memory, the current context. */
+				lookup.values[k] = ExecEvalExpr(lfirst(lc), econtext, &lookup.nulls[k]);
+				k++;
+			}
+			state->reader = view_reader_begin(state->view_id, slot->tts_tupleDescriptor, &lookup);
+		}
+		else
+			state->reader = view_reader_begin(state->view_id, slot->tts_tupleDescriptor, NULL);
 		MemoryContextSwitchTo(old);
 	}
 
@@ -286,6 +489,16 @@ view_scan_explain(CustomScanState *node, List *ancestors, ExplainState *es)
 		ExplainPropertyText("Continuous View", name, es);
 	else
 		ExplainPropertyInteger("Continuous View Id", NULL, state->view_id, es);
+	if (state->lookup_quals != NIL)
+	{
+		List	   *context = set_deparse_context_plan(es->deparse_cxt, node->ss.ps.plan,
+													   ancestors);
+
+		ExplainPropertyText("Group Lookup",
+							deparse_expression((Node *) make_ands_explicit(state->lookup_quals),
+											   context, es->verbose, false),
+							es);
+	}
 }
 
 void
