@@ -103,6 +103,13 @@ typedef struct CatalogRow
 	TransactionId xmin;
 } CatalogRow;
 
+/*
+ * Every read looks its view up, twice with a group lookup (planner and
+ * executor): the query is planned once per backend.  The plan cache
+ * revalidates it when the catalog table is re-created.
+ */
+static SPIPlanPtr catalog_lookup_plan = NULL;
+
 static bool
 catalog_lookup(int32 view_id, CatalogRow *row)
 {
@@ -113,9 +120,18 @@ catalog_lookup(int32 view_id, CatalogRow *row)
 
 	catalog_user_enter(&cu);
 	SPI_connect();
-	SPI_execute_with_args("SELECT viewrelid, sourcerelid, querytree, xmin::text::bigint "
-						  "FROM continuous.view_catalog WHERE id = $1",
-						  1, argtypes, args, NULL, true, 1);
+	if (catalog_lookup_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare("SELECT viewrelid, sourcerelid, querytree, xmin::text::bigint "
+									   "FROM continuous.view_catalog WHERE id = $1",
+									   1, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		catalog_lookup_plan = plan;
+	}
+	SPI_execute_plan(catalog_lookup_plan, args, NULL, true, 1);
 	if (SPI_processed == 1)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
