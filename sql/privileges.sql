@@ -171,6 +171,23 @@ RESET client_min_messages;
 SELECT to_regclass('pv.events') AS events, to_regclass('pv.event_counts') AS event_counts;
 RESET ROLE;
 
+-- The extension's catalog queries run as superuser, with search_path set to
+-- pg_catalog: a function the caller puts first in its search_path, here one
+-- shadowing nextval(), is not called.
+SET ROLE regress_continuous_owner;
+CREATE FUNCTION pv.nextval(regclass) RETURNS bigint
+LANGUAGE plpgsql AS $fn$
+BEGIN
+	RAISE EXCEPTION 'shadowing nextval() called as %', current_user;
+END
+$fn$;
+SET search_path = pv, pg_catalog, public;
+SELECT continuous.create_view('pv.shadowed', 'SELECT count(*) AS n FROM pv.src');
+SELECT continuous.sync();
+SELECT n FROM pv.shadowed;
+RESET search_path;
+RESET ROLE;
+
 SET client_min_messages = warning;
 DROP SCHEMA pv CASCADE;
 RESET client_min_messages;

@@ -43,6 +43,7 @@
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -72,12 +73,17 @@
 /*
  * The catalog is not readable or writable by ordinary roles; these functions
  * run their fixed catalog queries as the bootstrap superuser, after doing
- * their own privilege checks.
+ * their own privilege checks.  The caller's search_path could put its own
+ * functions or operators before pg_catalog's and have them run as
+ * superuser, so the queries run with search_path = pg_catalog, pg_temp, in
+ * a security-restricted operation.  An error in between restores both at
+ * abort.
  */
 typedef struct CatalogUser
 {
 	Oid			saved_userid;
 	int			saved_sec_context;
+	int			guc_nest_level;
 } CatalogUser;
 
 static void
@@ -85,12 +91,17 @@ catalog_user_enter(CatalogUser *cu)
 {
 	GetUserIdAndSecContext(&cu->saved_userid, &cu->saved_sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
-						   cu->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+						   cu->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	cu->guc_nest_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 }
 
 static void
 catalog_user_leave(CatalogUser *cu)
 {
+	AtEOXact_GUC(false, cu->guc_nest_level);
 	SetUserIdAndSecContext(cu->saved_userid, cu->saved_sec_context);
 }
 
@@ -110,6 +121,7 @@ typedef struct CatalogRow
  */
 static SPIPlanPtr catalog_lookup_plan = NULL;
 
+/* Reads view view_id's catalog row; row->querytree is allocated in the caller's context. */
 static bool
 catalog_lookup(int32 view_id, CatalogRow *row)
 {
@@ -117,6 +129,7 @@ catalog_lookup(int32 view_id, CatalogRow *row)
 	Datum		args[1] = {Int32GetDatum(view_id)};
 	bool		found = false;
 	CatalogUser cu;
+	MemoryContext callercxt = CurrentMemoryContext;
 
 	catalog_user_enter(&cu);
 	SPI_connect();
@@ -137,7 +150,7 @@ catalog_lookup(int32 view_id, CatalogRow *row)
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		MemoryContext old = MemoryContextSwitchTo(callercxt);
 
 		row->id = view_id;
 		row->viewrelid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));

@@ -27,6 +27,8 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/hash.h"
+#include "access/sysattr.h"
 #include "catalog/pg_amop.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_language.h"
@@ -40,6 +42,7 @@
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/paths.h"
+#include "optimizer/prep.h"
 #include "optimizer/restrictinfo.h"
 #include "parser/parsetree.h"
 #include "utils/acl.h"
@@ -144,21 +147,46 @@ is_lookup_value(Node *expr)
 	return !is_lookup_value_walker(expr, NULL) && !contain_volatile_functions(expr);
 }
 
-/* Whether opno and the key's equality operator share a hash operator family. */
-static bool
-hashes_like_key(Oid opno, Oid key_eqop)
+/*
+ * The hash function for the value of a restriction "key opno value" (the
+ * key is argument var_side of opno) that hashes it as the worker hashes the
+ * key, whose GROUP BY equality is key_eqop: the function, for opno's input
+ * type on the value side, of a hash operator family holding both operators
+ * and whose function for key_eqop's input type is the one the worker uses
+ * (compile.c); InvalidOid if there is none.  Across types, a family's
+ * functions hash equal values alike; a nondeterministic collation is only
+ * trusted when the value has the key's type.
+ */
+static Oid
+lookup_hash_function(Oid opno, int var_side, Oid key_eqop, Oid collation)
 {
-	CatCList   *members = SearchSysCacheList1(AMOPOPID, ObjectIdGetDatum(opno));
-	bool		found = false;
+	CatCList   *members;
+	Oid			key_hashfn;
+	Oid			unused;
+	Oid			keytype;
+	Oid			optypes[2];
+	Oid			valuetype;
+	Oid			result = InvalidOid;
 
-	for (int i = 0; i < members->n_members && !found; i++)
+	if (!get_op_hash_functions(key_eqop, &key_hashfn, &unused))
+		return InvalidOid;
+	op_input_types(key_eqop, &keytype, &unused);
+	op_input_types(opno, &optypes[0], &optypes[1]);
+	valuetype = optypes[1 - var_side];
+	if (valuetype != keytype && OidIsValid(collation) && !get_collation_isdeterministic(collation))
+		return InvalidOid;
+	members = SearchSysCacheList1(AMOPOPID, ObjectIdGetDatum(opno));
+	for (int i = 0; i < members->n_members && !OidIsValid(result); i++)
 	{
 		Form_pg_amop amop = (Form_pg_amop) GETSTRUCT(&members->members[i]->tuple);
 
-		found = amop->amopmethod == HASH_AM_OID && op_in_opfamily(key_eqop, amop->amopfamily);
+		if (amop->amopmethod != HASH_AM_OID || !op_in_opfamily(key_eqop, amop->amopfamily) ||
+			get_opfamily_proc(amop->amopfamily, keytype, keytype, HASHSTANDARD_PROC) != key_hashfn)
+			continue;
+		result = get_opfamily_proc(amop->amopfamily, valuetype, valuetype, HASHSTANDARD_PROC);
 	}
 	ReleaseSysCacheList(members);
-	return found;
+	return result;
 }
 
 /*
@@ -179,6 +207,7 @@ find_lookup_quals(RelOptInfo *rel, int32 view_id, List **hashfns)
 	ListCell   *lc;
 	bool		candidate = false;
 
+	*hashfns = NIL;
 	/* Read the view's definition only for queries that could use it. */
 	foreach(lc, rel->baserestrictinfo)
 		if (IsA(lfirst_node(RestrictInfo, lc)->clause, OpExpr))
@@ -196,7 +225,6 @@ find_lookup_quals(RelOptInfo *rel, int32 view_id, List **hashfns)
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
 		OpExpr	   *op = (OpExpr *) ri->clause;
 		Node	   *sides[2];
-		Oid			side_hashfns[2];
 		int			var_side;
 		Var		   *var;
 
@@ -220,13 +248,16 @@ find_lookup_quals(RelOptInfo *rel, int32 view_id, List **hashfns)
 					   (Node *) ((RelabelType *) sides[var_side])->arg : sides[var_side]);
 		for (int k = 0; k < nkeys; k++)
 		{
+			Oid			fn;
+
 			if (keys[k].attno != var->varattno || quals[k] != NULL ||
-				op->inputcollid != keys[k].collation ||
-				!hashes_like_key(op->opno, keys[k].eqop) ||
-				!get_op_hash_functions(op->opno, &side_hashfns[0], &side_hashfns[1]))
+				op->inputcollid != keys[k].collation)
+				continue;
+			fn = lookup_hash_function(op->opno, var_side, keys[k].eqop, op->inputcollid);
+			if (!OidIsValid(fn))
 				continue;
 			quals[k] = op;
-			fns[k] = side_hashfns[1 - var_side];
+			fns[k] = fn;
 		}
 	}
 	*hashfns = NIL;
@@ -241,6 +272,25 @@ find_lookup_quals(RelOptInfo *rel, int32 view_id, List **hashfns)
 		*hashfns = lappend_oid(*hashfns, fns[k]);
 	}
 	return result;
+}
+
+/*
+ * Whether the query needs the function's row as a whole (a whole-row
+ * reference, or a row mark, which UPDATE ... FROM and FOR UPDATE of other
+ * tables add): the scan emits columns only, so the function scan stays.
+ */
+static bool
+needs_whole_row(PlannerInfo *root, RelOptInfo *rel, Index rti)
+{
+	Bitmapset  *attnos = NULL;
+	ListCell   *lc;
+
+	if (get_plan_rowmark(root->rowMarks, rti) != NULL)
+		return true;
+	pull_varattnos((Node *) rel->reltarget->exprs, rti, &attnos);
+	foreach(lc, rel->baserestrictinfo)
+		pull_varattnos((Node *) lfirst_node(RestrictInfo, lc)->clause, rti, &attnos);
+	return bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attnos);
 }
 
 /*
@@ -263,7 +313,8 @@ view_scan_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 
 	if (!continuous_enable_view_scan || rte->rtekind != RTE_FUNCTION ||
 		rte->funcordinality || list_length(rte->functions) != 1 ||
-		!IS_SIMPLE_REL(rel) || rel->pathlist == NIL)
+		!IS_SIMPLE_REL(rel) || rel->pathlist == NIL || IS_DUMMY_REL(rel) ||
+		!bms_is_empty(rel->lateral_relids) || needs_whole_row(root, rel, rti))
 		return;
 	rtfunc = linitial_node(RangeTblFunction, rte->functions);
 	if (!IsA(rtfunc->funcexpr, FuncExpr) || rtfunc->funccoltypes == NIL)
@@ -373,7 +424,11 @@ view_scan_create_state(CustomScan *cscan)
 	return (Node *) state;
 }
 
-/* Prepares the lookup values, if any; the snapshot is taken at the first row. */
+/*
+ * Checks EXECUTE on read_view(), as the function scan's initialization
+ * would, and prepares the lookup values, if any; the snapshot is taken at
+ * the first row.
+ */
 static void
 view_scan_begin(CustomScanState *node, EState *estate, int eflags)
 {
@@ -383,6 +438,12 @@ view_scan_begin(CustomScanState *node, EState *estate, int eflags)
 	ListCell   *lc,
 			   *lf;
 	int			k = 0;
+	AclResult	aclresult;
+
+	/* What the function scan's initialization would have checked. */
+	aclresult = pg_proc_aclcheck(state->funcid, GetUserId(), ACL_EXECUTE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(state->funcid));
 
 	if (state->lookup_quals == NIL)
 		return;
@@ -408,12 +469,6 @@ view_scan_next(ScanState *ss)
 	{
 		EState	   *estate = ss->ps.state;
 		MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
-		AclResult	aclresult;
-
-		/* What the function scan's call would have checked. */
-		aclresult = pg_proc_aclcheck(state->funcid, GetUserId(), ACL_EXECUTE);
-		if (aclresult != ACLCHECK_OK)
-			aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(state->funcid));
 		if (state->lookup_values != NIL)
 		{
 			ExprContext *econtext = ss->ps.ps_ExprContext;
