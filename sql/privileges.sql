@@ -171,6 +171,28 @@ RESET client_min_messages;
 SELECT to_regclass('pv.events') AS events, to_regclass('pv.event_counts') AS event_counts;
 RESET ROLE;
 
+-- The worker runs a view's definition as the view's owner, in a
+-- security-restricted operation, not as the superuser it is: a function in
+-- the definition sees the owner as current_user, and one that calls what
+-- the owner may not call fails the view instead of running as superuser.
+SET ROLE regress_continuous_owner;
+CREATE FUNCTION pv.whoami() RETURNS name STABLE LANGUAGE sql AS $$ SELECT current_user $$;
+CREATE FUNCTION pv.peek() RETURNS text STABLE LANGUAGE sql
+AS $$ SELECT pg_read_file('postgresql.conf', 0, 16) $$;
+SELECT continuous.create_view('pv.who', 'SELECT pv.whoami() AS who, count(*) AS n FROM pv.src GROUP BY 1');
+SELECT continuous.create_view('pv.peeking', 'SELECT pv.peek() AS secret, count(*) AS n FROM pv.src GROUP BY 1');
+INSERT INTO pv.src VALUES (3, 3);
+SELECT continuous.sync();
+SELECT * FROM pv.who;
+RESET ROLE;
+-- After ALTER VIEW ... OWNER TO, later transactions run as the new owner.
+ALTER VIEW pv.who OWNER TO regress_continuous_reader;
+INSERT INTO pv.src VALUES (4, 4);
+SELECT continuous.sync();
+SELECT * FROM pv.who ORDER BY who;
+SELECT name, state, error FROM continuous.views WHERE name = 'pv.peeking'::regclass;
+SELECT * FROM expect_error('SELECT * FROM pv.peeking');
+
 -- The extension's catalog queries run as superuser, with search_path set to
 -- pg_catalog: a function the caller puts first in its search_path, here one
 -- shadowing nextval(), is not called.

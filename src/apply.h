@@ -38,6 +38,8 @@ typedef struct ApplyView
 {
 	int32		view_id;
 	char	   *name;			/* qualified view name, for messages */
+	Oid			viewrelid;
+	Oid			owner;			/* the definition runs as this role */
 	CompiledView *cv;
 	SharedView *shared;
 	bool		disabled;		/* failed or dropped: changes are ignored */
@@ -65,7 +67,16 @@ typedef struct ApplyView
 	bool	   *keynullbuf;
 } ApplyView;
 
+/* The worker's own role, saved while a view's definition runs as its owner. */
+typedef struct ApplyUser
+{
+	Oid			userid;
+	int			sec_context;
+} ApplyUser;
+
 /* decoder.c */
+extern void apply_become_owner(ApplyView *av, ApplyUser *saved);
+extern void apply_restore_user(const ApplyUser *saved);
 extern void apply_delta_reset(ApplyView *av);
 extern void apply_dirty_reset(ApplyView *av);
 extern void apply_disable_view(ApplyView *av, const char *error);

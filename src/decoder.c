@@ -51,6 +51,10 @@
  *	  in the view's memory.  Recomputing never reads the table, whose
  *	  current contents may be ahead of the transaction being applied.
  *
+ * The worker is a superuser; a view's definition (its expressions and
+ * aggregates, in apply_row and merge.c) runs as the view's owner, in a
+ * security-restricted operation (apply_become_owner).
+ *
  * Errors while applying a change to one view (say an integer overflow in
  * sum()) mark that view failed, with the message, instead of stopping the
  * worker: the batch query would have failed too.  A full shared memory area
@@ -138,6 +142,7 @@ static const char *current_intervalstyle = NULL;
 static TimestampTz last_commit_time = 0;
 static uint64 pending_events_total = 0;
 static bool drop_requested = false;
+static bool owners_stale = false;	/* a relation changed: ALTER VIEW OWNER? */
 
 void		_PG_output_plugin_init(OutputPluginCallbacks *cb);
 
@@ -160,6 +165,7 @@ static void
 relcache_callback(Datum arg, Oid relid)
 {
 	relation_map_reset();
+	owners_stale = true;
 }
 
 static RelationMapEntry *
@@ -243,7 +249,21 @@ apply_delta_reset(ApplyView *av)
 	av->pending_commit_time = 0;
 }
 
-/* Registers a view decoded from a catalog insert; runs in its transaction. */
+/* The owner of relation relid, InvalidOid if there is none. */
+static Oid
+view_owner(Oid relid)
+{
+	HeapTuple	classtup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner = InvalidOid;
+
+	if (HeapTupleIsValid(classtup))
+	{
+		owner = ((Form_pg_class) GETSTRUCT(classtup))->relowner;
+		ReleaseSysCache(classtup);
+	}
+	return owner;
+}
+
 /*
  * Stable functions in a definition (casts of timestamptz to date, say) are
  * evaluated with the settings of the session that created the view, so the
@@ -268,6 +288,7 @@ use_view_settings(ApplyView *av)
 	set_if_changed("IntervalStyle", av->intervalstyle, &current_intervalstyle);
 }
 
+/* Registers a view decoded from a catalog insert; runs in its transaction. */
 static void
 register_view(int32 view_id, Oid viewrelid, Oid sourcerelid, const char *querytree,
 			  const char *timezone, const char *datestyle, const char *intervalstyle)
@@ -283,6 +304,8 @@ register_view(int32 view_id, Oid viewrelid, Oid sourcerelid, const char *querytr
 	}
 	av = palloc0(sizeof(ApplyView));
 	av->view_id = view_id;
+	av->viewrelid = viewrelid;
+	av->owner = view_owner(viewrelid);
 	{
 		char	   *relname = get_rel_name(viewrelid);
 		char	   *nspname = relname ? get_namespace_name(get_rel_namespace(viewrelid)) : NULL;
@@ -335,6 +358,9 @@ register_view(int32 view_id, Oid viewrelid, Oid sourcerelid, const char *querytr
 		if (av->shared->state == VIEW_FAILED)
 			av->disabled = true;
 	}
+	/* A view whose relation is gone is being dropped: its drop follows. */
+	if (!OidIsValid(av->owner) && !av->disabled)
+		apply_disable_view(av, "the view's relation does not exist");
 	av->initializing = av->is_table &&
 		(av->shared == NULL || av->shared->state == VIEW_INITIALIZING);
 	av->reset_pending = av->initializing;
@@ -378,6 +404,44 @@ apply_dirty_reset(ApplyView *av)
 	hash_seq_init(&seq, av->dirty);
 	while ((dp = hash_seq_search(&seq)) != NULL)
 		(void) hash_search(av->dirty, dp, HASH_REMOVE, NULL);
+}
+
+
+/*
+ * The worker is a superuser, but a view's definition is its owner's code:
+ * its functions, operators and aggregates run with the owner's privileges,
+ * in a security-restricted operation, as REFRESH MATERIALIZED VIEW runs a
+ * materialized view's query.  Every call into the definition (apply_row,
+ * merge_view) is bracketed by these two; an error in between must restore
+ * the worker's role before the worker goes on.
+ */
+void
+apply_become_owner(ApplyView *av, ApplyUser *saved)
+{
+	/* Owners as of the transaction being applied, after ALTER VIEW OWNER. */
+	if (owners_stale && IsTransactionState())
+	{
+		ListCell   *lc;
+
+		foreach(lc, apply_views)
+		{
+			ApplyView  *v = lfirst(lc);
+			Oid			owner = view_owner(v->viewrelid);
+
+			if (OidIsValid(owner))
+				v->owner = owner;
+		}
+		owners_stale = false;
+	}
+	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
+	SetUserIdAndSecContext(av->owner, saved->sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+void
+apply_restore_user(const ApplyUser *saved)
+{
+	SetUserIdAndSecContext(saved->userid, saved->sec_context);
 }
 
 void
@@ -550,8 +614,11 @@ apply_row_to_targets(List *targets, HeapTuple tuple, int sign)
 		HeapTuple volatile converted = tuple;
 		MemoryContext cxt = CurrentMemoryContext;
 
+		ApplyUser	worker_user;
+
 		if (av->disabled || av->initializing || current_end_lsn <= av->skip_until)
 			continue;
+		apply_become_owner(av, &worker_user);
 		PG_TRY();
 		{
 			if (av->uses_settings)
@@ -573,6 +640,7 @@ apply_row_to_targets(List *targets, HeapTuple tuple, int sign)
 			FreeErrorData(edata);
 		}
 		PG_END_TRY();
+		apply_restore_user(&worker_user);
 	}
 }
 
@@ -1036,6 +1104,7 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 	volatile uint64 scanned = 0;
 	Oid			sourcerelid = av->cv->sourcerelid;
 	MemoryContext cxt = CurrentMemoryContext;
+	ApplyUser	worker_user;
 
 	/*
 	 * The source may have been dropped since the view was created, dropping
@@ -1065,6 +1134,7 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 	av->reset_pending = true;
 	current_timezone = current_datestyle = current_intervalstyle = NULL;
 
+	apply_become_owner(av, &worker_user);
 	PG_TRY();
 	{
 		foreach(lc, leaves)
@@ -1120,6 +1190,7 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 	{
 		ErrorData  *edata;
 
+		apply_restore_user(&worker_user);
 		/* Interrupts (shutdown) are not the view's fault. */
 		if (ProcDiePending || QueryCancelPending)
 			PG_RE_THROW();
@@ -1134,6 +1205,7 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 		return;
 	}
 	PG_END_TRY();
+	apply_restore_user(&worker_user);
 
 	av->backfilling = false;
 	av->initializing = false;

@@ -419,7 +419,9 @@ merge_views(StoreDb *db, List *views)
 		ApplyView  *av = lfirst(lc);
 		MemoryContext cxt = CurrentMemoryContext;
 		volatile bool ok = true;
+		ApplyUser	worker_user;
 
+		apply_become_owner(av, &worker_user);
 		PG_TRY();
 		{
 			ok = merge_view(db, av);
@@ -428,6 +430,7 @@ merge_views(StoreDb *db, List *views)
 		{
 			ErrorData  *edata;
 
+			apply_restore_user(&worker_user);
 			MemoryContextSwitchTo(cxt);
 			edata = CopyErrorData();
 			FlushErrorState();
@@ -437,6 +440,7 @@ merge_views(StoreDb *db, List *views)
 			FreeErrorData(edata);
 		}
 		PG_END_TRY();
+		apply_restore_user(&worker_user);
 
 		if (!ok)
 		{
