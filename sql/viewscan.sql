@@ -78,6 +78,19 @@ SELECT both_scans('SELECT * FROM vs.big_k');
 SELECT * FROM vs.overall;
 SELECT both_scans('SELECT * FROM vs.overall');
 
+-- The scan computes only the columns the query reads, and finalizes only
+-- the aggregates those and HAVING need.
+SELECT continuous.create_view('vs.ratio',
+	'SELECT k, sum(x) * 1.0 / count(*) AS mean, max(x) AS top, count(*) AS n FROM vs.t GROUP BY k HAVING min(x) > 1');
+SELECT continuous.sync();
+SELECT * FROM vs.ratio ORDER BY k;
+SELECT both_scans('SELECT k, mean FROM vs.ratio');
+SELECT both_scans('SELECT top FROM vs.ratio');
+SELECT both_scans('SELECT k FROM vs.ratio WHERE mean > 10');
+SELECT both_scans('SELECT count(*) FROM vs.ratio');
+SELECT both_scans('SELECT k FROM vs.big_k');
+SELECT both_scans('SELECT mean, top FROM vs.ratio WHERE k = 2');
+
 -- Joins, with the view on either side, and a nested loop that rescans it.
 SELECT both_scans('SELECT p.k, p.n, nm.name FROM vs.per_k p JOIN vs.names nm USING (k)');
 SELECT both_scans('SELECT nm.name, p.n FROM vs.names nm LEFT JOIN vs.per_k p ON p.k = nm.k');

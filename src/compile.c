@@ -25,6 +25,7 @@
  */
 #include "postgres.h"
 
+#include "access/sysattr.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -286,6 +287,25 @@ final_row_mutator(Node *node, CompiledView *cv)
 	return expression_tree_mutator(node, final_row_mutator, (void *) cv);
 }
 
+/* The aggregates (0-based) an expression over the final row reads. */
+static Bitmapset *
+final_row_aggs(CompiledView *cv, Node *expr)
+{
+	Bitmapset  *attnos = NULL;
+	Bitmapset  *aggs = NULL;
+	int			attno = -1;
+
+	pull_varattnos(expr, 1, &attnos);
+	while ((attno = bms_next_member(attnos, attno)) >= 0)
+	{
+		int			col = attno + FirstLowInvalidHeapAttributeNumber - 1;
+
+		if (col >= cv->nkeys)
+			aggs = bms_add_member(aggs, col - cv->nkeys);
+	}
+	return aggs;
+}
+
 /* Builds the output expressions a reader evaluates on each final row. */
 void
 compile_view_for_read(CompiledView *cv)
@@ -310,6 +330,7 @@ compile_view_for_read(CompiledView *cv)
 		TupleDescInitEntry(cv->resultdesc, attno, tle->resname,
 						   exprType((Node *) tle->expr), exprTypmod((Node *) tle->expr), 0);
 		expr = final_row_mutator((Node *) tle->expr, cv);
+		cv->output_aggs = lappend(cv->output_aggs, final_row_aggs(cv, expr));
 		cv->outputstates = lappend(cv->outputstates,
 								   ExecInitExpr(expression_planner((Expr *) expr), NULL));
 	}
@@ -317,6 +338,7 @@ compile_view_for_read(CompiledView *cv)
 	{
 		Node	   *having = final_row_mutator(cv->query->havingQual, cv);
 
+		cv->having_aggs = final_row_aggs(cv, having);
 		cv->having = ExecInitQual(make_ands_implicit(expression_planner((Expr *) having)), NULL);
 	}
 	MemoryContextSwitchTo(old);

@@ -65,7 +65,9 @@ typedef struct CompiledView
 	/* Read side, built by compile_view_for_read(). */
 	TupleDesc	resultdesc;
 	List	   *outputstates;	/* ExprState per non-junk target entry */
+	List	   *output_aggs;	/* per output: Bitmapset of the aggregates it reads */
 	ExprState  *having;
+	Bitmapset  *having_aggs;
 } CompiledView;
 
 #define COMPILE_INPUTS_ATT(cv, a) ((cv)->rows_att + 1 + (a))

@@ -559,6 +559,8 @@ struct ViewReader
 	TupleTableSlot *finalslot;	/* keys and finalized aggregates */
 	ExprContext *econtext;		/* HAVING and output expressions */
 	MemoryContext groupcxt;		/* reset for every group */
+	bool	   *output_needed;	/* per output column: the caller reads it */
+	bool	   *agg_needed;		/* per aggregate: a needed output or HAVING reads it */
 };
 
 /*
@@ -567,11 +569,14 @@ struct ViewReader
  * matches the view's, and that the view is readable; then copies its groups
  * out of shared memory: all of them, or with lookup given, those whose key
  * hashes as lookup's values do (among them the group with those keys, if
- * any; the caller filters the rest out).  Everything is allocated in
- * CurrentMemoryContext.
+ * any; the caller filters the rest out).  Only the output columns in
+ * needed (numbered from 1) are computed, and only the aggregates they and
+ * HAVING read are finalized: the others are NULL.
+ * Everything is allocated in CurrentMemoryContext.
  */
 ViewReader *
-view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup)
+view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup,
+				  const Bitmapset *needed)
 {
 	ViewReader *reader = palloc0(sizeof(ViewReader));
 	CatalogRow	row;
@@ -625,8 +630,8 @@ view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup)
 	 * that its rows would miss the table's contents.  A view over a stream
 	 * the worker has not seen yet has simply counted nothing so far.
 	 */
-	if (snap->state == VIEW_INITIALIZING ||
-		(!snap->found && get_rel_relkind(row.sourcerelid) != RELKIND_FOREIGN_TABLE))
+	if (snap->found ? snap->state == VIEW_INITIALIZING :
+		get_rel_relkind(row.sourcerelid) != RELKIND_FOREIGN_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("continuous view \"%s\" is initializing", get_rel_name(row.viewrelid)),
@@ -644,6 +649,19 @@ view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup)
 				 errhint("Its rows may no longer match its definition. Remove the cause, then drop the view and create it again.")));
 
 	reader->cv = cv;
+	reader->output_needed = palloc(sizeof(bool) * cv->resultdesc->natts);
+	reader->agg_needed = palloc0(sizeof(bool) * Max(cv->naggs, 1));
+	for (int a = 0; a < cv->naggs; a++)
+		reader->agg_needed[a] = bms_is_member(a, cv->having_aggs);
+	for (int i = 0; i < cv->resultdesc->natts; i++)
+	{
+		Bitmapset  *aggs = list_nth(cv->output_aggs, i);
+		int			a = -1;
+
+		reader->output_needed[i] = bms_is_member(i + 1, needed);
+		while (reader->output_needed[i] && (a = bms_next_member(aggs, a)) >= 0)
+			reader->agg_needed[a] = true;
+	}
 	reader->finalslot = MakeSingleTupleTableSlot(cv->finaldesc, &TTSOpsVirtual);
 	reader->econtext = CreateStandaloneExprContext();
 	reader->groupcxt = AllocSetContextCreate(CurrentMemoryContext, "continuous group",
@@ -688,6 +706,12 @@ finalize_group(ViewReader *reader, MinimalTuple stored, Datum *outvalues, bool *
 		Datum		state;
 		bool		stateisnull;
 
+		if (!reader->agg_needed[i])
+		{
+			values[cv->nkeys + i] = (Datum) 0;
+			nulls[cv->nkeys + i] = true;
+			continue;
+		}
 		if (stored)
 		{
 			stateisnull = nulls[cv->nkeys + i];
@@ -707,7 +731,13 @@ finalize_group(ViewReader *reader, MinimalTuple stored, Datum *outvalues, bool *
 	i = 0;
 	foreach(lc, cv->outputstates)
 	{
-		outvalues[i] = ExecEvalExpr((ExprState *) lfirst(lc), econtext, &outnulls[i]);
+		if (reader->output_needed[i])
+			outvalues[i] = ExecEvalExpr((ExprState *) lfirst(lc), econtext, &outnulls[i]);
+		else
+		{
+			outvalues[i] = (Datum) 0;
+			outnulls[i] = true;
+		}
 		i++;
 	}
 	return true;
@@ -837,7 +867,8 @@ continuous_read_view(PG_FUNCTION_ARGS)
 	bool	   *isnull;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	reader = view_reader_begin(view_id, rsinfo->setDesc, NULL);
+	reader = view_reader_begin(view_id, rsinfo->setDesc, NULL,
+							   bms_add_range(NULL, 1, rsinfo->setDesc->natts));
 	values = palloc(sizeof(Datum) * rsinfo->setDesc->natts);
 	isnull = palloc(sizeof(bool) * rsinfo->setDesc->natts);
 	while (view_reader_next(reader, values, isnull))

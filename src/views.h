@@ -10,6 +10,7 @@
 #include "access/tupdesc.h"
 #include "access/xact.h"
 #include "fmgr.h"
+#include "nodes/bitmapset.h"
 
 /* A pass over one continuous view's rows (see views.c). */
 typedef struct ViewReader ViewReader;
@@ -32,7 +33,7 @@ typedef struct ViewKeyColumn
 } ViewKeyColumn;
 
 extern ViewReader *view_reader_begin(int32 view_id, TupleDesc coldesc,
-									 const ViewKeyLookup *lookup);
+									 const ViewKeyLookup *lookup, const Bitmapset *needed);
 extern bool view_reader_next(ViewReader *reader, Datum *values, bool *isnull);
 extern void view_reader_rewind(ViewReader *reader);
 extern void view_reader_end(ViewReader *reader);

@@ -71,6 +71,7 @@ typedef struct ViewScanState
 	List	   *lookup_quals;	/* OpExprs, in key order; NIL: read every group */
 	List	   *lookup_values;	/* ExprStates of their value sides */
 	Oid		   *lookup_hashfns;
+	Bitmapset  *needed;			/* columns the plan reads (attnos from 1) */
 	ViewReader *reader;			/* opened at the first row */
 } ViewScanState;
 
@@ -439,11 +440,19 @@ view_scan_begin(CustomScanState *node, EState *estate, int eflags)
 			   *lf;
 	int			k = 0;
 	AclResult	aclresult;
+	Bitmapset  *attnos = NULL;
+	int			attno = -1;
 
 	/* What the function scan's initialization would have checked. */
 	aclresult = pg_proc_aclcheck(state->funcid, GetUserId(), ACL_EXECUTE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(state->funcid));
+
+	/* The columns the target list and quals read; the rest are not computed. */
+	pull_varattnos((Node *) node->ss.ps.plan->targetlist, INDEX_VAR, &attnos);
+	pull_varattnos((Node *) node->ss.ps.plan->qual, INDEX_VAR, &attnos);
+	while ((attno = bms_next_member(attnos, attno)) >= 0)
+		state->needed = bms_add_member(state->needed, attno + FirstLowInvalidHeapAttributeNumber);
 
 	if (state->lookup_quals == NIL)
 		return;
@@ -487,10 +496,12 @@ view_scan_next(ScanState *ss)
 				lookup.values[k] = ExecEvalExpr(lfirst(lc), econtext, &lookup.nulls[k]);
 				k++;
 			}
-			state->reader = view_reader_begin(state->view_id, slot->tts_tupleDescriptor, &lookup);
+			state->reader = view_reader_begin(state->view_id, slot->tts_tupleDescriptor, &lookup,
+											  state->needed);
 		}
 		else
-			state->reader = view_reader_begin(state->view_id, slot->tts_tupleDescriptor, NULL);
+			state->reader = view_reader_begin(state->view_id, slot->tts_tupleDescriptor, NULL,
+											  state->needed);
 		MemoryContextSwitchTo(old);
 	}
 

@@ -63,6 +63,20 @@ SQL
 is($node->safe_psql($db, "SELECT $show FROM mm"), $states[0],
 	'while the worker is stopped the view still shows the state before');
 
+# Views the worker has not registered yet: one over a stream has counted
+# nothing, one over a table is initializing (it waits for its backfill).
+$node->safe_psql($db, <<'SQL');
+SELECT continuous.create_stream('st', 'x int');
+SELECT continuous.create_view('st_count', 'SELECT count(*) AS n FROM st');
+SELECT continuous.create_view('m_count', 'SELECT count(*) AS n FROM m');
+SQL
+is($node->safe_psql($db, 'SELECT n FROM st_count'), '0',
+	'a view over a stream that the worker has not seen yet has counted nothing');
+my ($unseen_rc, $unseen_out, $unseen_err) = $node->psql($db, 'SELECT n FROM m_count');
+like($unseen_err, qr/continuous view "m_count" is initializing/,
+	'a view over a table that the worker has not seen yet is initializing');
+$node->safe_psql($db, "SELECT continuous.drop_view('st_count'); SELECT continuous.drop_view('m_count')");
+
 my %index_of;
 $index_of{ $states[$_] } //= $_ foreach 0 .. $#states;
 is(scalar(keys %index_of), $NTXN + 1, 'every transaction leads to a state of its own');
