@@ -78,9 +78,11 @@ void
 checkpoint_read_info(CheckpointInfo *info)
 {
 	bool		isnull;
+	int			nest_level;
 
 	memset(info, 0, sizeof(CheckpointInfo));
 	SPI_connect();
+	nest_level = continuous_pin_search_path();
 	if (SPI_execute("SELECT format_version, lsn, taken_at FROM continuous.checkpoint", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read continuous.checkpoint");
 	if (SPI_processed > 0)
@@ -100,6 +102,7 @@ checkpoint_read_info(CheckpointInfo *info)
 		info->lsn = DatumGetLSN(SPI_getbinval(tup, desc, 2, &isnull));
 		info->taken_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
 	}
+	continuous_unpin_search_path(nest_level);
 	SPI_finish();
 }
 
@@ -126,8 +129,10 @@ checkpoint_read_views(void)
 {
 	List	   *result = NIL;
 	MemoryContext outer = CurrentMemoryContext;
+	int			nest_level;
 
 	SPI_connect();
+	nest_level = continuous_pin_search_path();
 	if (SPI_execute("SELECT view_id, state, applied_lsn, applied_commit_time, events_applied, "
 					"next_group_id, stale_reason, error, events_lost_from, events_lost_to "
 					"FROM continuous.checkpoint_view ORDER BY view_id", true, 0) != SPI_OK_SELECT)
@@ -161,6 +166,7 @@ checkpoint_read_views(void)
 			MemoryContextSwitchTo(spicxt);
 		}
 	}
+	continuous_unpin_search_path(nest_level);
 	SPI_finish();
 	return result;
 }
@@ -176,8 +182,10 @@ checkpoint_read_groups(int32 view_id, CheckpointGroupCallback callback, void *ar
 	Oid			argtypes[1] = {INT4OID};
 	Datum		args[1] = {Int32GetDatum(view_id)};
 	MemoryContext outer = CurrentMemoryContext;
+	int			nest_level;
 
 	SPI_connect();
+	nest_level = continuous_pin_search_path();
 	portal = SPI_cursor_open_with_args(NULL,
 									   "SELECT group_id, state FROM continuous.checkpoint_group WHERE view_id = $1",
 									   1, argtypes, args, NULL, true, 0);
@@ -216,6 +224,7 @@ checkpoint_read_groups(int32 view_id, CheckpointGroupCallback callback, void *ar
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
+	continuous_unpin_search_path(nest_level);
 	SPI_finish();
 }
 
@@ -229,6 +238,9 @@ checkpoint_read_groups(int32 view_id, CheckpointGroupCallback callback, void *ar
  * DoNotReplicateId, which the decoder filters out: the worker never decodes
  * its own checkpoints.
  */
+/* The nest level of the search_path pinned for the checkpoint's statements. */
+static int	checkpoint_nest_level;
+
 void
 checkpoint_begin(void)
 {
@@ -238,6 +250,7 @@ checkpoint_begin(void)
 	replorigin_session_origin = DoNotReplicateId;
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
+	checkpoint_nest_level = continuous_pin_search_path();
 }
 
 static void
@@ -398,6 +411,7 @@ checkpoint_end(XLogRecPtr lsn, TimestampTz taken_at)
 				 3, argtypes, args, NULL, SPI_OK_INSERT);
 	if (continuous_debug_checkpoint_delay_ms > 0)
 		pg_usleep((long) continuous_debug_checkpoint_delay_ms * 1000L);
+	continuous_unpin_search_path(checkpoint_nest_level);
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();

@@ -963,8 +963,10 @@ decoder_start(const CheckpointInfo *ckpt, bool shared_loaded, bool gap, XLogRecP
 	int			nviews = 0;
 	uint64		ngroups = 0;
 	ListCell   *lc;
+	int			nest_level;
 
 	SPI_connect();
+	nest_level = continuous_pin_search_path();
 	if (SPI_execute("SELECT id, viewrelid, sourcerelid, querytree, timezone, datestyle, intervalstyle "
 					"FROM continuous.view_catalog ORDER BY id", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read continuous.view_catalog");
@@ -1016,6 +1018,7 @@ decoder_start(const CheckpointInfo *ckpt, bool shared_loaded, bool gap, XLogRecP
 		}
 		nviews++;
 	}
+	continuous_unpin_search_path(nest_level);
 	SPI_finish();
 
 	/* Views dropped since the checkpoint leave it at the next one. */

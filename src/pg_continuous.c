@@ -259,6 +259,32 @@ _PG_init(void)
 }
 
 /*
+ * The extension's own SQL (catalog and checkpoint queries) runs as a
+ * superuser: the worker is one, and backends switch to one to reach the
+ * catalog.  Function and operator names in it are looked up through
+ * search_path, where any schema a role can create objects in (public, or one
+ * named by ALTER DATABASE ... SET search_path) could offer a better match
+ * than pg_catalog's, such as unnest(bigint[], bytea[]), and have it run as
+ * superuser.  Between these two calls search_path is pg_catalog, pg_temp;
+ * an error in between restores it when the transaction aborts.
+ */
+int
+continuous_pin_search_path(void)
+{
+	int			nest_level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest_level;
+}
+
+void
+continuous_unpin_search_path(int nest_level)
+{
+	AtEOXact_GUC(true, nest_level);
+}
+
+/*
  * continuous._check_setup(): run by the install script, so CREATE EXTENSION
  * fails early with a useful message when the server is not configured, and
  * starts the database's worker once the extension is committed.

@@ -26,4 +26,8 @@ extern bool continuous_enabled;
 extern bool continuous_enable_view_scan;
 extern int	continuous_debug_checkpoint_delay_ms;
 
+/* The extension's own SQL runs with search_path = pg_catalog, pg_temp. */
+extern int	continuous_pin_search_path(void);
+extern void continuous_unpin_search_path(int nest_level);
+
 #endif							/* PG_CONTINUOUS_H */

@@ -43,7 +43,6 @@
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -73,11 +72,9 @@
 /*
  * The catalog is not readable or writable by ordinary roles; these functions
  * run their fixed catalog queries as the bootstrap superuser, after doing
- * their own privilege checks.  The caller's search_path could put its own
- * functions or operators before pg_catalog's and have them run as
- * superuser, so the queries run with search_path = pg_catalog, pg_temp, in
- * a security-restricted operation.  An error in between restores both at
- * abort.
+ * their own privilege checks, with search_path pinned (see
+ * continuous_pin_search_path) and in a security-restricted operation.  An
+ * error in between restores both at abort.
  */
 typedef struct CatalogUser
 {
@@ -93,15 +90,13 @@ catalog_user_enter(CatalogUser *cu)
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
 						   cu->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-	cu->guc_nest_level = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	cu->guc_nest_level = continuous_pin_search_path();
 }
 
 static void
 catalog_user_leave(CatalogUser *cu)
 {
-	AtEOXact_GUC(false, cu->guc_nest_level);
+	continuous_unpin_search_path(cu->guc_nest_level);
 	SetUserIdAndSecContext(cu->saved_userid, cu->saved_sec_context);
 }
 

@@ -519,12 +519,15 @@ static bool
 catalog_has_views(void)
 {
 	bool		found;
+	int			nest_level;
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
+	nest_level = continuous_pin_search_path();
 	if (SPI_execute("SELECT 1 FROM continuous.view_catalog LIMIT 1", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read continuous.view_catalog");
 	found = SPI_processed > 0;
+	continuous_unpin_search_path(nest_level);
 	SPI_finish();
 	PopActiveSnapshot();
 	return found;

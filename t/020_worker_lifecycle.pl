@@ -71,6 +71,60 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM pg_replication_slots WHERE
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_continuous');
 ok(ContinuousCluster::wait_for_worker($node, 'postgres'), 'worker starts again');
 
+# --- The worker's own SQL does not call functions found in search_path -----
+# A database's owner can set its search_path; with a schema of its own
+# before pg_catalog, an operator = (int4, int4) there would win over
+# pg_catalog's in the statements a checkpoint runs (DELETE ... WHERE
+# view_id = $1 when a view is dropped).  The worker, a superuser, must not
+# call it: its own statements run with search_path = pg_catalog, pg_temp.
+$node->safe_psql('postgres', 'CREATE DATABASE hardened');
+$node->safe_psql('hardened', q{
+	CREATE EXTENSION pg_continuous;
+	CREATE SCHEMA evil;
+	CREATE TABLE evil.calls (backend_type text);
+	CREATE FUNCTION evil.int4eq(int4, int4) RETURNS bool
+	LANGUAGE plpgsql AS $fn$
+	BEGIN
+		INSERT INTO evil.calls SELECT backend_type FROM pg_catalog.pg_stat_activity
+		WHERE pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid();
+		RETURN $1 OPERATOR(pg_catalog.=) $2;
+	END
+	$fn$;
+	CREATE OPERATOR evil.= (LEFTARG = int4, RIGHTARG = int4, FUNCTION = evil.int4eq);
+	CREATE TABLE tgt (g int);
+	SELECT continuous.create_view('tgt_n', 'SELECT g, count(*) AS n FROM tgt GROUP BY g');
+	SELECT continuous.create_view('tgt_all', 'SELECT count(*) AS n FROM tgt');
+	INSERT INTO tgt SELECT i % 5 FROM generate_series(1, 50) i;
+	SELECT continuous.sync();
+	ALTER DATABASE hardened SET search_path = evil, pg_catalog, public;
+});
+my $inserted_lsn = $node->safe_psql('hardened', 'SELECT pg_current_wal_lsn()');
+ContinuousCluster::set_config($node, 'continuous.checkpoint_interval' => '1s');
+ok( ContinuousCluster::wait_until($node, 'hardened',
+		"SELECT last_checkpoint_lsn >= '$inserted_lsn' FROM continuous.worker_stats"),
+	'the worker checkpoints the groups');
+is($node->safe_psql('hardened', 'SELECT count(*) FROM continuous.checkpoint_group'), '6',
+	'the checkpoint holds both views\' groups');
+my $hardened_pid = ContinuousCluster::worker_pid($node, 'hardened');
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($hardened_pid)");
+ok(ContinuousCluster::wait_for_new_worker($node, 'hardened', $hardened_pid),
+	'a new worker starts with the database\'s search_path');
+$node->safe_psql('hardened', q{
+	SELECT continuous.drop_view('tgt_n');
+	INSERT INTO tgt VALUES (7);
+	SELECT continuous.sync();
+});
+my $dropped_lsn = $node->safe_psql('hardened', 'SELECT pg_current_wal_lsn()');
+ok( ContinuousCluster::wait_until($node, 'hardened',
+		"SELECT last_checkpoint_lsn >= '$dropped_lsn' FROM continuous.worker_stats"),
+	'the worker checkpoints after the drop');
+ContinuousCluster::set_config($node, 'continuous.checkpoint_interval' => undef);
+is($node->safe_psql('hardened', q{SELECT count(*) FROM continuous.checkpoint_view}), '1',
+	'the checkpoint forgot the dropped view');
+is($node->safe_psql('hardened', q{SELECT count(*) FROM evil.calls WHERE backend_type = 'pg_continuous worker'}),
+	'0', 'the worker did not call the operator = of a schema in the database\'s search_path');
+$node->safe_psql('postgres', 'DROP DATABASE hardened');
+
 # --- Exactly-once across worker and server restarts ------------------------
 
 $node->safe_psql('postgres', q{
