@@ -185,13 +185,33 @@ INSERT INTO pv.src VALUES (3, 3);
 SELECT continuous.sync();
 SELECT * FROM pv.who;
 RESET ROLE;
--- After ALTER VIEW ... OWNER TO, later transactions run as the new owner.
+-- After ALTER VIEW ... OWNER TO, later transactions run as the new owner
+-- (who needs SELECT on the source, as a creator would).
+GRANT SELECT ON pv.src TO regress_continuous_reader;
 ALTER VIEW pv.who OWNER TO regress_continuous_reader;
 INSERT INTO pv.src VALUES (4, 4);
 SELECT continuous.sync();
 SELECT * FROM pv.who ORDER BY who;
 SELECT name, state, error FROM continuous.views WHERE name = 'pv.peeking'::regclass;
 SELECT * FROM expect_error('SELECT * FROM pv.peeking');
+
+-- A view whose owner loses SELECT on the source stops there: the worker
+-- reads no data for a role that could not.  The other views go on.
+REVOKE SELECT ON pv.src FROM regress_continuous_reader;
+SET ROLE regress_continuous_owner;
+CREATE TABLE pv.guarded (k int);
+SELECT continuous.create_view('pv.guarded_n', 'SELECT count(*) AS n FROM pv.guarded');
+INSERT INTO pv.guarded VALUES (1), (2);
+SELECT continuous.sync();
+SELECT n FROM pv.guarded_n;
+RESET ROLE;
+ALTER TABLE pv.guarded OWNER TO regress_continuous_reader;
+INSERT INTO pv.guarded VALUES (3);
+INSERT INTO pv.src VALUES (5, 5);
+SELECT continuous.sync();
+SELECT name, state, error FROM continuous.views
+WHERE name IN ('pv.guarded_n'::regclass, 'pv.who'::regclass, 'pv.counts'::regclass) ORDER BY name::text;
+SELECT * FROM pv.counts ORDER BY k;
 
 -- The extension's catalog queries run as superuser, with search_path set to
 -- pg_catalog: a function the caller puts first in its search_path, here one

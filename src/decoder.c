@@ -142,7 +142,7 @@ static const char *current_intervalstyle = NULL;
 static TimestampTz last_commit_time = 0;
 static uint64 pending_events_total = 0;
 static bool drop_requested = false;
-static bool owners_stale = false;	/* a relation changed: ALTER VIEW OWNER? */
+static bool owners_stale = false;	/* a relation or role changed: see check_view_owners */
 
 void		_PG_output_plugin_init(OutputPluginCallbacks *cb);
 
@@ -165,6 +165,13 @@ static void
 relcache_callback(Datum arg, Oid relid)
 {
 	relation_map_reset();
+	owners_stale = true;
+}
+
+/* Role memberships and attributes decide privileges too. */
+static void
+role_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
 	owners_stale = true;
 }
 
@@ -306,6 +313,7 @@ register_view(int32 view_id, Oid viewrelid, Oid sourcerelid, const char *querytr
 	av->view_id = view_id;
 	av->viewrelid = viewrelid;
 	av->owner = view_owner(viewrelid);
+	owners_stale = true;		/* check_view_owners checks it before use */
 	{
 		char	   *relname = get_rel_name(viewrelid);
 		char	   *nspname = relname ? get_namespace_name(get_rel_namespace(viewrelid)) : NULL;
@@ -418,21 +426,6 @@ apply_dirty_reset(ApplyView *av)
 void
 apply_become_owner(ApplyView *av, ApplyUser *saved)
 {
-	/* Owners as of the transaction being applied, after ALTER VIEW OWNER. */
-	if (owners_stale && IsTransactionState())
-	{
-		ListCell   *lc;
-
-		foreach(lc, apply_views)
-		{
-			ApplyView  *v = lfirst(lc);
-			Oid			owner = view_owner(v->viewrelid);
-
-			if (OidIsValid(owner))
-				v->owner = owner;
-		}
-		owners_stale = false;
-	}
 	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
 	SetUserIdAndSecContext(av->owner, saved->sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
@@ -442,6 +435,50 @@ void
 apply_restore_user(const ApplyUser *saved)
 {
 	SetUserIdAndSecContext(saved->userid, saved->sec_context);
+}
+
+/*
+ * After a relation or role changed (owners_stale), reads each view's owner
+ * again (ALTER VIEW ... OWNER TO) and checks that the owner may still read
+ * what the definition reads, as it had to when creating the view; a view
+ * whose owner may not fails, as REFRESH MATERIALIZED VIEW would.  In the
+ * catalog as of the transaction being decoded, so a view stops exactly at
+ * a REVOKE.  Needs a transaction.
+ */
+static void
+check_view_owners(void)
+{
+	ListCell   *lc;
+
+	owners_stale = false;
+	foreach(lc, apply_views)
+	{
+		ApplyView  *av = lfirst(lc);
+		Oid			owner;
+		ApplyUser	worker_user;
+		bool		allowed;
+
+		if (av->disabled)
+			continue;
+		owner = view_owner(av->viewrelid);
+		if (OidIsValid(owner))
+			av->owner = owner;
+		apply_become_owner(av, &worker_user);
+#if PG_VERSION_NUM >= 160000
+		allowed = ExecCheckPermissions(av->cv->query->rtable, av->cv->query->rteperminfos, false);
+#else
+		allowed = ExecCheckRTPerms(av->cv->query->rtable, false);
+#endif
+		apply_restore_user(&worker_user);
+		if (!allowed)
+		{
+			char	   *source = get_rel_name(av->cv->sourcerelid);
+			char	   *role = GetUserNameFromId(av->owner, true);
+
+			apply_disable_view(av, psprintf("permission denied for table %s: the view's owner %s may no longer read it",
+											source ? source : "(dropped)", role ? role : "(dropped)"));
+		}
+	}
 }
 
 void
@@ -470,6 +507,8 @@ decoder_init(StoreDb *db, Oid catalogrelid)
 									   ALLOCSET_DEFAULT_SIZES);
 	merge_init(decoder_cxt);
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHMEMMEMROLE, role_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, role_callback, (Datum) 0);
 }
 
 /* ----------------------------------------------------------------------
@@ -607,6 +646,8 @@ apply_row_to_targets(List *targets, HeapTuple tuple, int sign)
 {
 	ListCell   *lc;
 
+	if (owners_stale && IsTransactionState())
+		check_view_owners();
 	foreach(lc, targets)
 	{
 		RelationTarget *t = lfirst(lc);
@@ -1229,6 +1270,8 @@ decoder_backfill(XLogRecPtr consistent_lsn)
 {
 	ListCell   *lc;
 
+	if (owners_stale)
+		check_view_owners();
 	foreach(lc, apply_views)
 	{
 		ApplyView  *av = lfirst(lc);
