@@ -1256,6 +1256,7 @@ store_view_snapshot(Oid dboid, int32 view_id, const uint32 *hash, StoreSnapshot 
 	SharedView *v = NULL;
 
 	memset(snap, 0, sizeof(StoreSnapshot));
+	snap->taken = true;
 	store_area();
 	LWLockAcquire(control->lock, LW_SHARED);
 	db = find_db_locked(dboid);

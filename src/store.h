@@ -161,6 +161,7 @@ typedef struct StoreViewHeader
 /* A reader's private copy of a view's state. */
 typedef struct StoreSnapshot
 {
+	bool		taken;			/* store_view_snapshot filled it in */
 	int			ngroups;
 	MinimalTuple *tuples;
 	bool		found;			/* the worker knows the view */

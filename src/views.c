@@ -548,7 +548,7 @@ get_compiled_view(CatalogRow *row)
 struct ViewReader
 {
 	CompiledView *cv;
-	StoreSnapshot snap;
+	StoreSnapshot *snap;		/* its own, or one shared with other readers */
 	int			next;			/* index of the next group in snap */
 	bool		empty_row_done; /* the no-GROUP-BY row over no groups */
 	TupleTableSlot *finalslot;	/* keys and finalized aggregates */
@@ -566,17 +566,19 @@ struct ViewReader
  * hashes as lookup's values do (among them the group with those keys, if
  * any; the caller filters the rest out).  Only the output columns in
  * needed (numbered from 1) are computed, and only the aggregates they and
- * HAVING read are finalized: the others are NULL.
- * Everything is allocated in CurrentMemoryContext.
+ * HAVING read are finalized: the others are NULL.  With shared given, the
+ * reader uses that snapshot of all the groups, taking it if no reader has
+ * yet (lookup is then ignored): readers of one view sharing a snapshot see
+ * one state of it.  Everything is allocated in CurrentMemoryContext.
  */
 ViewReader *
 view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup,
-				  const Bitmapset *needed)
+				  const Bitmapset *needed, StoreSnapshot *shared)
 {
 	ViewReader *reader = palloc0(sizeof(ViewReader));
 	CatalogRow	row;
 	CompiledView *cv;
-	StoreSnapshot *snap = &reader->snap;
+	StoreSnapshot *snap = shared ? shared : palloc0(sizeof(StoreSnapshot));
 	AclResult	aclresult;
 
 	if (!catalog_lookup(view_id, &row))
@@ -601,7 +603,9 @@ view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup,
 					 errdetail("Column %d has type %s in the view.", i + 1,
 							   format_type_be(TupleDescAttr(cv->resultdesc, i)->atttypid))));
 
-	if (lookup != NULL && lookup->nkeys == cv->nkeys && cv->nkeys > 0)
+	if (snap->taken)
+		;						/* another reader of the statement took it */
+	else if (lookup != NULL && lookup->nkeys == cv->nkeys && cv->nkeys > 0 && shared == NULL)
 	{
 		FmgrInfo   *hashfns = palloc(sizeof(FmgrInfo) * cv->nkeys);
 		uint32		hash;
@@ -644,6 +648,7 @@ view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup,
 				 errhint("Its rows may no longer match its definition. Remove the cause, then drop the view and create it again.")));
 
 	reader->cv = cv;
+	reader->snap = snap;
 	reader->output_needed = palloc(sizeof(bool) * cv->resultdesc->natts);
 	reader->agg_needed = palloc0(sizeof(bool) * Max(cv->naggs, 1));
 	for (int a = 0; a < cv->naggs; a++)
@@ -756,9 +761,9 @@ view_reader_next(ViewReader *reader, Datum *values, bool *isnull)
 
 		MemoryContextReset(reader->groupcxt);
 		ResetExprContext(reader->econtext);
-		if (reader->next < reader->snap.ngroups)
-			stored = reader->snap.tuples[reader->next++];
-		else if (cv->nkeys == 0 && reader->snap.ngroups == 0 && !reader->empty_row_done)
+		if (reader->next < reader->snap->ngroups)
+			stored = reader->snap->tuples[reader->next++];
+		else if (cv->nkeys == 0 && reader->snap->ngroups == 0 && !reader->empty_row_done)
 		{
 			/* Without GROUP BY an aggregate query returns one row even over no rows. */
 			stored = NULL;
@@ -863,7 +868,7 @@ continuous_read_view(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	reader = view_reader_begin(view_id, rsinfo->setDesc, NULL,
-							   bms_add_range(NULL, 1, rsinfo->setDesc->natts));
+							   bms_add_range(NULL, 1, rsinfo->setDesc->natts), NULL);
 	values = palloc(sizeof(Datum) * rsinfo->setDesc->natts);
 	isnull = palloc(sizeof(bool) * rsinfo->setDesc->natts);
 	while (view_reader_next(reader, values, isnull))

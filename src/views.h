@@ -12,6 +12,8 @@
 #include "fmgr.h"
 #include "nodes/bitmapset.h"
 
+struct StoreSnapshot;
+
 /* A pass over one continuous view's rows (see views.c). */
 typedef struct ViewReader ViewReader;
 
@@ -33,7 +35,8 @@ typedef struct ViewKeyColumn
 } ViewKeyColumn;
 
 extern ViewReader *view_reader_begin(int32 view_id, TupleDesc coldesc,
-									 const ViewKeyLookup *lookup, const Bitmapset *needed);
+									 const ViewKeyLookup *lookup, const Bitmapset *needed,
+									 struct StoreSnapshot *shared);
 extern bool view_reader_next(ViewReader *reader, Datum *values, bool *isnull);
 extern void view_reader_rewind(ViewReader *reader);
 extern void view_reader_end(ViewReader *reader);

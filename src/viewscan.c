@@ -52,6 +52,7 @@
 #include "utils/syscache.h"
 
 #include "pg_continuous.h"
+#include "store.h"
 #include "viewscan.h"
 #include "views.h"
 
@@ -63,6 +64,24 @@
  * a lookup, per key the restriction "key = value" it comes from (the value
  * may be either argument: lookup_sides says which).
  */
+/*
+ * The view scans of one view in one statement (one EState).  When there is
+ * more than one (a self-join, a view and a subquery over it), they share one
+ * snapshot of all the groups, taken by the first to read: a statement sees
+ * one state of each view, as it sees one snapshot of each table.  Entries
+ * live in the statement's memory, and leave the list when it is freed.
+ */
+typedef struct ViewScanGroup
+{
+	EState	   *estate;
+	int32		view_id;
+	int			nscans;
+	StoreSnapshot snapshot;
+	MemoryContextCallback forget;
+} ViewScanGroup;
+
+static List *scan_groups = NIL; /* of ViewScanGroup, cells in TopMemoryContext */
+
 typedef struct ViewScanState
 {
 	CustomScanState css;
@@ -72,6 +91,7 @@ typedef struct ViewScanState
 	List	   *lookup_values;	/* ExprStates of their value sides */
 	Oid		   *lookup_hashfns;
 	Bitmapset  *needed;			/* columns the plan reads (attnos from 1) */
+	ViewScanGroup *group;
 	ViewReader *reader;			/* opened at the first row */
 } ViewScanState;
 
@@ -425,10 +445,46 @@ view_scan_create_state(CustomScan *cscan)
 	return (Node *) state;
 }
 
+static void
+forget_scan_group(void *arg)
+{
+	scan_groups = list_delete_ptr(scan_groups, arg);
+}
+
+/* Joins (or starts) the group of the statement's scans of this view. */
+static ViewScanGroup *
+join_scan_group(EState *estate, int32 view_id)
+{
+	ListCell   *lc;
+	ViewScanGroup *group;
+	MemoryContext old;
+
+	foreach(lc, scan_groups)
+	{
+		group = lfirst(lc);
+		if (group->estate == estate && group->view_id == view_id)
+		{
+			group->nscans++;
+			return group;
+		}
+	}
+	group = MemoryContextAllocZero(estate->es_query_cxt, sizeof(ViewScanGroup));
+	group->estate = estate;
+	group->view_id = view_id;
+	group->nscans = 1;
+	group->forget.func = forget_scan_group;
+	group->forget.arg = group;
+	MemoryContextRegisterResetCallback(estate->es_query_cxt, &group->forget);
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	scan_groups = lappend(scan_groups, group);
+	MemoryContextSwitchTo(old);
+	return group;
+}
+
 /*
  * Checks EXECUTE on read_view(), as the function scan's initialization
- * would, and prepares the lookup values, if any; the snapshot is taken at
- * the first row.
+ * would, joins the statement's scans of the view, and prepares the lookup
+ * values, if any; the snapshot is taken at the first row.
  */
 static void
 view_scan_begin(CustomScanState *node, EState *estate, int eflags)
@@ -447,6 +503,8 @@ view_scan_begin(CustomScanState *node, EState *estate, int eflags)
 	aclresult = pg_proc_aclcheck(state->funcid, GetUserId(), ACL_EXECUTE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FUNCTION, get_func_name(state->funcid));
+
+	state->group = join_scan_group(estate, state->view_id);
 
 	/* The columns the target list and quals read; the rest are not computed. */
 	pull_varattnos((Node *) node->ss.ps.plan->targetlist, INDEX_VAR, &attnos);
@@ -478,7 +536,9 @@ view_scan_next(ScanState *ss)
 	{
 		EState	   *estate = ss->ps.state;
 		MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
-		if (state->lookup_values != NIL)
+		StoreSnapshot *shared = state->group->nscans > 1 ? &state->group->snapshot : NULL;
+
+		if (state->lookup_values != NIL && shared == NULL)
 		{
 			ExprContext *econtext = ss->ps.ps_ExprContext;
 			int			nkeys = list_length(state->lookup_values);
@@ -497,11 +557,11 @@ view_scan_next(ScanState *ss)
 				k++;
 			}
 			state->reader = view_reader_begin(state->view_id, slot->tts_tupleDescriptor, &lookup,
-											  state->needed);
+											  state->needed, NULL);
 		}
 		else
 			state->reader = view_reader_begin(state->view_id, slot->tts_tupleDescriptor, NULL,
-											  state->needed);
+											  state->needed, shared);
 		MemoryContextSwitchTo(old);
 	}
 

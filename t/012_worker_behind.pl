@@ -123,5 +123,36 @@ ContinuousCluster::set_config($node, 'continuous.debug_merge_delay' => undef);
 $node->safe_psql($db, 'SELECT continuous.sync()');
 is($node->safe_psql($db, "SELECT $show FROM mm"), $states[-1], 'after sync the view equals its definition');
 
+# One statement sees one state of a view, however often it reads it: two
+# subqueries over mm with a pause between them, while the worker merges a
+# transaction every 200 ms.
+ContinuousCluster::set_config($node, 'continuous.enabled' => 'off');
+ok( ContinuousCluster::wait_until($node, $db,
+		"SELECT NOT active FROM pg_replication_slots WHERE slot_name = '$slot'"),
+	'the worker stops again');
+foreach my $i (1 .. 20)
+{
+	$node->safe_psql($db, "UPDATE m SET v = v + 1 WHERE g = 1 AND v = (SELECT max(v) FROM m WHERE g = 1)");
+}
+my $before_updates = $node->safe_psql($db, "SELECT $show FROM mm");
+ContinuousCluster::set_config($node,
+	'continuous.enabled'           => undef,
+	'continuous.debug_merge_delay' => '200ms');
+ok( ContinuousCluster::wait_until($node, $db, "SELECT $show <> '$before_updates' FROM mm"),
+	'the worker applies the updates again, one at a time');
+my (@torn, @pairs);
+foreach my $try (1 .. 6)
+{
+	my $pair = $node->safe_psql($db,
+		"SELECT (SELECT $show FROM mm), (SELECT 1 FROM pg_sleep(0.5)), (SELECT $show FROM mm)");
+	my ($first, undef, $second) = split(/\|/, $pair);
+	push @pairs, [ $first, $second ];
+	push @torn, "$first <> $second" if $first ne $second;
+}
+ok(!@torn, 'two reads of a view in one statement see the same state')
+  or diag(join("\n", @torn));
+isnt($pairs[0][0], $pairs[-1][1], 'the view changed while the statements ran');
+ContinuousCluster::set_config($node, 'continuous.debug_merge_delay' => undef);
+
 $node->stop;
 done_testing();
