@@ -155,6 +155,25 @@ SELECT both_scans($$SELECT * FROM vs.per_pair WHERE s = 'k3'::varchar AND b = 1:
 SELECT both_scans($$SELECT * FROM vs.per_pair WHERE s = 'k1' AND b = 0 AND total > 0$$);
 EXPLAIN (COSTS OFF) SELECT * FROM vs.per_pair WHERE s = 'k3';
 SELECT both_scans($$SELECT * FROM vs.per_pair WHERE s = 'k3'$$);
+-- key IN (...) and key = ANY (array): one hash chain per value.  One key
+-- at most may have a list.
+EXPLAIN (COSTS OFF) SELECT * FROM vs.per_k WHERE k IN (1, 3, 42);
+SELECT * FROM vs.per_k WHERE k IN (1, 3, 42) ORDER BY k;
+SELECT both_scans('SELECT * FROM vs.per_k WHERE k IN (1, 3, 42)');
+SELECT both_scans('SELECT * FROM vs.per_k WHERE k IN (1, 1, NULL, 2::bigint)');
+SELECT both_scans('SELECT * FROM vs.per_k WHERE k = ANY (ARRAY[]::int[])');
+SELECT both_scans($$SELECT * FROM vs.per_pair WHERE s IN ('k1', 'k2', 'nope') AND b = 0$$);
+SELECT both_scans('SELECT * FROM vs.per_k WHERE k IN (1, 2) AND k = 2');
+EXPLAIN (COSTS OFF) SELECT * FROM vs.per_pair WHERE s IN ('k1', 'k2') AND b IN (0, 1);
+SELECT both_scans($$SELECT * FROM vs.per_pair WHERE s IN ('k1', 'k2') AND b IN (0, 1)$$);
+SET plan_cache_mode = force_generic_plan;
+PREPARE in_k(int[]) AS SELECT k, n FROM vs.per_k WHERE k = ANY ($1) ORDER BY k;
+EXPLAIN (COSTS OFF) EXECUTE in_k('{1,2}');
+EXECUTE in_k('{2,1,2}');
+EXECUTE in_k(NULL);
+DEALLOCATE in_k;
+RESET plan_cache_mode;
+
 -- Not a lookup: another collation than the key's, a cast of the key, a
 -- value that changes between rescans.
 EXPLAIN (COSTS OFF) SELECT * FROM vs.per_pair WHERE s = 'k3' COLLATE "C" AND b = 1;

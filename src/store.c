@@ -1245,12 +1245,13 @@ copy_group_tuple(SharedGroup *g)
 
 /*
  * Copies a view's groups into the current memory context, holding the
- * view's lock shared only while copying: all of them, or with hash given
- * only those whose key hashes to *hash (a superset of the groups with one
- * key, which the caller picks out).
+ * view's lock shared only while copying: all of them, or with hashes given
+ * only those whose key hashes to one of them (distinct hashes: a superset of
+ * the groups with those keys, which the caller picks out).
  */
 void
-store_view_snapshot(Oid dboid, int32 view_id, const uint32 *hash, StoreSnapshot *snap)
+store_view_snapshot(Oid dboid, int32 view_id, const uint32 *hashes, int nhashes,
+					StoreSnapshot *snap)
 {
 	StoreDb    *db;
 	SharedView *v = NULL;
@@ -1282,24 +1283,29 @@ store_view_snapshot(Oid dboid, int32 view_id, const uint32 *hash, StoreSnapshot 
 		LWLockRelease(&v->lock);
 		return;
 	}
-	if (hash != NULL)
+	if (hashes != NULL)
 	{
-		/* The groups with this hash: one bucket's chain. */
-		dsa_pointer dp;
-		SharedGroup *g = store_group_first(v, *hash, &dp);
+		/* The groups with these hashes: in one bucket's chain each. */
 		int			room = 4;
 
 		snap->tuples = palloc(sizeof(MinimalTuple) * room);
-		for (; g != NULL; g = store_group_next(g, *hash, &dp))
+		for (int h = 0; h < nhashes; h++)
 		{
-			if (g->empty)
-				continue;
-			if (snap->ngroups == room)
+			dsa_pointer dp;
+			SharedGroup *g;
+
+			for (g = store_group_first(v, hashes[h], &dp); g != NULL;
+				 g = store_group_next(g, hashes[h], &dp))
 			{
-				room *= 2;
-				snap->tuples = repalloc(snap->tuples, sizeof(MinimalTuple) * room);
+				if (g->empty)
+					continue;
+				if (snap->ngroups == room)
+				{
+					room *= 2;
+					snap->tuples = repalloc(snap->tuples, sizeof(MinimalTuple) * room);
+				}
+				snap->tuples[snap->ngroups++] = copy_group_tuple(g);
 			}
-			snap->tuples[snap->ngroups++] = copy_group_tuple(g);
 		}
 	}
 	else

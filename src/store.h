@@ -224,8 +224,8 @@ extern void store_blob_discard(dsa_pointer blob);
 extern char *store_blob_data(dsa_pointer blob, Size *size);
 
 /* Views (readers) */
-extern void store_view_snapshot(Oid dboid, int32 view_id, const uint32 *hash,
-								StoreSnapshot *snap);
+extern void store_view_snapshot(Oid dboid, int32 view_id, const uint32 *hashes,
+								int nhashes, StoreSnapshot *snap);
 
 typedef struct StoreViewStatus
 {

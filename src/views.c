@@ -32,6 +32,7 @@
 #include "catalog/pg_rewrite.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
+#include "lib/qunique.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -558,12 +559,21 @@ struct ViewReader
 	bool	   *agg_needed;		/* per aggregate: a needed output or HAVING reads it */
 };
 
+static int
+compare_hashes(const void *a, const void *b)
+{
+	uint32		x = *(const uint32 *) a;
+	uint32		y = *(const uint32 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
 /*
  * Opens a read of a continuous view: checks that the view exists, that the
  * user may select from it, that coldesc (the columns the caller expects)
  * matches the view's, and that the view is readable; then copies its groups
  * out of shared memory: all of them, or with lookup given, those whose key
- * hashes as lookup's values do (among them the group with those keys, if
+ * hashes as lookup's values do (among them the groups with those keys, if
  * any; the caller filters the rest out).  Only the output columns in
  * needed (numbered from 1) are computed, and only the aggregates they and
  * HAVING read are finalized: the others are NULL.  With shared given, the
@@ -608,15 +618,31 @@ view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup,
 	else if (lookup != NULL && lookup->nkeys == cv->nkeys && cv->nkeys > 0 && shared == NULL)
 	{
 		FmgrInfo   *hashfns = palloc(sizeof(FmgrInfo) * cv->nkeys);
-		uint32		hash;
+		int			nvalues = lookup->list_key >= 0 ? lookup->nlisted : 1;
+		uint32	   *hashes = palloc(sizeof(uint32) * Max(nvalues, 1));
+		int			nhashes = 0;
 
 		for (int i = 0; i < cv->nkeys; i++)
 			fmgr_info(lookup->hashfns[i], &hashfns[i]);
-		hash = compile_hash_key(cv, hashfns, lookup->values, lookup->nulls);
-		store_view_snapshot(MyDatabaseId, view_id, &hash, snap);
+		for (int v = 0; v < nvalues; v++)
+		{
+			if (lookup->list_key >= 0)
+			{
+				lookup->values[lookup->list_key] = lookup->listed[v];
+				lookup->nulls[lookup->list_key] = false;
+			}
+			hashes[nhashes++] = compile_hash_key(cv, hashfns, lookup->values, lookup->nulls);
+		}
+		/* Equal values, or colliding ones, must not copy a group twice. */
+		if (nhashes > 1)
+		{
+			qsort(hashes, nhashes, sizeof(uint32), compare_hashes);
+			nhashes = qunique(hashes, nhashes, sizeof(uint32), compare_hashes);
+		}
+		store_view_snapshot(MyDatabaseId, view_id, hashes, nhashes, snap);
 	}
 	else
-		store_view_snapshot(MyDatabaseId, view_id, NULL, snap);
+		store_view_snapshot(MyDatabaseId, view_id, NULL, 0, snap);
 	if (snap->state == VIEW_FAILED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -17,13 +17,19 @@ struct StoreSnapshot;
 /* A pass over one continuous view's rows (see views.c). */
 typedef struct ViewReader ViewReader;
 
-/* Values to look a group up by, one per group key (see view_reader_begin). */
+/*
+ * Values to look groups up by, one per group key (see view_reader_begin);
+ * one key, list_key, may instead have a list of values (key IN (...)).
+ */
 typedef struct ViewKeyLookup
 {
 	int			nkeys;
 	Oid		   *hashfns;		/* per key: hash function of the value's type */
 	Datum	   *values;
 	bool	   *nulls;
+	int			list_key;		/* -1, or the key whose values are listed */
+	int			nlisted;
+	Datum	   *listed;			/* its non-NULL values */
 } ViewKeyLookup;
 
 /* A group key that is an output column (see view_key_columns). */

@@ -46,6 +46,7 @@
 #include "optimizer/restrictinfo.h"
 #include "parser/parsetree.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/catcache.h"
 #include "utils/lsyscache.h"
 #include "utils/ruleutils.h"
@@ -87,9 +88,10 @@ typedef struct ViewScanState
 	CustomScanState css;
 	int32		view_id;
 	Oid			funcid;
-	List	   *lookup_quals;	/* OpExprs, in key order; NIL: read every group */
+	List	   *lookup_quals;	/* in key order; NIL: read every group */
 	List	   *lookup_values;	/* ExprStates of their value sides */
 	Oid		   *lookup_hashfns;
+	int			lookup_list_key;	/* the key of key IN (...), or -1 */
 	Bitmapset  *needed;			/* columns the plan reads (attnos from 1) */
 	ViewScanGroup *group;
 	ViewReader *reader;			/* opened at the first row */
@@ -213,7 +215,8 @@ lookup_hash_function(Oid opno, int var_side, Oid key_eqop, Oid collation)
 /*
  * The restrictions "key = value" that pin every group key of the view, in
  * key order, with the hash function of each value's type; NIL if some key
- * is not pinned.  Groups are hashed by key with the key's hash functions; a
+ * is not pinned.  One of them may be "key IN (...)" or "key = ANY (array)"
+ * instead.  Groups are hashed by key with the key's hash functions; a
  * value equal to a key by an operator of the same hash family hashes alike,
  * so the groups a lookup finds include every group the restrictions keep.
  */
@@ -221,9 +224,10 @@ static List *
 find_lookup_quals(RelOptInfo *rel, int32 view_id, List **hashfns)
 {
 	ViewKeyColumn *keys;
-	OpExpr	  **quals;
+	Expr	  **quals;
 	Oid		   *fns;
 	int			nkeys;
+	int			lists = 0;
 	List	   *result = NIL;
 	ListCell   *lc;
 	bool		candidate = false;
@@ -231,7 +235,8 @@ find_lookup_quals(RelOptInfo *rel, int32 view_id, List **hashfns)
 	*hashfns = NIL;
 	/* Read the view's definition only for queries that could use it. */
 	foreach(lc, rel->baserestrictinfo)
-		if (IsA(lfirst_node(RestrictInfo, lc)->clause, OpExpr))
+		if (IsA(lfirst_node(RestrictInfo, lc)->clause, OpExpr) ||
+			IsA(lfirst_node(RestrictInfo, lc)->clause, ScalarArrayOpExpr))
 			candidate = true;
 	if (!candidate)
 		return NIL;
@@ -239,21 +244,42 @@ find_lookup_quals(RelOptInfo *rel, int32 view_id, List **hashfns)
 	if (nkeys <= 0)
 		return NIL;
 
-	quals = palloc0(sizeof(OpExpr *) * nkeys);
+	quals = palloc0(sizeof(Expr *) * nkeys);
 	fns = palloc0(sizeof(Oid) * nkeys);
 	foreach(lc, rel->baserestrictinfo)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
-		OpExpr	   *op = (OpExpr *) ri->clause;
+		Expr	   *clause = ri->clause;
+		bool		is_list = IsA(clause, ScalarArrayOpExpr);
+		Oid			opno;
+		Oid			collation;
+		List	   *args;
 		Node	   *sides[2];
 		int			var_side;
 		Var		   *var;
 
-		if (ri->pseudoconstant || !IsA(op, OpExpr) || list_length(op->args) != 2)
+		if (ri->pseudoconstant)
 			continue;
-		sides[0] = linitial(op->args);
-		sides[1] = lsecond(op->args);
-		for (var_side = 0; var_side < 2; var_side++)
+		if (IsA(clause, OpExpr))
+		{
+			opno = ((OpExpr *) clause)->opno;
+			collation = ((OpExpr *) clause)->inputcollid;
+			args = ((OpExpr *) clause)->args;
+		}
+		else if (is_list && ((ScalarArrayOpExpr *) clause)->useOr)
+		{
+			opno = ((ScalarArrayOpExpr *) clause)->opno;
+			collation = ((ScalarArrayOpExpr *) clause)->inputcollid;
+			args = ((ScalarArrayOpExpr *) clause)->args;
+		}
+		else
+			continue;
+		if (list_length(args) != 2)
+			continue;
+		sides[0] = linitial(args);
+		sides[1] = lsecond(args);
+		/* key IN (...) has the key on the left only. */
+		for (var_side = 0; var_side < (is_list ? 1 : 2); var_side++)
 		{
 			Node	   *v = sides[var_side];
 
@@ -263,7 +289,7 @@ find_lookup_quals(RelOptInfo *rel, int32 view_id, List **hashfns)
 				((Var *) v)->varlevelsup == 0 && is_lookup_value(sides[1 - var_side]))
 				break;
 		}
-		if (var_side == 2)
+		if (var_side == (is_list ? 1 : 2))
 			continue;
 		var = (Var *) (IsA(sides[var_side], RelabelType) ?
 					   (Node *) ((RelabelType *) sides[var_side])->arg : sides[var_side]);
@@ -271,24 +297,26 @@ find_lookup_quals(RelOptInfo *rel, int32 view_id, List **hashfns)
 		{
 			Oid			fn;
 
-			if (keys[k].attno != var->varattno || quals[k] != NULL ||
-				op->inputcollid != keys[k].collation)
+			/* key = value wins over key IN (...) for the same key. */
+			if (keys[k].attno != var->varattno || collation != keys[k].collation ||
+				(quals[k] != NULL && (is_list || !IsA(quals[k], ScalarArrayOpExpr))))
 				continue;
-			fn = lookup_hash_function(op->opno, var_side, keys[k].eqop, op->inputcollid);
+			fn = lookup_hash_function(opno, var_side, keys[k].eqop, collation);
 			if (!OidIsValid(fn))
 				continue;
-			quals[k] = op;
+			quals[k] = clause;
 			fns[k] = fn;
 		}
 	}
-	*hashfns = NIL;
 	for (int k = 0; k < nkeys; k++)
 	{
 		if (quals[k] == NULL)
-		{
-			*hashfns = NIL;
 			return NIL;
-		}
+		if (IsA(quals[k], ScalarArrayOpExpr) && ++lists > 1)
+			return NIL;			/* one list of values at most */
+	}
+	for (int k = 0; k < nkeys; k++)
+	{
 		result = lappend(result, quals[k]);
 		*hashfns = lappend_oid(*hashfns, fns[k]);
 	}
@@ -415,18 +443,24 @@ view_scan_plan(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 
 /*
  * The value side of a lookup restriction: the argument that is not the
- * scan's column (after setrefs.c, a Var of INDEX_VAR, maybe relabeled).
+ * scan's column (after setrefs.c, a Var of INDEX_VAR, maybe relabeled);
+ * the array of key IN (...).
  */
 static Node *
-lookup_value_side(OpExpr *op)
+lookup_value_side(Expr *qual)
 {
-	Node	   *left = linitial(op->args);
+	List	   *args;
+	Node	   *left;
 
+	if (IsA(qual, ScalarArrayOpExpr))
+		return lsecond(((ScalarArrayOpExpr *) qual)->args);
+	args = castNode(OpExpr, qual)->args;
+	left = linitial(args);
 	if (IsA(left, RelabelType))
 		left = (Node *) ((RelabelType *) left)->arg;
 	if (IsA(left, Var) && ((Var *) left)->varno == INDEX_VAR)
-		return lsecond(op->args);
-	return linitial(op->args);
+		return lsecond(args);
+	return linitial(args);
 }
 
 static Node *
@@ -515,15 +549,42 @@ view_scan_begin(CustomScanState *node, EState *estate, int eflags)
 	if (state->lookup_quals == NIL)
 		return;
 	state->lookup_hashfns = palloc(sizeof(Oid) * list_length(hashfns));
+	state->lookup_list_key = -1;
 	forboth(lc, state->lookup_quals, lf, hashfns)
 	{
-		OpExpr	   *op = lfirst_node(OpExpr, lc);
-		Node	   *value = lookup_value_side(op);
+		Expr	   *qual = lfirst(lc);
+		Node	   *value = lookup_value_side(qual);
+
+		if (IsA(qual, ScalarArrayOpExpr))
+			state->lookup_list_key = k;
 
 		state->lookup_values = lappend(state->lookup_values,
 									   ExecInitExpr((Expr *) value, &node->ss.ps));
 		state->lookup_hashfns[k++] = lfirst_oid(lf);
 	}
+}
+
+/*
+ * The non-NULL elements of the array of key IN (...): NULLs match no group
+ * (a NULL array, none at all).
+ */
+static void
+list_values(ArrayType *array, ViewKeyLookup *lookup)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+
+	get_typlenbyvalalign(ARR_ELEMTYPE(array), &typlen, &typbyval, &typalign);
+	deconstruct_array(array, ARR_ELEMTYPE(array), typlen, typbyval, typalign,
+					  &elems, &nulls, &nelems);
+	lookup->listed = palloc(sizeof(Datum) * Max(nelems, 1));
+	for (int i = 0; i < nelems; i++)
+		if (!nulls[i])
+			lookup->listed[lookup->nlisted++] = elems[i];
 }
 
 static TupleTableSlot *
@@ -550,10 +611,15 @@ view_scan_next(ScanState *ss)
 			lookup.hashfns = state->lookup_hashfns;
 			lookup.values = palloc(sizeof(Datum) * nkeys);
 			lookup.nulls = palloc(sizeof(bool) * nkeys);
+			lookup.list_key = state->lookup_list_key;
+			lookup.nlisted = 0;
+			lookup.listed = NULL;
 			foreach(lc, state->lookup_values)
 			{
 				/* Allocated in query memory, the current context. */
 				lookup.values[k] = ExecEvalExpr(lfirst(lc), econtext, &lookup.nulls[k]);
+				if (k == lookup.list_key && !lookup.nulls[k])
+					list_values(DatumGetArrayTypeP(lookup.values[k]), &lookup);
 				k++;
 			}
 			state->reader = view_reader_begin(state->view_id, slot->tts_tupleDescriptor, &lookup,
