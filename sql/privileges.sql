@@ -184,6 +184,29 @@ SELECT continuous.create_view('pv.peeking', 'SELECT pv.peek() AS secret, count(*
 INSERT INTO pv.src VALUES (3, 3);
 SELECT continuous.sync();
 SELECT * FROM pv.who;
+-- Compiling the definition in the worker, which folds pv.folded(0), a
+-- constant, runs as the owner too (pv.folded raises when run as a
+-- superuser); and a setting the owner's code changes (pv.meddle) reaches
+-- neither the worker nor the next view (pv.current_path).
+CREATE FUNCTION pv.folded(int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $fn$
+BEGIN
+	IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+		RAISE EXCEPTION 'pv.folded() runs as a superuser';
+	END IF;
+	RETURN $1;
+END
+$fn$;
+CREATE FUNCTION pv.meddle(int) RETURNS int STABLE LANGUAGE plpgsql
+AS $fn$ BEGIN PERFORM set_config('search_path', 'pv', false); RETURN $1; END $fn$;
+CREATE FUNCTION pv.current_path() RETURNS text STABLE LANGUAGE sql
+AS $fn$ SELECT current_setting('search_path') $fn$;
+SELECT continuous.create_view('pv.folding', 'SELECT count(*) AS n FROM pv.src WHERE v > pv.folded(0)');
+SELECT continuous.create_view('pv.meddling', 'SELECT pv.meddle(k) AS k, count(*) AS n FROM pv.src GROUP BY 1');
+SELECT continuous.create_view('pv.pathing', 'SELECT pv.current_path() AS p, count(*) AS n FROM pv.src GROUP BY 1');
+INSERT INTO pv.src VALUES (6, 6);
+SELECT continuous.sync();
+SELECT n FROM pv.folding;
+SELECT p FROM pv.pathing ORDER BY p;
 RESET ROLE;
 -- After ALTER VIEW ... OWNER TO, later transactions run as the new owner
 -- (who needs SELECT on the source, as a creator would).

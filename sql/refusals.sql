@@ -48,6 +48,9 @@ SELECT refused('SELECT t.k, count(*) FROM rf.t JOIN rf.t2 ON t.k = t2.k GROUP BY
 SELECT refused('SELECT count(*) FROM rf.t a LEFT JOIN rf.t b USING (k)');
 SELECT refused('SELECT count(*) FROM rf.ev, rf.t');
 SELECT refused('SELECT count(*) FROM rf.t, LATERAL generate_series(1, t.x) AS g');
+-- Columns of the source that GROUP BY its primary key lets the query show.
+CREATE TABLE rf.keyed (id int PRIMARY KEY, name text);
+SELECT refused('SELECT id, name, count(*) FROM rf.keyed GROUP BY id');
 
 -- Window functions, DISTINCT, ORDER BY, LIMIT, OFFSET.
 SELECT refused('SELECT k, count(*), rank() OVER (ORDER BY k) FROM rf.t GROUP BY k');

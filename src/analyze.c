@@ -285,6 +285,10 @@ analyze_view_query(const char *query_string, Oid *sourcerelid)
 		refuse("GROUPING SETS, ROLLUP and CUBE", -1, "Create one continuous view per grouping.");
 	if (query->rowMarks)
 		refuse("FOR UPDATE and FOR SHARE clauses", -1, NULL);
+	/* GROUP BY a primary key with other columns of its table in the output. */
+	if (query->constraintDeps)
+		refuse("columns that depend on a primary key in GROUP BY", -1,
+			   "Add the columns to GROUP BY.");
 
 	if (list_length(query->jointree->fromlist) != 1 || list_length(query->rtable) != 1)
 	{

@@ -72,6 +72,7 @@ typedef struct ApplyUser
 {
 	Oid			userid;
 	int			sec_context;
+	int			guc_nest_level; /* settings the owner's code changes are undone */
 } ApplyUser;
 
 /* decoder.c */

@@ -300,7 +300,7 @@ final_row_aggs(CompiledView *cv, Node *expr)
 	{
 		int			col = attno + FirstLowInvalidHeapAttributeNumber - 1;
 
-		if (col >= cv->nkeys)
+		if (col >= cv->nkeys && col < cv->nkeys + cv->naggs)
 			aggs = bms_add_member(aggs, col - cv->nkeys);
 	}
 	return aggs;

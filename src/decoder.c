@@ -303,6 +303,7 @@ register_view(int32 view_id, Oid viewrelid, Oid sourcerelid, const char *querytr
 	MemoryContext old = MemoryContextSwitchTo(decoder_cxt);
 	ApplyView  *av;
 	Relation	source;
+	ApplyUser	worker_user;
 
 	if (find_apply_view(view_id) != NULL)
 	{
@@ -321,11 +322,50 @@ register_view(int32 view_id, Oid viewrelid, Oid sourcerelid, const char *querytr
 		av->name = relname ? quote_qualified_identifier(nspname, relname)
 			: psprintf("continuous view %d", view_id);
 	}
-	av->cv = compile_view(view_id, sourcerelid, querytree);
 	source = RelationIdGetRelation(sourcerelid);
 	if (!RelationIsValid(source))
 		elog(ERROR, "could not open source %u of continuous view %d", sourcerelid, view_id);
-	compile_view_for_apply(av->cv, RelationGetDescr(source));
+	/*
+	 * Compiling runs the owner's code too (constant folding, initial
+	 * values), which may run SQL: it needs a snapshot (the historic one while
+	 * decoding).  An error there fails the view, not the worker.
+	 */
+	if (OidIsValid(av->owner))
+		apply_become_owner(av, &worker_user);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		av->cv = compile_view(view_id, sourcerelid, querytree);
+		compile_view_for_apply(av->cv, RelationGetDescr(source));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		SharedView *shared;
+
+		if (OidIsValid(av->owner))
+			apply_restore_user(&worker_user);
+		if (ProcDiePending || QueryCancelPending)
+			PG_RE_THROW();
+		MemoryContextSwitchTo(decoder_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		PopActiveSnapshot();
+		RelationClose(source);
+		shared = store_view_attach(decoder_db, view_id, VIEW_READY);
+		if (shared)
+			store_view_mark_failed(shared, edata->message);
+		ereport(LOG,
+				(errmsg("pg_continuous: continuous view %s is no longer maintained", av->name),
+				 errdetail("Compiling its definition failed: %s", edata->message)));
+		FreeErrorData(edata);
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	PG_END_TRY();
+	PopActiveSnapshot();
+	if (OidIsValid(av->owner))
+		apply_restore_user(&worker_user);
 	RelationClose(source);
 	av->uses_settings = compile_uses_session_settings(av->cv);
 	av->timezone = pstrdup(timezone);
@@ -419,9 +459,12 @@ apply_dirty_reset(ApplyView *av)
  * The worker is a superuser, but a view's definition is its owner's code:
  * its functions, operators and aggregates run with the owner's privileges,
  * in a security-restricted operation, as REFRESH MATERIALIZED VIEW runs a
- * materialized view's query.  Every call into the definition (apply_row,
- * merge_view) is bracketed by these two; an error in between must restore
- * the worker's role before the worker goes on.
+ * materialized view's query.  Every call into the definition (compiling
+ * it, apply_row, merge_view) is bracketed by these two; an error in between
+ * must restore the worker's role before the worker goes on.  Settings the
+ * owner's code changes (set_config()) are undone at the end of the bracket,
+ * so they reach neither the worker nor other views; a view's own settings
+ * (use_view_settings) are applied before the bracket.
  */
 void
 apply_become_owner(ApplyView *av, ApplyUser *saved)
@@ -429,11 +472,13 @@ apply_become_owner(ApplyView *av, ApplyUser *saved)
 	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
 	SetUserIdAndSecContext(av->owner, saved->sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
+	saved->guc_nest_level = NewGUCNestLevel();
 }
 
 void
 apply_restore_user(const ApplyUser *saved)
 {
+	AtEOXact_GUC(false, saved->guc_nest_level);
 	SetUserIdAndSecContext(saved->userid, saved->sec_context);
 }
 
@@ -456,19 +501,31 @@ check_view_owners(void)
 		ApplyView  *av = lfirst(lc);
 		Oid			owner;
 		ApplyUser	worker_user;
-		bool		allowed;
+		volatile bool allowed;
 
 		if (av->disabled)
 			continue;
+		/* A view or source dropped meanwhile: its drop is decoded later. */
 		owner = view_owner(av->viewrelid);
-		if (OidIsValid(owner))
-			av->owner = owner;
+		if (!OidIsValid(owner) ||
+			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(av->cv->sourcerelid)))
+			continue;
+		av->owner = owner;
 		apply_become_owner(av, &worker_user);
+		PG_TRY();
+		{
 #if PG_VERSION_NUM >= 160000
-		allowed = ExecCheckPermissions(av->cv->query->rtable, av->cv->query->rteperminfos, false);
+			allowed = ExecCheckPermissions(av->cv->query->rtable, av->cv->query->rteperminfos, false);
 #else
-		allowed = ExecCheckRTPerms(av->cv->query->rtable, false);
+			allowed = ExecCheckRTPerms(av->cv->query->rtable, false);
 #endif
+		}
+		PG_CATCH();
+		{
+			apply_restore_user(&worker_user);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
 		apply_restore_user(&worker_user);
 		if (!allowed)
 		{
@@ -659,11 +716,11 @@ apply_row_to_targets(List *targets, HeapTuple tuple, int sign)
 
 		if (av->disabled || av->initializing || current_end_lsn <= av->skip_until)
 			continue;
+		if (av->uses_settings)
+			use_view_settings(av);
 		apply_become_owner(av, &worker_user);
 		PG_TRY();
 		{
-			if (av->uses_settings)
-				use_view_settings(av);
 			if (t->map)
 				converted = execute_attr_map_tuple(tuple, t->map);
 			apply_row(av, converted, sign);
@@ -1011,6 +1068,8 @@ decoder_start(const CheckpointInfo *ckpt, bool shared_loaded, bool gap, XLogRecP
 	if (SPI_execute("SELECT id, viewrelid, sourcerelid, querytree, timezone, datestyle, intervalstyle "
 					"FROM continuous.view_catalog ORDER BY id", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read continuous.view_catalog");
+	/* Definitions compile in the session's search_path (SQL function bodies). */
+	continuous_unpin_search_path(nest_level);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -1059,7 +1118,6 @@ decoder_start(const CheckpointInfo *ckpt, bool shared_loaded, bool gap, XLogRecP
 		}
 		nviews++;
 	}
-	continuous_unpin_search_path(nest_level);
 	SPI_finish();
 
 	/* Views dropped since the checkpoint leave it at the next one. */
@@ -1235,6 +1293,7 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 		ErrorData  *edata;
 
 		apply_restore_user(&worker_user);
+		current_timezone = current_datestyle = current_intervalstyle = NULL;
 		/* Interrupts (shutdown) are not the view's fault. */
 		if (ProcDiePending || QueryCancelPending)
 			PG_RE_THROW();
@@ -1250,6 +1309,8 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 	}
 	PG_END_TRY();
 	apply_restore_user(&worker_user);
+	/* The view's settings applied inside the bracket were undone with it. */
+	current_timezone = current_datestyle = current_intervalstyle = NULL;
 
 	av->backfilling = false;
 	av->initializing = false;

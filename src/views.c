@@ -559,6 +559,15 @@ struct ViewReader
 	bool	   *agg_needed;		/* per aggregate: a needed output or HAVING reads it */
 };
 
+/* Whether this database's worker has loaded its views since the server started. */
+static bool
+database_views_loaded(void)
+{
+	StoreDb		status;
+
+	return store_db_get_status(MyDatabaseId, &status) && status.loaded;
+}
+
 static int
 compare_hashes(const void *a, const void *b)
 {
@@ -653,10 +662,13 @@ view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup,
 	/*
 	 * A view over a table shows nothing until its backfill is done: before
 	 * that its rows would miss the table's contents.  A view over a stream
-	 * the worker has not seen yet has simply counted nothing so far.
+	 * that the worker has not registered yet has counted nothing so far, if
+	 * the worker has loaded the database's views; before that (after a
+	 * restart) no view has its state yet.
 	 */
 	if (snap->found ? snap->state == VIEW_INITIALIZING :
-		get_rel_relkind(row.sourcerelid) != RELKIND_FOREIGN_TABLE)
+		(get_rel_relkind(row.sourcerelid) != RELKIND_FOREIGN_TABLE ||
+		 !database_views_loaded()))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("continuous view \"%s\" is initializing", get_rel_name(row.viewrelid)),
