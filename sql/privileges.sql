@@ -234,6 +234,21 @@ INSERT INTO pv.src VALUES (5, 5);
 SELECT continuous.sync();
 SELECT name, state, error FROM continuous.views
 WHERE name IN ('pv.guarded_n'::regclass, 'pv.who'::regclass, 'pv.counts'::regclass) ORDER BY name::text;
+-- So does a view whose owner may no longer execute a function it calls.
+CREATE FUNCTION pv.granted(int) RETURNS int IMMUTABLE LANGUAGE plpgsql
+AS $fn$ BEGIN RETURN $1 * 10; END $fn$;
+REVOKE EXECUTE ON FUNCTION pv.granted(int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pv.granted(int) TO regress_continuous_owner;
+SET ROLE regress_continuous_owner;
+SELECT continuous.create_view('pv.tens', 'SELECT pv.granted(k) AS k10, count(*) AS n FROM pv.src GROUP BY 1');
+SELECT continuous.sync();
+SELECT count(*) AS groups FROM pv.tens;
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION pv.granted(int) FROM regress_continuous_owner;
+INSERT INTO pv.src VALUES (7, 7);
+SELECT continuous.sync();
+SELECT name, state, error FROM continuous.views
+WHERE name IN ('pv.tens'::regclass, 'pv.counts'::regclass) ORDER BY name::text;
 SELECT * FROM pv.counts ORDER BY k;
 
 -- The extension's catalog queries run as superuser, with search_path set to

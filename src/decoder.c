@@ -81,7 +81,10 @@
 #include "replication/origin.h"
 #include "replication/output_plugin.h"
 #include "executor/spi.h"
+#include "nodes/nodeFuncs.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/regproc.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
@@ -168,7 +171,7 @@ relcache_callback(Datum arg, Oid relid)
 	owners_stale = true;
 }
 
-/* Role memberships and attributes decide privileges too. */
+/* Role memberships and attributes, and functions' ACLs, decide privileges too. */
 static void
 role_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
@@ -482,11 +485,34 @@ apply_restore_user(const ApplyUser *saved)
 	SetUserIdAndSecContext(saved->userid, saved->sec_context);
 }
 
+/* A function the current user may not execute: its oid into *context. */
+static bool
+denied_function_checker(Oid funcid, void *context)
+{
+	if (pg_proc_aclcheck(funcid, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK)
+		return false;
+	*(Oid *) context = funcid;
+	return true;
+}
+
+static bool
+denied_function_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, denied_function_checker, context))
+		return true;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, denied_function_walker, context, 0);
+	return expression_tree_walker(node, denied_function_walker, context);
+}
+
 /*
  * After a relation or role changed (owners_stale), reads each view's owner
  * again (ALTER VIEW ... OWNER TO) and checks that the owner may still read
- * what the definition reads, as it had to when creating the view; a view
- * whose owner may not fails, as REFRESH MATERIALIZED VIEW would.  In the
+ * what the definition reads and execute the functions it calls, as the
+ * owner's code had to when the view was compiled; a view whose owner may
+ * not fails, as REFRESH MATERIALIZED VIEW would.  In the
  * catalog as of the transaction being decoded, so a view stops exactly at
  * a REVOKE.  Needs a transaction.
  */
@@ -502,6 +528,7 @@ check_view_owners(void)
 		Oid			owner;
 		ApplyUser	worker_user;
 		volatile bool allowed;
+		Oid			denied = InvalidOid;
 
 		if (av->disabled)
 			continue;
@@ -519,6 +546,7 @@ check_view_owners(void)
 #else
 			allowed = ExecCheckRTPerms(av->cv->query->rtable, false);
 #endif
+			(void) query_tree_walker(av->cv->query, denied_function_walker, &denied, 0);
 		}
 		PG_CATCH();
 		{
@@ -534,6 +562,13 @@ check_view_owners(void)
 
 			apply_disable_view(av, psprintf("permission denied for table %s: the view's owner %s may no longer read it",
 											source ? source : "(dropped)", role ? role : "(dropped)"));
+		}
+		else if (OidIsValid(denied))
+		{
+			char	   *role = GetUserNameFromId(av->owner, true);
+
+			apply_disable_view(av, psprintf("permission denied for function %s: the view's owner %s may no longer execute it",
+											format_procedure(denied), role ? role : "(dropped)"));
 		}
 	}
 }
@@ -566,6 +601,7 @@ decoder_init(StoreDb *db, Oid catalogrelid)
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHMEMMEMROLE, role_callback, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHOID, role_callback, (Datum) 0);
+	CacheRegisterSyscacheCallback(PROCOID, role_callback, (Datum) 0);
 }
 
 /* ----------------------------------------------------------------------
