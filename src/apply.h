@@ -44,6 +44,7 @@ typedef struct ApplyView
 	SharedView *shared;
 	bool		disabled;		/* failed or dropped: changes are ignored */
 	bool		uses_settings;	/* calls stable functions: see use_view_settings */
+	bool		runs_user_code; /* calls functions that are not built in */
 	char	   *timezone;		/* the creator's settings */
 	char	   *datestyle;
 	char	   *intervalstyle;
@@ -72,7 +73,8 @@ typedef struct ApplyUser
 {
 	Oid			userid;
 	int			sec_context;
-	int			guc_nest_level; /* settings the owner's code changes are undone */
+	int			guc_nest_level; /* settings the owner's code changes are undone;
+								 * -1 when the view runs no user code */
 } ApplyUser;
 
 /* decoder.c */

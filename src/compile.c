@@ -26,6 +26,7 @@
 #include "postgres.h"
 
 #include "access/sysattr.h"
+#include "access/transam.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -342,6 +343,53 @@ compile_view_for_read(CompiledView *cv)
 		cv->having = ExecInitQual(make_ands_implicit(expression_planner((Expr *) having)), NULL);
 	}
 	MemoryContextSwitchTo(old);
+}
+
+typedef struct CallsContext
+{
+	check_function_callback checker;
+	void	   *context;
+} CallsContext;
+
+static bool
+calls_walker(Node *node, CallsContext *cc)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, cc->checker, cc->context))
+		return true;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, calls_walker, cc, 0);
+	return expression_tree_walker(node, calls_walker, cc);
+}
+
+/*
+ * Whether checker accepts a function the definition calls: a function,
+ * operator, aggregate or I/O conversion anywhere in it.
+ */
+bool
+compile_query_calls(CompiledView *cv, check_function_callback checker, void *context)
+{
+	CallsContext cc = {checker, context};
+
+	return query_tree_walker(cv->query, calls_walker, &cc, 0);
+}
+
+static bool
+is_user_function(Oid funcid, void *context)
+{
+	return funcid >= FirstNormalObjectId;
+}
+
+/*
+ * Does the definition call a function that is not built in (a user's, an
+ * extension's)?  Only such code can change settings (set_config() is
+ * volatile, so not allowed in a definition itself).
+ */
+bool
+compile_calls_user_functions(CompiledView *cv)
+{
+	return compile_query_calls(cv, is_user_function, NULL);
 }
 
 /*

@@ -9,6 +9,7 @@
 
 #include "access/tupdesc.h"
 #include "executor/executor.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
 
 #include "aggregate.h"
@@ -78,6 +79,9 @@ extern void compile_view_for_read(CompiledView *cv);
 extern void compile_view_free(CompiledView *cv);
 extern List *compile_collect_aggrefs(Query *query);
 extern bool compile_uses_session_settings(CompiledView *cv);
+extern bool compile_query_calls(CompiledView *cv, check_function_callback checker,
+								void *context);
+extern bool compile_calls_user_functions(CompiledView *cv);
 
 extern uint32 compile_hash_key(CompiledView *cv, FmgrInfo *hashfns, Datum *keys,
 							   bool *keynulls);

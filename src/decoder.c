@@ -371,6 +371,7 @@ register_view(int32 view_id, Oid viewrelid, Oid sourcerelid, const char *querytr
 		apply_restore_user(&worker_user);
 	RelationClose(source);
 	av->uses_settings = compile_uses_session_settings(av->cv);
+	av->runs_user_code = compile_calls_user_functions(av->cv);
 	av->timezone = pstrdup(timezone);
 	av->datestyle = pstrdup(datestyle);
 	av->intervalstyle = pstrdup(intervalstyle);
@@ -475,13 +476,20 @@ apply_become_owner(ApplyView *av, ApplyUser *saved)
 	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
 	SetUserIdAndSecContext(av->owner, saved->sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-	saved->guc_nest_level = NewGUCNestLevel();
+	/*
+	 * Only functions that are not built in can change settings.  Undoing
+	 * costs a scan of every setting on PostgreSQL 15 once any changed in
+	 * the transaction (as use_view_settings does), so views calling none
+	 * skip it.  Before compiling (cv NULL), assume they do.
+	 */
+	saved->guc_nest_level = (av->cv == NULL || av->runs_user_code) ? NewGUCNestLevel() : -1;
 }
 
 void
 apply_restore_user(const ApplyUser *saved)
 {
-	AtEOXact_GUC(false, saved->guc_nest_level);
+	if (saved->guc_nest_level >= 0)
+		AtEOXact_GUC(false, saved->guc_nest_level);
 	SetUserIdAndSecContext(saved->userid, saved->sec_context);
 }
 
@@ -495,17 +503,6 @@ denied_function_checker(Oid funcid, void *context)
 	return true;
 }
 
-static bool
-denied_function_walker(Node *node, void *context)
-{
-	if (node == NULL)
-		return false;
-	if (check_functions_in_node(node, denied_function_checker, context))
-		return true;
-	if (IsA(node, Query))
-		return query_tree_walker((Query *) node, denied_function_walker, context, 0);
-	return expression_tree_walker(node, denied_function_walker, context);
-}
 
 /*
  * After a relation or role changed (owners_stale), reads each view's owner
@@ -546,7 +543,7 @@ check_view_owners(void)
 #else
 			allowed = ExecCheckRTPerms(av->cv->query->rtable, false);
 #endif
-			(void) query_tree_walker(av->cv->query, denied_function_walker, &denied, 0);
+			(void) compile_query_calls(av->cv, denied_function_checker, &denied);
 		}
 		PG_CATCH();
 		{
