@@ -1,7 +1,10 @@
 /*-------------------------------------------------------------------------
  * pg_continuous.c
- *	  Library entry point: GUCs, shared memory requests, the launcher, and
- *	  the per-backend hooks that tie ordinary sessions to the worker.
+ *	  Library entry point: registers the settings (whose variables live in
+ *	  the modules that read them, see base/guc.h), the shared memory
+ *	  requests, the launcher, and the per-backend hooks that tie ordinary
+ *	  sessions to the worker.  Nothing includes this file: it sits at the top
+ *	  of the module order (src/README.md).
  *
  * The library must be loaded through shared_preload_libraries: it reserves
  * shared memory for view state and registers the launcher worker.  Every
@@ -38,23 +41,14 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
-#include "pg_continuous.h"
-#include "store.h"
-#include "views.h"
-#include "viewscan.h"
-#include "worker.h"
+#include "api/ddl.h"
+#include "base/continuous.h"
+#include "base/guc.h"
+#include "read/viewscan.h"
+#include "store/store.h"
+#include "worker/worker.h"
 
 PG_MODULE_MAGIC;
-
-int			continuous_shared_memory_kb = 64 * 1024;
-int			continuous_max_databases = 8;
-int			continuous_naptime_ms = 1000;
-int			continuous_apply_batch_events = 100000;
-int			continuous_checkpoint_interval_s = 30;
-bool		continuous_enabled = true;
-bool		continuous_enable_view_scan = true;
-int			continuous_debug_checkpoint_delay_ms = 0;
-int			continuous_debug_merge_delay_ms = 0;
 
 static object_access_hook_type prev_object_access_hook = NULL;
 static ProcessUtility_hook_type prev_process_utility_hook = NULL;
@@ -65,12 +59,12 @@ static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 /* Set by the object-access hook; acted on at commit. */
 static bool start_worker_at_commit = false;
 
-void		_PG_init(void);
+PGDLLEXPORT void _PG_init(void);
 
 static void
 continuous_xact_callback(XactEvent event, void *arg)
 {
-	views_xact_callback(event);
+	ddl_xact_callback(event);
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
@@ -94,7 +88,7 @@ static void
 continuous_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 							SubTransactionId parentSubid, void *arg)
 {
-	views_subxact_callback(event, mySubid);
+	ddl_subxact_callback(event, mySubid);
 }
 
 static void
@@ -259,39 +253,13 @@ _PG_init(void)
 }
 
 /*
- * The extension's own SQL (catalog and checkpoint queries) runs as a
- * superuser: the worker is one, and backends switch to one to reach the
- * catalog.  Function and operator names in it are looked up through
- * search_path, where any schema a role can create objects in (public, or one
- * named by ALTER DATABASE ... SET search_path) could offer a better match
- * than pg_catalog's, such as unnest(bigint[], bytea[]), and have it run as
- * superuser.  Between these two calls search_path is pg_catalog, pg_temp;
- * an error in between restores it when the transaction aborts.
- */
-int
-continuous_pin_search_path(void)
-{
-	int			nest_level = NewGUCNestLevel();
-
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	return nest_level;
-}
-
-void
-continuous_unpin_search_path(int nest_level)
-{
-	AtEOXact_GUC(true, nest_level);
-}
-
-/*
  * continuous._check_setup(): run by the install script, so CREATE EXTENSION
  * fails early with a useful message when the server is not configured, and
  * starts the database's worker once the extension is committed.
  * (Loading the library outside shared_preload_libraries already fails in
  * _PG_init.)
  */
-PG_FUNCTION_INFO_V1(continuous_check_setup);
+CONTINUOUS_SQL_FUNCTION(continuous_check_setup);
 Datum
 continuous_check_setup(PG_FUNCTION_ARGS)
 {

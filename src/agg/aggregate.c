@@ -1,0 +1,792 @@
+/*-------------------------------------------------------------------------
+ * aggregate.c
+ *	  Calls an aggregate's support functions from pg_aggregate the way the
+ *	  executor's Agg node does, so any aggregate with a combine function can
+ *	  be maintained: built-in or from another extension.
+ *
+ * Vocabulary
+ *	transition state: the aggregate's running value (pg_aggregate.aggtranstype).
+ *	stored state: what is kept in shared memory; the state itself, or the
+ *		output of the serialization function when the state is "internal"
+ *		(a process-local pointer).
+ *	state context: the memory context that owns a state.  Transition and
+ *		combine functions find it through AggCheckCallContext(), which looks
+ *		at a minimal AggState node this module passes as fcinfo->context.
+ *
+ * Semantics reproduced from nodeAgg.c: a strict transition function skips
+ * rows with a NULL input, and when the initial value is NULL the first
+ * non-NULL input becomes the state; a strict combine function keeps a
+ * non-NULL side when the other is NULL; a strict final function returns NULL
+ * for a NULL state; by-reference states returned as a new pointer are copied
+ * into the state context.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/htup_details.h"
+#include "catalog/pg_aggregate.h"
+#include "catalog/pg_type.h"
+#include "nodes/execnodes.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/parse_agg.h"
+#include "parser/parse_coerce.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+
+#include "agg/aggregate.h"
+#include "agg/distinct.h"
+
+/* The minimal AggState that satisfies AggCheckCallContext(). */
+static AggState *fake_aggstate = NULL;
+static ExprContext *fake_aggcontext = NULL;
+
+static Node *
+agg_call_context(MemoryContext statecxt)
+{
+	if (fake_aggstate == NULL)
+	{
+		fake_aggstate = MemoryContextAllocZero(TopMemoryContext, sizeof(AggState));
+		fake_aggstate->ss.ps.type = T_AggState;
+		fake_aggcontext = MemoryContextAllocZero(TopMemoryContext, sizeof(ExprContext));
+		fake_aggcontext->type = T_ExprContext;
+		fake_aggstate->curaggcontext = fake_aggcontext;
+	}
+	fake_aggcontext->ecxt_per_tuple_memory = statecxt;
+	return (Node *) fake_aggstate;
+}
+
+/*
+ * Built-in inverse transition functions that never return NULL ("cannot
+ * take this value out"): integer counts and sums, and numeric states fed
+ * integers (their display scale is always 0).  numeric_accum_inv, for one,
+ * declines when the value with the largest scale leaves, and an extension's
+ * inverse may decline for reasons of its own: those aggregates keep their
+ * argument rows instead.
+ */
+static bool
+inverse_never_declines(Oid invtransfn)
+{
+	switch (invtransfn)
+	{
+		case F_INT8DEC:
+		case F_INT8DEC_ANY:
+		case F_INT2_AVG_ACCUM_INV:
+		case F_INT4_AVG_ACCUM_INV:
+		case F_INT8_AVG_ACCUM_INV:
+		case F_INT2_ACCUM_INV:
+		case F_INT4_ACCUM_INV:
+		case F_INT8_ACCUM_INV:
+		case F_INTERVAL_ACCUM_INV:
+			return true;
+		default:
+			return false;
+	}
+}
+
+static const char *
+agg_name(Oid aggfnoid)
+{
+	return get_func_name(aggfnoid);
+}
+
+void
+agg_check_supported(Aggref *aggref)
+{
+	HeapTuple	tup;
+	Form_pg_aggregate form;
+
+	if (aggref->aggkind != AGGKIND_NORMAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ordered-set aggregate %s is not supported in a continuous view",
+						agg_name(aggref->aggfnoid)),
+				 errdetail("Its result needs every input value in order."),
+				 errhint("Use a combinable approximation such as tdigest_percentile() of the tdigest extension.")));
+	if (aggref->aggorder != NIL &&
+		(aggref->aggdistinct == NIL ||
+		 list_length(aggref->aggorder) != list_length(aggref->aggdistinct) ||
+		 !equal(aggref->aggorder, aggref->aggdistinct)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("ORDER BY inside aggregate %s is not supported in a continuous view",
+						agg_name(aggref->aggfnoid)),
+				 errhint("Remove the ORDER BY from the aggregate's arguments.")));
+	if (aggref->aggdistinct != NIL)
+	{
+		SortGroupClause *sgc = linitial_node(SortGroupClause, aggref->aggdistinct);
+		Oid			argtype = exprType((Node *) linitial_node(TargetEntry, aggref->args)->expr);
+
+		if (list_length(aggref->args) != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("DISTINCT over several arguments of aggregate %s is not supported in a continuous view",
+							agg_name(aggref->aggfnoid)),
+					 errhint("Use DISTINCT with an aggregate of one argument.")));
+		if (!sgc->hashable || !OidIsValid(sgc->sortop) || !OidIsValid(get_array_type(argtype)))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("DISTINCT over type %s is not supported in a continuous view",
+							format_type_be(argtype)),
+					 errdetail("The values must be hashable and sortable and have an array type.")));
+
+		/*
+		 * The distinct values are kept and the aggregate runs over them at
+		 * read time: no combine or serialization function is needed.
+		 */
+		return;
+	}
+	if (list_length(aggref->args) > CONTINUOUS_MAX_AGG_ARGS)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("aggregate %s has too many arguments for a continuous view",
+						agg_name(aggref->aggfnoid))));
+
+	tup = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(aggref->aggfnoid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for aggregate %u", aggref->aggfnoid);
+	form = (Form_pg_aggregate) GETSTRUCT(tup);
+	if (!OidIsValid(form->aggcombinefn))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("aggregate %s cannot be maintained continuously",
+						agg_name(aggref->aggfnoid)),
+				 errdetail("It has no combine function, so partial results cannot be merged."),
+				 errhint("Use an aggregate that has a combine function.")));
+	if (form->aggtranstype == INTERNALOID &&
+		(!OidIsValid(form->aggserialfn) || !OidIsValid(form->aggdeserialfn)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("aggregate %s cannot be maintained continuously",
+						agg_name(aggref->aggfnoid)),
+				 errdetail("Its state has type internal but no serialization functions."),
+				 errhint("Use an aggregate that can be serialized.")));
+	ReleaseSysCache(tup);
+}
+
+/*
+ * Looks up the aggregate's support functions.  Allocates in the current
+ * memory context, which must live as long as the ContinuousAgg.
+ */
+void
+agg_init(ContinuousAgg *agg, Aggref *aggref)
+{
+	HeapTuple	tup;
+	Form_pg_aggregate form;
+	Oid			transfn_oid,
+				combinefn_oid,
+				finalfn_oid;
+	Expr	   *transfnexpr,
+			   *invtransfnexpr,
+			   *combinefnexpr,
+			   *finalfnexpr;
+	Datum		textInitVal;
+	bool		initValueIsNull;
+	ListCell   *lc;
+
+	memset(agg, 0, sizeof(ContinuousAgg));
+	agg->aggref = aggref;
+	agg->aggfnoid = aggref->aggfnoid;
+	agg->inputCollation = aggref->inputcollid;
+	agg->resulttype = aggref->aggtype;
+	get_typlenbyval(agg->resulttype, &agg->resulttypeLen, &agg->resulttypeByVal);
+
+	foreach(lc, aggref->aggargtypes)
+		agg->inputTypes[agg->numArgs++] = lfirst_oid(lc);
+
+	tup = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(aggref->aggfnoid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for aggregate %u", aggref->aggfnoid);
+	form = (Form_pg_aggregate) GETSTRUCT(tup);
+	transfn_oid = form->aggtransfn;
+	combinefn_oid = form->aggcombinefn;
+	finalfn_oid = form->aggfinalfn;
+
+	agg->transtype = resolve_aggregate_transtype(aggref->aggfnoid, form->aggtranstype,
+												 agg->inputTypes, agg->numArgs);
+	get_typlenbyval(agg->transtype, &agg->transtypeLen, &agg->transtypeByVal);
+
+	build_aggregate_transfn_expr(agg->inputTypes, agg->numArgs, 0,
+								 aggref->aggvariadic, agg->transtype,
+								 agg->inputCollation, transfn_oid, InvalidOid,
+								 &transfnexpr, &invtransfnexpr);
+	fmgr_info(transfn_oid, &agg->transfn);
+	fmgr_info_set_expr((Node *) transfnexpr, &agg->transfn);
+
+	/*
+	 * A combine function is called like a transition function of one input.
+	 * (A DISTINCT aggregate may lack one: its states are never combined.)
+	 */
+	if (OidIsValid(combinefn_oid))
+	{
+		build_aggregate_transfn_expr(&agg->transtype, 1, 0, false, agg->transtype,
+									 agg->inputCollation, combinefn_oid, InvalidOid,
+									 &combinefnexpr, &invtransfnexpr);
+		fmgr_info(combinefn_oid, &agg->combinefn);
+		fmgr_info_set_expr((Node *) combinefnexpr, &agg->combinefn);
+	}
+
+	if (agg->transtype == INTERNALOID && OidIsValid(form->aggserialfn))
+	{
+		Expr	   *serialfnexpr,
+				   *deserialfnexpr;
+
+		build_aggregate_serialfn_expr(form->aggserialfn, &serialfnexpr);
+		fmgr_info(form->aggserialfn, &agg->serialfn);
+		fmgr_info_set_expr((Node *) serialfnexpr, &agg->serialfn);
+		build_aggregate_deserialfn_expr(form->aggdeserialfn, &deserialfnexpr);
+		fmgr_info(form->aggdeserialfn, &agg->deserialfn);
+		fmgr_info_set_expr((Node *) deserialfnexpr, &agg->deserialfn);
+		agg->storedType = BYTEAOID;
+	}
+	else
+		agg->storedType = agg->transtype;
+	get_typlenbyval(agg->storedType, &agg->storedTypeLen, &agg->storedTypeByVal);
+
+	if (OidIsValid(finalfn_oid))
+	{
+		agg->numFinalArgs = form->aggfinalextra ? agg->numArgs + 1 : 1;
+		build_aggregate_finalfn_expr(agg->inputTypes, agg->numFinalArgs,
+									 agg->transtype, agg->resulttype,
+									 agg->inputCollation, finalfn_oid, &finalfnexpr);
+		fmgr_info(finalfn_oid, &agg->finalfn);
+		fmgr_info_set_expr((Node *) finalfnexpr, &agg->finalfn);
+	}
+
+	textInitVal = SysCacheGetAttr(AGGFNOID, tup, Anum_pg_aggregate_agginitval,
+								  &initValueIsNull);
+	agg->initValueIsNull = initValueIsNull;
+	if (!initValueIsNull)
+	{
+		Oid			typinput,
+					typioparam;
+		char	   *strInitVal = TextDatumGetCString(textInitVal);
+
+		getTypeInputInfo(agg->transtype, &typinput, &typioparam);
+		agg->initValue = OidInputFunctionCall(typinput, strInitVal, typioparam, -1);
+	}
+
+	/*
+	 * The inverse can be applied to the plain state only when the moving
+	 * aggregate is the plain one plus an inverse.
+	 */
+	if (OidIsValid(form->aggminvtransfn) && aggref->aggdistinct == NIL &&
+		form->aggmtransfn == transfn_oid && form->aggmtranstype == form->aggtranstype &&
+		form->aggmfinalfn == finalfn_oid && form->aggmfinalextra == form->aggfinalextra &&
+		inverse_never_declines(form->aggminvtransfn))
+	{
+		Datum		minit;
+		bool		minitIsNull;
+
+		minit = SysCacheGetAttr(AGGFNOID, tup, Anum_pg_aggregate_aggminitval, &minitIsNull);
+		if (minitIsNull == initValueIsNull &&
+			(minitIsNull || strcmp(TextDatumGetCString(minit), TextDatumGetCString(textInitVal)) == 0))
+		{
+			build_aggregate_transfn_expr(agg->inputTypes, agg->numArgs, 0,
+										 aggref->aggvariadic, agg->transtype,
+										 agg->inputCollation, transfn_oid, form->aggminvtransfn,
+										 &transfnexpr, &invtransfnexpr);
+			fmgr_info(form->aggminvtransfn, &agg->invtransfn);
+			fmgr_info_set_expr((Node *) invtransfnexpr, &agg->invtransfn);
+			agg->invertible = true;
+		}
+	}
+	ReleaseSysCache(tup);
+
+	agg->argdesc = CreateTemplateTupleDesc(agg->numArgs);
+	for (int i = 0; i < agg->numArgs; i++)
+		TupleDescInitEntry(agg->argdesc, i + 1, NULL, agg->inputTypes[i], -1, 0);
+
+	if (aggref->aggdistinct != NIL)
+	{
+		SortGroupClause *sgc = linitial_node(SortGroupClause, aggref->aggdistinct);
+		Oid			lhs_hash,
+					rhs_hash;
+
+		agg->distinct = true;
+		if (!get_op_hash_functions(sgc->eqop, &lhs_hash, &rhs_hash))
+			elog(ERROR, "could not find hash function for operator %u", sgc->eqop);
+		fmgr_info(lhs_hash, &agg->distincthash);
+		fmgr_info(get_opcode(sgc->eqop), &agg->distincteq);
+		fmgr_info(get_opcode(sgc->sortop), &agg->distinctlt);
+		agg->distinctNullsFirst = sgc->nulls_first;
+		get_typlenbyvalalign(agg->inputTypes[0], &agg->argLen, &agg->argByVal, &agg->argAlign);
+		agg->storedType = get_array_type(agg->inputTypes[0]);
+		get_typlenbyval(agg->storedType, &agg->storedTypeLen, &agg->storedTypeByVal);
+	}
+
+	/* Executor rule: a strict transfn with NULL init needs input = state type. */
+	if (agg->transfn.fn_strict && agg->initValueIsNull &&
+		(agg->numArgs < 1 || !IsBinaryCoercible(agg->inputTypes[0], agg->transtype)))
+		elog(ERROR, "aggregate %u needs an initial value", agg->aggfnoid);
+}
+
+static DistinctSet *
+new_distinct_set(ContinuousAgg *agg, MemoryContext statecxt)
+{
+	return distinct_set_create(statecxt, &agg->distincthash, &agg->distincteq,
+							   agg->inputCollation, agg->argLen, agg->argByVal, agg->argAlign);
+}
+
+static void
+init_plain_state(ContinuousAgg *agg, Datum *state, bool *isnull, MemoryContext statecxt)
+{
+	*isnull = agg->initValueIsNull;
+	if (agg->initValueIsNull)
+		*state = (Datum) 0;
+	else
+	{
+		MemoryContext old = MemoryContextSwitchTo(statecxt);
+
+		*state = datumCopy(agg->initValue, agg->transtypeByVal, agg->transtypeLen);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/*
+ * Replaces *state by newval, copying a new by-reference value into statecxt
+ * and freeing the old one (as the executor does).
+ */
+static void
+agg_keep_result(ContinuousAgg *agg, Datum *state, bool *isnull,
+				Datum newval, bool newisnull, MemoryContext statecxt)
+{
+	if (!agg->transtypeByVal && DatumGetPointer(newval) != DatumGetPointer(*state))
+	{
+		if (!newisnull)
+		{
+			MemoryContext old = MemoryContextSwitchTo(statecxt);
+
+			newval = datumCopy(newval, false, agg->transtypeLen);
+			MemoryContextSwitchTo(old);
+		}
+		if (!*isnull)
+			pfree(DatumGetPointer(*state));
+	}
+	*state = newval;
+	*isnull = newisnull;
+}
+
+/* Folds one input row into a plain (not DISTINCT) transition state. */
+static void
+advance_plain(ContinuousAgg *agg, Datum *state, bool *isnull,
+			  Datum *args, bool *argnulls, MemoryContext statecxt)
+{
+	LOCAL_FCINFO(fcinfo, CONTINUOUS_MAX_AGG_ARGS + 1);
+	Datum		result;
+
+	if (agg->transfn.fn_strict)
+	{
+		for (int i = 0; i < agg->numArgs; i++)
+			if (argnulls[i])
+				return;
+		if (*isnull)
+		{
+			/* The first non-NULL input becomes the state. */
+			MemoryContext old = MemoryContextSwitchTo(statecxt);
+
+			*state = datumCopy(args[0], agg->transtypeByVal, agg->transtypeLen);
+			*isnull = false;
+			MemoryContextSwitchTo(old);
+			return;
+		}
+	}
+
+	InitFunctionCallInfoData(*fcinfo, &agg->transfn, agg->numArgs + 1,
+							 agg->inputCollation, agg_call_context(statecxt), NULL);
+	fcinfo->args[0].value = *state;
+	fcinfo->args[0].isnull = *isnull;
+	for (int i = 0; i < agg->numArgs; i++)
+	{
+		fcinfo->args[i + 1].value = args[i];
+		fcinfo->args[i + 1].isnull = argnulls[i];
+	}
+	result = FunctionCallInvoke(fcinfo);
+	agg_keep_result(agg, state, isnull, result, fcinfo->isnull, statecxt);
+}
+
+/* A new transition state, in statecxt. */
+void
+agg_init_state(ContinuousAgg *agg, Datum *state, bool *isnull, MemoryContext statecxt)
+{
+	if (agg->distinct)
+	{
+		*state = PointerGetDatum(new_distinct_set(agg, statecxt));
+		*isnull = false;
+	}
+	else
+		init_plain_state(agg, state, isnull, statecxt);
+}
+
+/*
+ * Folds one input row into a state.  Runs the transition function in the
+ * current (per-row) memory context; the state lives in statecxt.
+ */
+void
+agg_advance(ContinuousAgg *agg, Datum *state, bool *isnull,
+			Datum *args, bool *argnulls, MemoryContext statecxt)
+{
+	if (agg->distinct)
+		distinct_set_add((DistinctSet *) DatumGetPointer(*state), args[0], argnulls[0]);
+	else
+		advance_plain(agg, state, isnull, args, argnulls, statecxt);
+}
+
+/*
+ * Takes one input row out of a state with the inverse transition function
+ * (agg->invertible only).  Returns false if the function declined.
+ */
+bool
+agg_retract(ContinuousAgg *agg, Datum *state, bool *isnull,
+			Datum *args, bool *argnulls, MemoryContext statecxt)
+{
+	LOCAL_FCINFO(fcinfo, CONTINUOUS_MAX_AGG_ARGS + 1);
+	Datum		result;
+
+	Assert(agg->invertible);
+	/* A strict transition function skipped the row: nothing to take out. */
+	if (agg->transfn.fn_strict)
+		for (int i = 0; i < agg->numArgs; i++)
+			if (argnulls[i])
+				return true;
+	if (agg->invtransfn.fn_strict && *isnull)
+		return false;
+
+	InitFunctionCallInfoData(*fcinfo, &agg->invtransfn, agg->numArgs + 1,
+							 agg->inputCollation, agg_call_context(statecxt), NULL);
+	fcinfo->args[0].value = *state;
+	fcinfo->args[0].isnull = *isnull;
+	for (int i = 0; i < agg->numArgs; i++)
+	{
+		fcinfo->args[i + 1].value = args[i];
+		fcinfo->args[i + 1].isnull = argnulls[i];
+	}
+	result = FunctionCallInvoke(fcinfo);
+	if (fcinfo->isnull)
+		return false;
+	agg_keep_result(agg, state, isnull, result, false, statecxt);
+	return true;
+}
+
+/*
+ * An input row as bytes, in the current memory context: the same values
+ * give the same bytes, whether they came toasted, compressed, with a short
+ * or a long header.  Per argument: a NULL flag byte, then the value: the
+ * bytes of a by-value or fixed-length type, or a uint32 length and the
+ * payload of a varlena or cstring.  Unaligned; see agg_decode_args.
+ */
+char *
+agg_encode_args(ContinuousAgg *agg, Datum *args, bool *argnulls, uint32 *len)
+{
+	const char *payload[CONTINUOUS_MAX_AGG_ARGS];
+	uint32		plen[CONTINUOUS_MAX_AGG_ARGS];
+	Size		size = 0;
+	char	   *result;
+	char	   *p;
+
+	for (int i = 0; i < agg->numArgs; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(agg->argdesc, i);
+
+		size += 1;
+		if (argnulls[i] || att->attbyval)
+		{
+			size += argnulls[i] ? 0 : att->attlen;
+			continue;
+		}
+		if (att->attlen == -1)
+		{
+			struct varlena *v = (struct varlena *) DatumGetPointer(args[i]);
+
+			if (VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v))
+				v = detoast_attr(v);
+			payload[i] = VARDATA_ANY(v);
+			plen[i] = VARSIZE_ANY_EXHDR(v);
+		}
+		else if (att->attlen == -2)
+		{
+			payload[i] = DatumGetCString(args[i]);
+			plen[i] = strlen(payload[i]) + 1;
+		}
+		else
+		{
+			payload[i] = DatumGetPointer(args[i]);
+			plen[i] = att->attlen;
+		}
+		size += sizeof(uint32) + plen[i];
+	}
+
+	p = result = palloc(Max(size, 1));
+	for (int i = 0; i < agg->numArgs; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(agg->argdesc, i);
+
+		*p++ = argnulls[i] ? 1 : 0;
+		if (argnulls[i])
+			continue;
+		if (att->attbyval)
+		{
+			union
+			{
+				char		c;
+				int16		i16;
+				int32		i32;
+				Datum		d;
+			}			u;
+
+			switch (att->attlen)
+			{
+				case 1:
+					u.c = DatumGetChar(args[i]);
+					break;
+				case 2:
+					u.i16 = DatumGetInt16(args[i]);
+					break;
+				case 4:
+					u.i32 = DatumGetInt32(args[i]);
+					break;
+				default:
+					u.d = args[i];
+					break;
+			}
+			memcpy(p, &u, att->attlen);
+			p += att->attlen;
+			continue;
+		}
+		memcpy(p, &plen[i], sizeof(uint32));
+		p += sizeof(uint32);
+		memcpy(p, payload[i], plen[i]);
+		p += plen[i];
+	}
+	*len = (uint32) size;
+	return result;
+}
+
+/* The values of an encoded input row, in the current memory context. */
+void
+agg_decode_args(ContinuousAgg *agg, const char *data, uint32 len, Datum *args, bool *argnulls)
+{
+	const char *p = data;
+
+	for (int i = 0; i < agg->numArgs; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(agg->argdesc, i);
+		uint32		plen;
+
+		argnulls[i] = *p++ != 0;
+		args[i] = (Datum) 0;
+		if (argnulls[i])
+			continue;
+		if (att->attbyval)
+		{
+			union
+			{
+				char		c;
+				int16		i16;
+				int32		i32;
+				Datum		d;
+			}			u;
+
+			memcpy(&u, p, att->attlen);
+			p += att->attlen;
+			args[i] = att->attlen == 1 ? CharGetDatum(u.c) :
+				att->attlen == 2 ? Int16GetDatum(u.i16) :
+				att->attlen == 4 ? Int32GetDatum(u.i32) : u.d;
+			continue;
+		}
+		memcpy(&plen, p, sizeof(uint32));
+		p += sizeof(uint32);
+		if (att->attlen == -1)
+		{
+			struct varlena *v = palloc(VARHDRSZ + plen);
+
+			SET_VARSIZE(v, VARHDRSZ + plen);
+			memcpy(VARDATA(v), p, plen);
+			args[i] = PointerGetDatum(v);
+		}
+		else
+		{
+			char	   *copy = palloc(plen);
+
+			memcpy(copy, p, plen);
+			args[i] = PointerGetDatum(copy);
+		}
+		p += plen;
+	}
+	if (p != data + len)
+		elog(ERROR, "corrupt kept input of aggregate %u", agg->aggfnoid);
+}
+
+/* Combines another state of the same aggregate into *state. */
+void
+agg_combine(ContinuousAgg *agg, Datum *state, bool *isnull,
+			Datum other, bool otherisnull, MemoryContext statecxt)
+{
+	LOCAL_FCINFO(fcinfo, 2);
+	Datum		result;
+
+	if (agg->distinct)
+	{
+		distinct_set_union((DistinctSet *) DatumGetPointer(*state),
+						   (DistinctSet *) DatumGetPointer(other));
+		return;
+	}
+
+	if (agg->combinefn.fn_strict)
+	{
+		if (otherisnull)
+			return;
+		if (*isnull)
+		{
+			if (agg->transtype == INTERNALOID)
+				*state = other;
+			else
+			{
+				MemoryContext old = MemoryContextSwitchTo(statecxt);
+
+				*state = datumCopy(other, agg->transtypeByVal, agg->transtypeLen);
+				MemoryContextSwitchTo(old);
+			}
+			*isnull = false;
+			return;
+		}
+	}
+
+	InitFunctionCallInfoData(*fcinfo, &agg->combinefn, 2, agg->inputCollation,
+							 agg_call_context(statecxt), NULL);
+	fcinfo->args[0].value = *state;
+	fcinfo->args[0].isnull = *isnull;
+	fcinfo->args[1].value = other;
+	fcinfo->args[1].isnull = otherisnull;
+	result = FunctionCallInvoke(fcinfo);
+	agg_keep_result(agg, state, isnull, result, fcinfo->isnull, statecxt);
+}
+
+/* The value to keep in shared memory for a state (bytea for internal). */
+Datum
+agg_to_stored(ContinuousAgg *agg, Datum state, bool isnull)
+{
+	LOCAL_FCINFO(fcinfo, 1);
+	Datum		result;
+
+	if (agg->distinct)
+		return distinct_set_to_array((DistinctSet *) DatumGetPointer(state), agg->inputTypes[0]);
+	if (agg->transtype != INTERNALOID || isnull)
+		return state;
+	InitFunctionCallInfoData(*fcinfo, &agg->serialfn, 1, InvalidOid,
+							 agg_call_context(CurrentMemoryContext), NULL);
+	fcinfo->args[0].value = state;
+	fcinfo->args[0].isnull = false;
+	result = FunctionCallInvoke(fcinfo);
+	if (fcinfo->isnull)
+		elog(ERROR, "serialization function of aggregate %u returned NULL", agg->aggfnoid);
+	return result;
+}
+
+/*
+ * A live state from a stored one.  By-reference states are copied into
+ * statecxt, so the caller may modify them (transition and combine functions
+ * update their first argument in place when called as aggregates).
+ */
+Datum
+agg_from_stored(ContinuousAgg *agg, Datum stored, bool isnull, MemoryContext statecxt)
+{
+	LOCAL_FCINFO(fcinfo, 2);
+	Datum		result;
+	MemoryContext old;
+
+	if (agg->distinct)
+	{
+		DistinctSet *set = new_distinct_set(agg, statecxt);
+
+		if (!isnull)
+			distinct_set_add_array(set, stored);
+		return PointerGetDatum(set);
+	}
+	if (isnull)
+		return (Datum) 0;
+	if (agg->transtype != INTERNALOID)
+	{
+		old = MemoryContextSwitchTo(statecxt);
+		result = datumCopy(stored, agg->transtypeByVal, agg->transtypeLen);
+		MemoryContextSwitchTo(old);
+		return result;
+	}
+	InitFunctionCallInfoData(*fcinfo, &agg->deserialfn, 2, InvalidOid,
+							 agg_call_context(statecxt), NULL);
+	fcinfo->args[0].value = stored;
+	fcinfo->args[0].isnull = false;
+	fcinfo->args[1].value = PointerGetDatum(NULL);
+	fcinfo->args[1].isnull = false;
+	old = MemoryContextSwitchTo(statecxt);
+	result = FunctionCallInvoke(fcinfo);
+	MemoryContextSwitchTo(old);
+	return result;
+}
+
+typedef struct FoldDistinct
+{
+	ContinuousAgg *agg;
+	Datum		state;
+	bool		isnull;
+	MemoryContext statecxt;
+} FoldDistinct;
+
+static void
+fold_distinct_value(Datum value, bool isnull, void *arg)
+{
+	FoldDistinct *fold = (FoldDistinct *) arg;
+
+	advance_plain(fold->agg, &fold->state, &fold->isnull, &value, &isnull, fold->statecxt);
+}
+
+/* The aggregate's result for a state, in the current memory context. */
+Datum
+agg_finalize(ContinuousAgg *agg, Datum state, bool isnull, bool *resultisnull,
+			 MemoryContext statecxt)
+{
+	LOCAL_FCINFO(fcinfo, CONTINUOUS_MAX_AGG_ARGS + 1);
+	Datum		result;
+
+	if (agg->distinct)
+	{
+		/* Run the aggregate over the distinct values, as PostgreSQL does. */
+		FoldDistinct fold;
+
+		fold.agg = agg;
+		fold.statecxt = statecxt;
+		init_plain_state(agg, &fold.state, &fold.isnull, statecxt);
+		distinct_set_foreach_sorted((DistinctSet *) DatumGetPointer(state), &agg->distinctlt,
+									agg->distinctNullsFirst, fold_distinct_value, &fold);
+		state = fold.state;
+		isnull = fold.isnull;
+	}
+
+	if (!OidIsValid(agg->finalfn.fn_oid))
+	{
+		*resultisnull = isnull;
+		return state;
+	}
+	if (agg->finalfn.fn_strict && (isnull || agg->numFinalArgs > 1))
+	{
+		*resultisnull = true;
+		return (Datum) 0;
+	}
+	InitFunctionCallInfoData(*fcinfo, &agg->finalfn, agg->numFinalArgs,
+							 agg->inputCollation, agg_call_context(statecxt), NULL);
+	fcinfo->args[0].value = state;
+	fcinfo->args[0].isnull = isnull;
+	for (int i = 1; i < agg->numFinalArgs; i++)
+	{
+		fcinfo->args[i].value = (Datum) 0;
+		fcinfo->args[i].isnull = true;
+	}
+	result = FunctionCallInvoke(fcinfo);
+	*resultisnull = fcinfo->isnull;
+	return result;
+}

@@ -1,0 +1,207 @@
+/*-------------------------------------------------------------------------
+ * functions.c
+ *	  SQL-callable functions other than DDL and read_view (reader.c), each
+ *	  a thin wrapper: sync, the state functions behind continuous.views,
+ *	  continuous.stats and continuous.worker_stats, and the integer overload
+ *	  of continuous.tumble().
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "common/int.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "replication/message.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/pg_lsn.h"
+#include "utils/timestamp.h"
+
+#include "base/continuous.h"
+#include "store/store.h"
+#include "worker/worker.h"
+
+/* ----------------------------------------------------------------------
+ * sync
+ * ----------------------------------------------------------------------
+ */
+
+CONTINUOUS_SQL_FUNCTION(continuous_sync);
+Datum
+continuous_sync(PG_FUNCTION_ARGS)
+{
+	Interval   *timeout = PG_GETARG_INTERVAL_P(0);
+	int64		timeout_ms;
+	TimestampTz deadline;
+	XLogRecPtr	target;
+	StoreDb		status;
+
+	timeout_ms = (int64) (timeout->time / 1000) +
+		(int64) timeout->day * 86400000 + (int64) timeout->month * 30 * 86400000LL;
+	if (timeout_ms < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout must not be negative")));
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+
+	/*
+	 * Every commit before this call ends before this record.  The message is
+	 * not transactional and needs no xid; flushing it makes the worker able
+	 * to read up to it.
+	 */
+	target = LogLogicalMessage(CONTINUOUS_SYNC_PREFIX, "", 0, false);
+	XLogFlush(target);
+
+	for (;;)
+	{
+		bool		known = store_db_get_status(MyDatabaseId, &status);
+
+		if (known && status.worker_pid != 0 && status.applied_lsn >= target)
+			break;
+		if (GetCurrentTimestamp() >= deadline)
+		{
+			if (!known || status.worker_pid == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_QUERY_CANCELED),
+						 errmsg("continuous.sync() timed out: no pg_continuous worker is running for this database"),
+						 errhint("Check the server log; the worker is started by CREATE EXTENSION pg_continuous and at server start.")));
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("continuous.sync() timed out with the worker %lld bytes behind",
+							(long long) (target - Min(target, status.applied_lsn))),
+					 errdetail("Applied up to %X/%X, waiting for %X/%X.%s%s",
+							   LSN_FORMAT_ARGS(status.applied_lsn), LSN_FORMAT_ARGS(target),
+							   status.error[0] ? " The worker is paused: " : "", status.error),
+					 errhint("Call continuous.sync() with a longer timeout, or see continuous.stats.")));
+		}
+		store_wake_worker(MyDatabaseId);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 5, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	PG_RETURN_VOID();
+}
+
+/* ----------------------------------------------------------------------
+ * State functions behind continuous.views and continuous.stats
+ * ----------------------------------------------------------------------
+ */
+
+CONTINUOUS_SQL_FUNCTION(continuous_view_state);
+Datum
+continuous_view_state(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *statuses;
+	ListCell   *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	statuses = store_view_statuses(MyDatabaseId);
+	foreach(lc, statuses)
+	{
+		StoreViewStatus *s = lfirst(lc);
+		Datum		values[13];
+		bool		nulls[13] = {0};
+		const char *state;
+
+		switch (s->state)
+		{
+			case VIEW_INITIALIZING:
+				state = "initializing";
+				break;
+			case VIEW_FAILED:
+				state = "failed";
+				break;
+			default:
+				state = s->stale ? "stale" : "ready";
+				break;
+		}
+		values[0] = Int32GetDatum(s->view_id);
+		values[1] = CStringGetTextDatum(state);
+		values[2] = Int64GetDatum((int64) s->ngroups);
+		values[3] = Int64GetDatum((int64) s->memory_bytes);
+		values[4] = LSNGetDatum(s->applied_lsn);
+		nulls[4] = (s->applied_lsn == InvalidXLogRecPtr);
+		values[5] = TimestampTzGetDatum(s->applied_commit_time);
+		nulls[5] = (s->applied_commit_time == 0);
+		values[6] = Int64GetDatum((int64) s->events_applied);
+		values[7] = CStringGetTextDatum(s->stale_reason);
+		nulls[7] = !s->stale;
+		values[8] = CStringGetTextDatum(s->error);
+		nulls[8] = s->state != VIEW_FAILED;
+		values[9] = Int64GetDatum((int64) s->backfill_rows_scanned);
+		values[10] = Int64GetDatum((int64) s->backfill_rows_estimated);
+		nulls[9] = nulls[10] = s->state != VIEW_INITIALIZING;
+		values[11] = LSNGetDatum(s->events_lost_from);
+		nulls[11] = s->events_lost_from == InvalidXLogRecPtr;
+		values[12] = LSNGetDatum(s->events_lost_to);
+		nulls[12] = s->events_lost_to == InvalidXLogRecPtr;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+CONTINUOUS_SQL_FUNCTION(continuous_worker_state);
+Datum
+continuous_worker_state(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	StoreDb		status;
+	Datum		values[9];
+	bool		nulls[9] = {0};
+	char		slotname[NAMEDATALEN];
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (!store_db_get_status(MyDatabaseId, &status))
+		memset(&status, 0, sizeof(status));
+	worker_slot_name(MyDatabaseId, slotname);
+	values[0] = Int32GetDatum(status.worker_pid);
+	nulls[0] = (status.worker_pid == 0);
+	values[1] = CStringGetTextDatum(slotname);
+	values[2] = LSNGetDatum(status.applied_lsn);
+	nulls[2] = (status.applied_lsn == InvalidXLogRecPtr);
+	values[3] = TimestampTzGetDatum(status.applied_commit_time);
+	nulls[3] = (status.applied_commit_time == 0);
+	values[4] = Int64GetDatum((int64) store_db_memory_used(MyDatabaseId));
+	values[5] = Int64GetDatum((int64) store_memory_limit());
+	values[6] = CStringGetTextDatum(status.error);
+	nulls[6] = (status.error[0] == '\0');
+	values[7] = LSNGetDatum(status.checkpoint_lsn);
+	nulls[7] = (status.checkpoint_lsn == InvalidXLogRecPtr);
+	values[8] = TimestampTzGetDatum(status.checkpoint_time);
+	nulls[8] = (status.checkpoint_time == 0);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
+}
+
+/* ----------------------------------------------------------------------
+ * continuous.tumble(bigint, bigint, bigint)
+ * ----------------------------------------------------------------------
+ */
+
+CONTINUOUS_SQL_FUNCTION(continuous_tumble_int8);
+Datum
+continuous_tumble_int8(PG_FUNCTION_ARGS)
+{
+	int64		ts = PG_GETARG_INT64(0);
+	int64		width = PG_GETARG_INT64(1);
+	int64		origin = PG_GETARG_INT64(2);
+	int128		offset;
+	int64		result;
+
+	if (width <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("window width must be greater than zero")));
+	offset = ((int128) ts - (int128) origin) % width;
+	if (offset < 0)
+		offset += width;
+	if (pg_sub_s64_overflow(ts, (int64) offset, &result))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("window start out of range")));
+	PG_RETURN_INT64(result);
+}

@@ -1,0 +1,277 @@
+/*-------------------------------------------------------------------------
+ * catalog.c
+ *	  continuous.view_catalog: one row per continuous view (its id, the
+ *	  user-facing view, the source, the definition as written and analyzed,
+ *	  and the creator's settings).  Every statement against it is here.
+ *
+ * Backends (create_view, drop_view, every read of a view) run their fixed
+ * statements as the catalog's owner (security.c), after their own
+ * privilege checks; ordinary roles cannot read the table.  The worker is a
+ * superuser and reads it with search_path pinned; it also learns of views
+ * by decoding inserts into and deletes from the table
+ * (catalog_row_from_tuple), so a view counts exactly the transactions that
+ * commit after the one that created it.
+ *
+ * A view id is never reused within one catalog (an identity column); the
+ * row's xmin tells a re-created extension's views apart (see reader.c).
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "base/catalog.h"
+#include "base/continuous.h"
+#include "base/security.h"
+
+/*
+ * Every read looks its view up, twice with a group lookup (planner and
+ * executor): the statement is planned once per backend.  The plan cache
+ * revalidates it when the catalog table is re-created.
+ */
+static SPIPlanPtr lookup_plan = NULL;
+
+/* Reads view view_id's catalog row; strings are allocated in the caller's context. */
+bool
+catalog_lookup(int32 view_id, CatalogRow *row)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(view_id)};
+	bool		found = false;
+	SavedIdentity saved;
+	MemoryContext callercxt = CurrentMemoryContext;
+
+	Assert(IsTransactionState());
+
+	security_run_as_catalog_owner(&saved);
+	SPI_connect();
+	if (lookup_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare("SELECT viewrelid, sourcerelid, querytree, xmin::text::bigint "
+									   "FROM continuous.view_catalog WHERE id = $1",
+									   1, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		lookup_plan = plan;
+	}
+	SPI_execute_plan(lookup_plan, args, NULL, true, 1);
+	if (SPI_processed == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(callercxt);
+
+		memset(row, 0, sizeof(CatalogRow));
+		row->id = view_id;
+		row->viewrelid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		row->sourcerelid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+		row->querytree = TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull));
+		row->xmin = (TransactionId) DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+		MemoryContextSwitchTo(old);
+		found = true;
+	}
+	SPI_finish();
+	security_restore(&saved);
+	return found;
+}
+
+/* Is viewrelid a continuous view? */
+bool
+catalog_has_view_relation(Oid viewrelid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(viewrelid)};
+	SavedIdentity saved;
+	bool		found;
+
+	security_run_as_catalog_owner(&saved);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT 1 FROM continuous.view_catalog WHERE viewrelid = $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read continuous.view_catalog");
+	found = (SPI_processed == 1);
+	SPI_finish();
+	security_restore(&saved);
+	return found;
+}
+
+/* A new view id, from the catalog's identity sequence. */
+int32
+catalog_next_view_id(void)
+{
+	SavedIdentity saved;
+	bool		isnull;
+	int64		id;
+
+	security_run_as_catalog_owner(&saved);
+	SPI_connect();
+	if (SPI_execute("SELECT nextval(pg_get_serial_sequence('continuous.view_catalog', 'id'))",
+					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not allocate a continuous view id");
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	security_restore(&saved);
+	return (int32) id;
+}
+
+/* Records a new view; the worker learns of it when this insert commits. */
+void
+catalog_insert_view(int32 view_id, Oid viewrelid, Oid sourcerelid,
+					const char *definition, const char *querytree)
+{
+	Oid			argtypes[5] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID};
+	Datum		args[5];
+	SavedIdentity saved;
+
+	Assert(IsTransactionState());
+
+	args[0] = Int32GetDatum(view_id);
+	args[1] = ObjectIdGetDatum(viewrelid);
+	args[2] = ObjectIdGetDatum(sourcerelid);
+	args[3] = CStringGetTextDatum(definition);
+	args[4] = CStringGetTextDatum(querytree);
+	security_run_as_catalog_owner(&saved);
+	SPI_connect();
+	if (SPI_execute_with_args("INSERT INTO continuous.view_catalog "
+							  "(id, viewrelid, sourcerelid, definition, querytree) "
+							  "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5)",
+							  5, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record continuous view %d", view_id);
+	SPI_finish();
+	security_restore(&saved);
+}
+
+/*
+ * Every view of the catalog, in id order, as a List of CatalogRow in the
+ * caller's memory context.  Worker only: inside a transaction with an
+ * active snapshot.
+ */
+List *
+catalog_read_views(void)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	List	   *rows = NIL;
+	int			nest_level;
+
+	Assert(IsTransactionState() && ActiveSnapshotSet());
+
+	SPI_connect();
+	nest_level = security_pin_search_path();
+	if (SPI_execute("SELECT id, viewrelid, sourcerelid, querytree, timezone, datestyle, intervalstyle "
+					"FROM continuous.view_catalog ORDER BY id", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read continuous.view_catalog");
+	security_unpin_search_path(nest_level);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(callercxt);
+		CatalogRow *row = palloc0(sizeof(CatalogRow));
+
+		row->id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		row->viewrelid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+		row->sourcerelid = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+		row->querytree = SPI_getvalue(tup, desc, 4);
+		row->timezone = SPI_getvalue(tup, desc, 5);
+		row->datestyle = SPI_getvalue(tup, desc, 6);
+		row->intervalstyle = SPI_getvalue(tup, desc, 7);
+		rows = lappend(rows, row);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return rows;
+}
+
+/* Does the catalog hold a view?  Worker only, inside a transaction. */
+bool
+catalog_has_views(void)
+{
+	bool		found;
+	int			nest_level;
+
+	Assert(IsTransactionState());
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	nest_level = security_pin_search_path();
+	if (SPI_execute("SELECT 1 FROM continuous.view_catalog LIMIT 1", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read continuous.view_catalog");
+	found = SPI_processed > 0;
+	security_unpin_search_path(nest_level);
+	SPI_finish();
+	PopActiveSnapshot();
+	return found;
+}
+
+/* A decoded catalog row (an insert's new tuple), in the current context. */
+void
+catalog_row_from_tuple(TupleDesc desc, HeapTuple tuple, CatalogRow *row)
+{
+	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+
+	if (desc->natts < Natts_view_catalog)
+		elog(ERROR, "continuous.view_catalog has %d columns, expected %d",
+			 desc->natts, Natts_view_catalog);
+	heap_deform_tuple(tuple, desc, values, nulls);
+	memset(row, 0, sizeof(CatalogRow));
+	row->id = DatumGetInt32(values[Anum_view_catalog_id - 1]);
+	row->viewrelid = DatumGetObjectId(values[Anum_view_catalog_viewrelid - 1]);
+	row->sourcerelid = DatumGetObjectId(values[Anum_view_catalog_sourcerelid - 1]);
+	row->querytree = TextDatumGetCString(values[Anum_view_catalog_querytree - 1]);
+	row->timezone = TextDatumGetCString(values[Anum_view_catalog_timezone - 1]);
+	row->datestyle = TextDatumGetCString(values[Anum_view_catalog_datestyle - 1]);
+	row->intervalstyle = TextDatumGetCString(values[Anum_view_catalog_intervalstyle - 1]);
+	pfree(values);
+	pfree(nulls);
+}
+
+/* The view id of a decoded catalog row (a delete's old tuple). */
+int32
+catalog_id_from_tuple(TupleDesc desc, HeapTuple tuple)
+{
+	bool		isnull;
+	Datum		id = heap_getattr(tuple, Anum_view_catalog_id, desc, &isnull);
+
+	if (isnull)
+		elog(ERROR, "continuous.view_catalog row without an id");
+	return DatumGetInt32(id);
+}
+
+/* The OID of continuous.view_catalog; InvalidOid if missing and missing_ok. */
+Oid
+catalog_relation_oid(bool missing_ok)
+{
+	Oid			nsp = get_namespace_oid(CONTINUOUS_SCHEMA_NAME, missing_ok);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid(CONTINUOUS_CATALOG_TABLE, nsp) : InvalidOid;
+
+	if (!OidIsValid(relid) && !missing_ok)
+		elog(ERROR, "relation %s.%s does not exist", CONTINUOUS_SCHEMA_NAME, CONTINUOUS_CATALOG_TABLE);
+	return relid;
+}
+
+/*
+ * How messages name a continuous view: its relation name, which they quote
+ * as PostgreSQL's own messages quote relation names (continuous view "%s").
+ * A view whose relation is gone (a drop not yet decoded) is named by its id.
+ * Allocated in the current memory context.
+ */
+char *
+continuous_view_name(Oid viewrelid, int32 view_id)
+{
+	char	   *relname = OidIsValid(viewrelid) ? get_rel_name(viewrelid) : NULL;
+
+	return relname ? relname : psprintf("#%d", view_id);
+}
