@@ -39,6 +39,21 @@ DATA = pg_continuous--1.0.sql
 PG_CPPFLAGS = -I$(srcdir)/src '-DPGDLLEXPORT=__attribute__((visibility("default")))'
 PG_CFLAGS = -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
+# The tests, for PGXS's `make installcheck` (as a user who may run initdb,
+# with the extension installed): pg_regress and the isolation tester each
+# start a throwaway server of their own (--temp-instance) with the settings
+# the extension needs (regress.conf, written first), and prove runs t/*.pl,
+# whose servers the tests start themselves.  `make test` runs the same tests
+# as root on a fresh machine (scripts/run-tests.sh).
+REGRESS = $(sort $(basename $(notdir $(wildcard $(srcdir)/sql/*.sql))))
+REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check_regress --temp-config=$(CURDIR)/regress.conf
+# worker_slot first: it keeps the worker's replication slot for the others.
+ISOLATION = worker_slot $(filter-out worker_slot,$(sort $(basename $(notdir $(wildcard $(srcdir)/specs/*.spec)))))
+ISOLATION_OPTS = --temp-instance=$(CURDIR)/tmp_check_isolation --temp-config=$(CURDIR)/regress.conf
+TAP_TESTS = 1
+REGRESS_PREP = regress.conf
+EXTRA_CLEAN = regress.conf tmp_check_regress tmp_check_isolation output_iso
+
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
@@ -48,9 +63,23 @@ ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
 endif
 
+# After PGXS, which empties it: the TAP tests' own modules.
+PROVE_FLAGS = -I $(srcdir)/t/lib
+
 # PGXS does not track header dependencies: rebuild every module when a
 # header changes, since they share struct layouts.
 $(OBJS): $(wildcard $(srcdir)/src/*/*.h)
+
+# output_plugin_libraries exists from PostgreSQL 15.19 on; older servers
+# refuse to start with it in their configuration.
+regress.conf:
+	{ echo "shared_preload_libraries = 'pg_continuous'"; \
+	  echo "wal_level = logical"; \
+	  echo "max_replication_slots = 10"; \
+	  echo "max_worker_processes = 16"; \
+	  echo "lc_messages = 'C'"; \
+	  if '$(bindir)/postgres' --describe-config 2>/dev/null | grep -q '^output_plugin_libraries'; then \
+	    echo "output_plugin_libraries = 'pgoutput, test_decoding, pg_continuous'"; fi; } > $@
 
 .PHONY: test demo
 test:

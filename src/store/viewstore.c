@@ -434,15 +434,15 @@ store_view_dirty_groups(SharedView *v, dsa_pointer **groups)
 }
 
 /*
- * Walks the groups of a bucket whose hash matches.  Worker only, holding the
- * view's lock.
+ * Walks the groups of a bucket whose hash matches, holding the view's lock:
+ * the worker merging, or a reader copying a group lookup's groups.
  */
 SharedGroup *
 store_group_first(SharedView *v, uint32 hash, dsa_pointer *dp)
 {
 	dsa_pointer *buckets;
 
-	Assert(store_am_worker() && LWLockHeldByMe(&v->lock));
+	Assert(LWLockHeldByMe(&v->lock));
 
 	if (v->nbuckets == 0)
 		return NULL;
