@@ -81,7 +81,18 @@ regress.conf:
 	  if '$(bindir)/postgres' --describe-config 2>/dev/null | grep -q '^output_plugin_libraries'; then \
 	    echo "output_plugin_libraries = 'pgoutput, test_decoding, pg_continuous'"; fi; } > $@
 
-.PHONY: test demo
+# One formatter: clang-format with the repository's .clang-format (Debian's
+# clang-format 14; other versions may format differently).
+CLANG_FORMAT ?= clang-format
+FORMAT_FILES = $(sort $(wildcard $(srcdir)/src/*.[ch] $(srcdir)/src/*/*.[ch]))
+
+.PHONY: test demo format format-check
+format:
+	$(CLANG_FORMAT) -i $(FORMAT_FILES)
+
+format-check:
+	$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES)
+
 test:
 	bash scripts/run-tests.sh
 

@@ -158,7 +158,7 @@ stop_running()
 # postgresql-NN-hll and -tdigest: aggregates from other extensions, which the
 # tests maintain in continuous views (sql/extension_aggregates.sql).
 PGC_PACKAGES=("postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" libipc-run-perl perl make gcc
-	"postgresql-$PG_MAJOR-hll" "postgresql-$PG_MAJOR-tdigest")
+	"postgresql-$PG_MAJOR-hll" "postgresql-$PG_MAJOR-tdigest" clang-format)
 PGC_APT_UPDATED=${PGC_APT_UPDATED:-}
 
 pkg_installed()

@@ -50,7 +50,7 @@
 
 PG_MODULE_MAGIC;
 
-static object_access_hook_type prev_object_access_hook = NULL;
+static object_access_hook_type  prev_object_access_hook = NULL;
 static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 
 /* How long DROP DATABASE waits for the database's worker to exit. */
@@ -103,7 +103,7 @@ continuous_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 
 	if (access == OAT_DROP)
 	{
-		char	   *name = get_extension_name(objectId);
+		char *name = get_extension_name(objectId);
 
 		/*
 		 * The worker decodes this message only if the drop commits; it then
@@ -124,7 +124,7 @@ continuous_process_utility(PlannedStmt *pstmt, const char *queryString,
 						   ParamListInfo params, QueryEnvironment *queryEnv,
 						   DestReceiver *dest, QueryCompletion *qc)
 {
-	Oid			dropped_db = InvalidOid;
+	Oid dropped_db = InvalidOid;
 
 	if (IsA(pstmt->utilityStmt, DropdbStmt))
 	{
@@ -135,7 +135,7 @@ continuous_process_utility(PlannedStmt *pstmt, const char *queryString,
 		{
 			TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 															   DROP_DATABASE_WAIT_MS);
-			StoreDb		status;
+			StoreDb     status;
 
 			while (store_db_get_status(dropped_db, &status) && status.worker_pid != 0 &&
 				   GetCurrentTimestamp() < deadline)

@@ -43,7 +43,7 @@
 #include "agg/distinct.h"
 
 /* The minimal AggState that satisfies AggCheckCallContext(). */
-static AggState *fake_aggstate = NULL;
+static AggState    *fake_aggstate = NULL;
 static ExprContext *fake_aggcontext = NULL;
 
 static Node *
@@ -98,7 +98,7 @@ agg_name(Oid aggfnoid)
 void
 agg_check_supported(Aggref *aggref)
 {
-	HeapTuple	tup;
+	HeapTuple         tup;
 	Form_pg_aggregate form;
 
 	if (aggref->aggkind != AGGKIND_NORMAL)
@@ -120,7 +120,7 @@ agg_check_supported(Aggref *aggref)
 	if (aggref->aggdistinct != NIL)
 	{
 		SortGroupClause *sgc = linitial_node(SortGroupClause, aggref->aggdistinct);
-		Oid			argtype = exprType((Node *) linitial_node(TargetEntry, aggref->args)->expr);
+		Oid              argtype = exprType((Node *) linitial_node(TargetEntry, aggref->args)->expr);
 
 		if (list_length(aggref->args) != 1)
 			ereport(ERROR,
@@ -176,18 +176,18 @@ agg_check_supported(Aggref *aggref)
 void
 agg_init(ContinuousAgg *agg, Aggref *aggref)
 {
-	HeapTuple	tup;
+	HeapTuple         tup;
 	Form_pg_aggregate form;
-	Oid			transfn_oid,
-				combinefn_oid,
-				finalfn_oid;
-	Expr	   *transfnexpr,
-			   *invtransfnexpr,
-			   *combinefnexpr,
-			   *finalfnexpr;
-	Datum		textInitVal;
-	bool		initValueIsNull;
-	ListCell   *lc;
+	Oid               transfn_oid,
+		combinefn_oid,
+		finalfn_oid;
+	Expr *transfnexpr,
+		*invtransfnexpr,
+		*combinefnexpr,
+		*finalfnexpr;
+	Datum     textInitVal;
+	bool      initValueIsNull;
+	ListCell *lc;
 
 	memset(agg, 0, sizeof(ContinuousAgg));
 	agg->aggref = aggref;
@@ -233,8 +233,8 @@ agg_init(ContinuousAgg *agg, Aggref *aggref)
 
 	if (agg->transtype == INTERNALOID && OidIsValid(form->aggserialfn))
 	{
-		Expr	   *serialfnexpr,
-				   *deserialfnexpr;
+		Expr *serialfnexpr,
+			*deserialfnexpr;
 
 		build_aggregate_serialfn_expr(form->aggserialfn, &serialfnexpr);
 		fmgr_info(form->aggserialfn, &agg->serialfn);
@@ -263,9 +263,9 @@ agg_init(ContinuousAgg *agg, Aggref *aggref)
 	agg->initValueIsNull = initValueIsNull;
 	if (!initValueIsNull)
 	{
-		Oid			typinput,
-					typioparam;
-		char	   *strInitVal = TextDatumGetCString(textInitVal);
+		Oid typinput,
+			typioparam;
+		char *strInitVal = TextDatumGetCString(textInitVal);
 
 		getTypeInputInfo(agg->transtype, &typinput, &typioparam);
 		agg->initValue = OidInputFunctionCall(typinput, strInitVal, typioparam, -1);
@@ -280,8 +280,8 @@ agg_init(ContinuousAgg *agg, Aggref *aggref)
 		form->aggmfinalfn == finalfn_oid && form->aggmfinalextra == form->aggfinalextra &&
 		inverse_never_declines(form->aggminvtransfn))
 	{
-		Datum		minit;
-		bool		minitIsNull;
+		Datum minit;
+		bool  minitIsNull;
 
 		minit = SysCacheGetAttr(AGGFNOID, tup, Anum_pg_aggregate_aggminitval, &minitIsNull);
 		if (minitIsNull == initValueIsNull &&
@@ -305,8 +305,8 @@ agg_init(ContinuousAgg *agg, Aggref *aggref)
 	if (aggref->aggdistinct != NIL)
 	{
 		SortGroupClause *sgc = linitial_node(SortGroupClause, aggref->aggdistinct);
-		Oid			lhs_hash,
-					rhs_hash;
+		Oid              lhs_hash,
+			rhs_hash;
 
 		agg->distinct = true;
 		if (!get_op_hash_functions(sgc->eqop, &lhs_hash, &rhs_hash))
@@ -378,7 +378,7 @@ advance_plain(ContinuousAgg *agg, Datum *state, bool *isnull,
 			  Datum *args, bool *argnulls, MemoryContext statecxt)
 {
 	LOCAL_FCINFO(fcinfo, CONTINUOUS_MAX_AGG_ARGS + 1);
-	Datum		result;
+	Datum result;
 
 	if (agg->transfn.fn_strict)
 	{
@@ -446,7 +446,7 @@ agg_retract(ContinuousAgg *agg, Datum *state, bool *isnull,
 			Datum *args, bool *argnulls, MemoryContext statecxt)
 {
 	LOCAL_FCINFO(fcinfo, CONTINUOUS_MAX_AGG_ARGS + 1);
-	Datum		result;
+	Datum result;
 
 	Assert(agg->invertible);
 	/* A strict transition function skipped the row: nothing to take out. */
@@ -484,10 +484,10 @@ char *
 agg_encode_args(ContinuousAgg *agg, Datum *args, bool *argnulls, uint32 *len)
 {
 	const char *payload[CONTINUOUS_MAX_AGG_ARGS];
-	uint32		plen[CONTINUOUS_MAX_AGG_ARGS];
-	Size		size = 0;
-	char	   *result;
-	char	   *p;
+	uint32      plen[CONTINUOUS_MAX_AGG_ARGS];
+	Size        size = 0;
+	char       *result;
+	char       *p;
 
 	for (int i = 0; i < agg->numArgs; i++)
 	{
@@ -533,11 +533,11 @@ agg_encode_args(ContinuousAgg *agg, Datum *args, bool *argnulls, uint32 *len)
 		{
 			union
 			{
-				char		c;
-				int16		i16;
-				int32		i32;
-				Datum		d;
-			}			u;
+				char  c;
+				int16 i16;
+				int32 i32;
+				Datum d;
+			} u;
 
 			switch (att->attlen)
 			{
@@ -576,7 +576,7 @@ agg_decode_args(ContinuousAgg *agg, const char *data, uint32 len, Datum *args, b
 	for (int i = 0; i < agg->numArgs; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(agg->argdesc, i);
-		uint32		plen;
+		uint32            plen;
 
 		argnulls[i] = *p++ != 0;
 		args[i] = (Datum) 0;
@@ -586,17 +586,17 @@ agg_decode_args(ContinuousAgg *agg, const char *data, uint32 len, Datum *args, b
 		{
 			union
 			{
-				char		c;
-				int16		i16;
-				int32		i32;
-				Datum		d;
-			}			u;
+				char  c;
+				int16 i16;
+				int32 i32;
+				Datum d;
+			} u;
 
 			memcpy(&u, p, att->attlen);
 			p += att->attlen;
-			args[i] = att->attlen == 1 ? CharGetDatum(u.c) :
-				att->attlen == 2 ? Int16GetDatum(u.i16) :
-				att->attlen == 4 ? Int32GetDatum(u.i32) : u.d;
+			args[i] = att->attlen == 1 ? CharGetDatum(u.c) : att->attlen == 2 ? Int16GetDatum(u.i16)
+														 : att->attlen == 4   ? Int32GetDatum(u.i32)
+																			  : u.d;
 			continue;
 		}
 		memcpy(&plen, p, sizeof(uint32));
@@ -611,7 +611,7 @@ agg_decode_args(ContinuousAgg *agg, const char *data, uint32 len, Datum *args, b
 		}
 		else
 		{
-			char	   *copy = palloc(plen);
+			char *copy = palloc(plen);
 
 			memcpy(copy, p, plen);
 			args[i] = PointerGetDatum(copy);
@@ -628,7 +628,7 @@ agg_combine(ContinuousAgg *agg, Datum *state, bool *isnull,
 			Datum other, bool otherisnull, MemoryContext statecxt)
 {
 	LOCAL_FCINFO(fcinfo, 2);
-	Datum		result;
+	Datum result;
 
 	if (agg->distinct)
 	{
@@ -672,7 +672,7 @@ Datum
 agg_to_stored(ContinuousAgg *agg, Datum state, bool isnull)
 {
 	LOCAL_FCINFO(fcinfo, 1);
-	Datum		result;
+	Datum result;
 
 	if (agg->distinct)
 		return distinct_set_to_array((DistinctSet *) DatumGetPointer(state), agg->inputTypes[0]);
@@ -697,7 +697,7 @@ Datum
 agg_from_stored(ContinuousAgg *agg, Datum stored, bool isnull, MemoryContext statecxt)
 {
 	LOCAL_FCINFO(fcinfo, 2);
-	Datum		result;
+	Datum         result;
 	MemoryContext old;
 
 	if (agg->distinct)
@@ -732,9 +732,9 @@ agg_from_stored(ContinuousAgg *agg, Datum stored, bool isnull, MemoryContext sta
 typedef struct FoldDistinct
 {
 	ContinuousAgg *agg;
-	Datum		state;
-	bool		isnull;
-	MemoryContext statecxt;
+	Datum          state;
+	bool           isnull;
+	MemoryContext  statecxt;
 } FoldDistinct;
 
 static void
@@ -751,7 +751,7 @@ agg_finalize(ContinuousAgg *agg, Datum state, bool isnull, bool *resultisnull,
 			 MemoryContext statecxt)
 {
 	LOCAL_FCINFO(fcinfo, CONTINUOUS_MAX_AGG_ARGS + 1);
-	Datum		result;
+	Datum result;
 
 	if (agg->distinct)
 	{

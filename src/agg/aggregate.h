@@ -15,44 +15,44 @@
 
 typedef struct ContinuousAgg
 {
-	Aggref	   *aggref;
-	Oid			aggfnoid;
-	int			numArgs;		/* transition function inputs besides the state */
-	Oid			inputTypes[FUNC_MAX_ARGS];
-	Oid			inputCollation;
+	Aggref *aggref;
+	Oid     aggfnoid;
+	int     numArgs; /* transition function inputs besides the state */
+	Oid     inputTypes[FUNC_MAX_ARGS];
+	Oid     inputCollation;
 
-	Oid			transtype;
-	int16		transtypeLen;
-	bool		transtypeByVal;
-	Oid			storedType;		/* transtype, or bytea when it is internal */
-	int16		storedTypeLen;
-	bool		storedTypeByVal;
+	Oid   transtype;
+	int16 transtypeLen;
+	bool  transtypeByVal;
+	Oid   storedType; /* transtype, or bytea when it is internal */
+	int16 storedTypeLen;
+	bool  storedTypeByVal;
 
-	Datum		initValue;		/* in the context the agg was built in */
-	bool		initValueIsNull;
+	Datum initValue; /* in the context the agg was built in */
+	bool  initValueIsNull;
 
-	FmgrInfo	transfn;
-	FmgrInfo	combinefn;
-	FmgrInfo	serialfn;		/* valid only when transtype is internal */
-	FmgrInfo	deserialfn;
-	FmgrInfo	finalfn;		/* fn_oid is InvalidOid when there is none */
-	int			numFinalArgs;
-	Oid			resulttype;
-	int16		resulttypeLen;
-	bool		resulttypeByVal;
+	FmgrInfo transfn;
+	FmgrInfo combinefn;
+	FmgrInfo serialfn; /* valid only when transtype is internal */
+	FmgrInfo deserialfn;
+	FmgrInfo finalfn; /* fn_oid is InvalidOid when there is none */
+	int      numFinalArgs;
+	Oid      resulttype;
+	int16    resulttypeLen;
+	bool     resulttypeByVal;
 
 	/*
 	 * agg(DISTINCT x): the live state is a DistinctSet of x, the stored one
 	 * an array of x; the transition function runs only at finalization.
 	 */
-	bool		distinct;
-	FmgrInfo	distincthash;
-	FmgrInfo	distincteq;
-	FmgrInfo	distinctlt;		/* the DISTINCT clause's sort operator */
-	bool		distinctNullsFirst;
-	int16		argLen;
-	bool		argByVal;
-	char		argAlign;
+	bool     distinct;
+	FmgrInfo distincthash;
+	FmgrInfo distincteq;
+	FmgrInfo distinctlt; /* the DISTINCT clause's sort operator */
+	bool     distinctNullsFirst;
+	int16    argLen;
+	bool     argByVal;
+	char     argAlign;
 
 	/*
 	 * Taking a row out (views over tables).  invertible: the moving-aggregate
@@ -60,9 +60,9 @@ typedef struct ContinuousAgg
 	 * decline (see agg_init); otherwise the view keeps the argument rows,
 	 * encoded with argdesc, and recomputes the state when one leaves.
 	 */
-	bool		invertible;
-	FmgrInfo	invtransfn;
-	TupleDesc	argdesc;
+	bool      invertible;
+	FmgrInfo  invtransfn;
+	TupleDesc argdesc;
 } ContinuousAgg;
 
 /* Checks that an aggregate can be maintained; errors name it otherwise. */
@@ -71,21 +71,21 @@ extern void agg_check_supported(Aggref *aggref);
 extern void agg_init(ContinuousAgg *agg, Aggref *aggref);
 
 /* A transition state and the memory context that owns it. */
-extern void agg_init_state(ContinuousAgg *agg, Datum *state, bool *isnull,
-						   MemoryContext statecxt);
-extern void agg_advance(ContinuousAgg *agg, Datum *state, bool *isnull,
-						Datum *args, bool *argnulls, MemoryContext statecxt);
-extern void agg_combine(ContinuousAgg *agg, Datum *state, bool *isnull,
-						Datum other, bool otherisnull, MemoryContext statecxt);
+extern void  agg_init_state(ContinuousAgg *agg, Datum *state, bool *isnull,
+							MemoryContext statecxt);
+extern void  agg_advance(ContinuousAgg *agg, Datum *state, bool *isnull,
+						 Datum *args, bool *argnulls, MemoryContext statecxt);
+extern void  agg_combine(ContinuousAgg *agg, Datum *state, bool *isnull,
+						 Datum other, bool otherisnull, MemoryContext statecxt);
 extern Datum agg_to_stored(ContinuousAgg *agg, Datum state, bool isnull);
 extern Datum agg_from_stored(ContinuousAgg *agg, Datum stored, bool isnull,
 							 MemoryContext statecxt);
-extern bool agg_retract(ContinuousAgg *agg, Datum *state, bool *isnull,
-						Datum *args, bool *argnulls, MemoryContext statecxt);
+extern bool  agg_retract(ContinuousAgg *agg, Datum *state, bool *isnull,
+						 Datum *args, bool *argnulls, MemoryContext statecxt);
 extern char *agg_encode_args(ContinuousAgg *agg, Datum *args, bool *argnulls, uint32 *len);
-extern void agg_decode_args(ContinuousAgg *agg, const char *data, uint32 len,
-							Datum *args, bool *argnulls);
+extern void  agg_decode_args(ContinuousAgg *agg, const char *data, uint32 len,
+							 Datum *args, bool *argnulls);
 extern Datum agg_finalize(ContinuousAgg *agg, Datum state, bool isnull,
 						  bool *resultisnull, MemoryContext statecxt);
 
-#endif							/* CONTINUOUS_AGGREGATE_H */
+#endif /* CONTINUOUS_AGGREGATE_H */

@@ -24,8 +24,8 @@
 struct DistinctEntry
 {
 	DistinctEntry *next;
-	uint32		hash;
-	Datum		value;
+	uint32         hash;
+	Datum          value;
 };
 
 DistinctSet *
@@ -49,7 +49,7 @@ distinct_set_create(MemoryContext cxt, FmgrInfo *hashfn, FmgrInfo *eqfn, Oid col
 static void
 grow(DistinctSet *set)
 {
-	uint32		n = set->nbuckets * 2;
+	uint32          n = set->nbuckets * 2;
 	DistinctEntry **fresh = MemoryContextAllocZero(set->cxt, sizeof(DistinctEntry *) * n);
 
 	for (uint32 b = 0; b < set->nbuckets; b++)
@@ -74,9 +74,9 @@ grow(DistinctSet *set)
 void
 distinct_set_add(DistinctSet *set, Datum value, bool isnull)
 {
-	uint32		hash;
+	uint32         hash;
 	DistinctEntry *e;
-	MemoryContext old;
+	MemoryContext  old;
 
 	if (isnull)
 	{
@@ -113,16 +113,16 @@ distinct_set_foreach(DistinctSet *set, DistinctVisitor visit, void *arg)
 
 typedef struct SortContext
 {
-	FmgrInfo   *ltfn;
-	Oid			collation;
+	FmgrInfo *ltfn;
+	Oid       collation;
 } SortContext;
 
 static int
 compare_values(const void *a, const void *b, void *arg)
 {
 	SortContext *sc = (SortContext *) arg;
-	Datum		x = *(const Datum *) a;
-	Datum		y = *(const Datum *) b;
+	Datum        x = *(const Datum *) a;
+	Datum        y = *(const Datum *) b;
 
 	if (DatumGetBool(FunctionCall2Coll(sc->ltfn, sc->collation, x, y)))
 		return -1;
@@ -139,8 +139,8 @@ void
 distinct_set_foreach_sorted(DistinctSet *set, FmgrInfo *ltfn, bool nulls_first,
 							DistinctVisitor visit, void *arg)
 {
-	Datum	   *values = palloc(sizeof(Datum) * Max(set->nvalues, 1));
-	int			n = 0;
+	Datum      *values = palloc(sizeof(Datum) * Max(set->nvalues, 1));
+	int         n = 0;
 	SortContext sc = {ltfn, set->collation};
 
 	for (uint32 b = 0; b < set->nbuckets; b++)
@@ -172,12 +172,12 @@ distinct_set_union(DistinctSet *into, DistinctSet *from)
 Datum
 distinct_set_to_array(DistinctSet *set, Oid elemtype)
 {
-	int			n = set->nvalues + (set->has_null ? 1 : 0);
-	Datum	   *values = palloc(sizeof(Datum) * Max(n, 1));
-	bool	   *nulls = palloc0(sizeof(bool) * Max(n, 1));
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-	int			i = 0;
+	int    n = set->nvalues + (set->has_null ? 1 : 0);
+	Datum *values = palloc(sizeof(Datum) * Max(n, 1));
+	bool  *nulls = palloc0(sizeof(bool) * Max(n, 1));
+	int    dims[1] = {n};
+	int    lbs[1] = {1};
+	int    i = 0;
 
 	for (uint32 b = 0; b < set->nbuckets; b++)
 		for (DistinctEntry *e = set->buckets[b]; e; e = e->next)
@@ -194,10 +194,10 @@ distinct_set_to_array(DistinctSet *set, Oid elemtype)
 void
 distinct_set_add_array(DistinctSet *set, Datum array)
 {
-	ArrayType  *arr = DatumGetArrayTypeP(array);
-	Datum	   *values;
-	bool	   *nulls;
-	int			n;
+	ArrayType *arr = DatumGetArrayTypeP(array);
+	Datum     *values;
+	bool      *nulls;
+	int        n;
 
 	deconstruct_array(arr, ARR_ELEMTYPE(arr), set->typlen, set->typbyval, set->typalign,
 					  &values, &nulls, &n);

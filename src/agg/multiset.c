@@ -23,10 +23,10 @@
 struct MultisetEntry
 {
 	MultisetEntry *next;
-	uint32		hash;
-	uint32		len;
-	int64		count;
-	char		data[FLEXIBLE_ARRAY_MEMBER];
+	uint32         hash;
+	uint32         len;
+	int64          count;
+	char           data[FLEXIBLE_ARRAY_MEMBER];
 };
 
 #define MULTISET_INITIAL_BUCKETS 16
@@ -34,7 +34,7 @@ struct MultisetEntry
 Multiset *
 multiset_create(MemoryContext cxt)
 {
-	Multiset   *ms = MemoryContextAllocZero(cxt, sizeof(Multiset));
+	Multiset *ms = MemoryContextAllocZero(cxt, sizeof(Multiset));
 
 	ms->cxt = cxt;
 	ms->nbuckets = MULTISET_INITIAL_BUCKETS;
@@ -45,7 +45,7 @@ multiset_create(MemoryContext cxt)
 static void
 grow(Multiset *ms)
 {
-	uint32		n = ms->nbuckets * 2;
+	uint32          n = ms->nbuckets * 2;
 	MultisetEntry **fresh = MemoryContextAllocZero(ms->cxt, sizeof(MultisetEntry *) * n);
 
 	for (uint32 b = 0; b < ms->nbuckets; b++)
@@ -69,7 +69,7 @@ grow(Multiset *ms)
 void
 multiset_add(Multiset *ms, const char *data, uint32 len, int64 delta)
 {
-	uint32		hash = hash_bytes((const unsigned char *) data, len);
+	uint32         hash = hash_bytes((const unsigned char *) data, len);
 	MultisetEntry *e;
 
 	for (e = ms->buckets[hash % ms->nbuckets]; e; e = e->next)
@@ -121,8 +121,8 @@ multiset_add_stored(Multiset *into, bytea *stored)
 
 	while (p < end)
 	{
-		int64		count;
-		uint32		len;
+		int64  count;
+		uint32 len;
 
 		if (end - p < (Size) (sizeof(count) + sizeof(len)))
 			elog(ERROR, "corrupt stored multiset");
@@ -151,7 +151,7 @@ multiset_has_negative(Multiset *ms)
 Size
 multiset_stored_size(Multiset *ms)
 {
-	Size		size = VARHDRSZ;
+	Size size = VARHDRSZ;
 
 	for (uint32 b = 0; b < ms->nbuckets; b++)
 		for (MultisetEntry *e = ms->buckets[b]; e; e = e->next)
@@ -164,7 +164,7 @@ multiset_stored_size(Multiset *ms)
 void
 multiset_write_stored(Multiset *ms, char *dest)
 {
-	char	   *p = VARDATA(dest);
+	char *p = VARDATA(dest);
 
 	SET_VARSIZE(dest, multiset_stored_size(ms));
 	for (uint32 b = 0; b < ms->nbuckets; b++)

@@ -12,21 +12,21 @@ typedef struct MultisetEntry MultisetEntry;
 
 typedef struct Multiset
 {
-	MemoryContext cxt;			/* owns the multiset and its entries */
-	uint32		nbuckets;
-	uint32		nentries;
+	MemoryContext   cxt; /* owns the multiset and its entries */
+	uint32          nbuckets;
+	uint32          nentries;
 	MultisetEntry **buckets;
 } Multiset;
 
-typedef void (*MultisetVisitor) (const char *data, uint32 len, int64 count, void *arg);
+typedef void (*MultisetVisitor)(const char *data, uint32 len, int64 count, void *arg);
 
 extern Multiset *multiset_create(MemoryContext cxt);
-extern void multiset_add(Multiset *ms, const char *data, uint32 len, int64 delta);
-extern void multiset_add_all(Multiset *into, Multiset *from);
-extern void multiset_add_stored(Multiset *into, bytea *stored);
-extern bool multiset_has_negative(Multiset *ms);
-extern Size multiset_stored_size(Multiset *ms);
-extern void multiset_write_stored(Multiset *ms, char *dest);
-extern void multiset_foreach(Multiset *ms, MultisetVisitor visit, void *arg);
+extern void      multiset_add(Multiset *ms, const char *data, uint32 len, int64 delta);
+extern void      multiset_add_all(Multiset *into, Multiset *from);
+extern void      multiset_add_stored(Multiset *into, bytea *stored);
+extern bool      multiset_has_negative(Multiset *ms);
+extern Size      multiset_stored_size(Multiset *ms);
+extern void      multiset_write_stored(Multiset *ms, char *dest);
+extern void      multiset_foreach(Multiset *ms, MultisetVisitor visit, void *arg);
 
-#endif							/* CONTINUOUS_MULTISET_H */
+#endif /* CONTINUOUS_MULTISET_H */

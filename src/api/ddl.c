@@ -51,7 +51,6 @@
 /* How long create_view waits for a new database's worker to be ready. */
 #define WORKER_READY_TIMEOUT_MS 60000
 
-
 /*
  * Waits until this database's worker holds its replication slot, so that the
  * commit creating the view is certain to be decoded; asks for the slot if
@@ -64,7 +63,7 @@
 static void
 wait_for_slot(void)
 {
-	char		slotname[NAMEDATALEN];
+	char        slotname[NAMEDATALEN];
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), WORKER_READY_TIMEOUT_MS);
 
 	LockRelationOid(catalog_relation_oid(false), RowExclusiveLock);
@@ -72,9 +71,9 @@ wait_for_slot(void)
 	for (;;)
 	{
 		ReplicationSlot *slot;
-		StoreDb		status;
-		bool		ready = false;
-		bool		pending;
+		StoreDb          status;
+		bool             ready = false;
+		bool             pending;
 
 		LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
 		slot = SearchNamedReplicationSlot(slotname, false);
@@ -97,9 +96,7 @@ wait_for_slot(void)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("the pg_continuous worker of this database did not become ready"),
-					 continuous_enabled ?
-					 errhint("Check the server log, max_worker_processes and max_replication_slots.") :
-					 errhint("continuous.enabled is off: the worker holds no slot until it is turned on.")));
+					 continuous_enabled ? errhint("Check the server log, max_worker_processes and max_replication_slots.") : errhint("continuous.enabled is off: the worker holds no slot until it is turned on.")));
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 50, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -111,13 +108,13 @@ wait_for_slot(void)
 static void
 check_column_names(Query *query)
 {
-	ListCell   *lc;
-	List	   *seen = NIL;
+	ListCell *lc;
+	List     *seen = NIL;
 
 	foreach(lc, query->targetList)
 	{
 		TargetEntry *tle = lfirst_node(TargetEntry, lc);
-		ListCell   *lc2;
+		ListCell    *lc2;
 
 		if (tle->resjunk)
 			continue;
@@ -136,15 +133,15 @@ static char *
 column_definitions(Query *query)
 {
 	StringInfoData buf;
-	ListCell   *lc;
-	bool		first = true;
+	ListCell      *lc;
+	bool           first = true;
 
 	initStringInfo(&buf);
 	foreach(lc, query->targetList)
 	{
 		TargetEntry *tle = lfirst_node(TargetEntry, lc);
-		Oid			type = exprType((Node *) tle->expr);
-		Oid			coll = exprCollation((Node *) tle->expr);
+		Oid          type = exprType((Node *) tle->expr);
+		Oid          coll = exprCollation((Node *) tle->expr);
 
 		if (tle->resjunk)
 			continue;
@@ -168,16 +165,16 @@ column_definitions(Query *query)
 static void
 require_full_replica_identity(Oid sourcerelid)
 {
-	ListCell   *lc;
+	ListCell *lc;
 
 	if (get_rel_relkind(sourcerelid) == RELKIND_FOREIGN_TABLE)
 		return;
 	foreach(lc, find_all_inheritors(sourcerelid, NoLock, NULL))
 	{
-		Oid			relid = lfirst_oid(lc);
-		HeapTuple	tup;
-		char		replident;
-		char	   *qualified;
+		Oid       relid = lfirst_oid(lc);
+		HeapTuple tup;
+		char      replident;
+		char     *qualified;
 
 		if (get_rel_relkind(relid) != RELKIND_RELATION)
 			continue;
@@ -216,14 +213,14 @@ CONTINUOUS_SQL_FUNCTION(continuous_create_view);
 Datum
 continuous_create_view(PG_FUNCTION_ARGS)
 {
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *query_string = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	List	   *names = stringToQualifiedNameList(name);
-	RangeVar   *rv = makeRangeVarFromNameList(names);
-	Query	   *query;
-	Oid			sourcerelid;
-	Oid			viewrelid;
-	int32		view_id;
+	char         *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char         *query_string = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	List         *names = stringToQualifiedNameList(name);
+	RangeVar     *rv = makeRangeVarFromNameList(names);
+	Query        *query;
+	Oid           sourcerelid;
+	Oid           viewrelid;
+	int32         view_id;
 	ObjectAddress ruleaddr;
 
 	/* Errors about the name first, in the words CREATE VIEW would use. */
@@ -271,8 +268,8 @@ CONTINUOUS_SQL_FUNCTION(continuous_drop_view);
 Datum
 continuous_drop_view(PG_FUNCTION_ARGS)
 {
-	Oid			viewrelid = PG_GETARG_OID(0);
-	char	   *qualified;
+	Oid   viewrelid = PG_GETARG_OID(0);
+	char *qualified;
 
 	if (!catalog_has_view_relation(viewrelid))
 		ereport(ERROR,
@@ -289,7 +286,7 @@ continuous_drop_view(PG_FUNCTION_ARGS)
 
 typedef struct PendingRelease
 {
-	int32		view_id;
+	int32            view_id;
 	SubTransactionId subid;
 } PendingRelease;
 
@@ -300,7 +297,7 @@ CONTINUOUS_SQL_FUNCTION(continuous_release_view_at_commit);
 Datum
 continuous_release_view_at_commit(PG_FUNCTION_ARGS)
 {
-	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	MemoryContext   old = MemoryContextSwitchTo(TopTransactionContext);
 	PendingRelease *p = palloc(sizeof(PendingRelease));
 
 	p->view_id = PG_GETARG_INT32(0);
@@ -314,7 +311,7 @@ continuous_release_view_at_commit(PG_FUNCTION_ARGS)
 void
 ddl_xact_callback(XactEvent event)
 {
-	ListCell   *lc;
+	ListCell *lc;
 
 	if (event == XACT_EVENT_COMMIT)
 		foreach(lc, pending_releases)
@@ -328,7 +325,7 @@ ddl_xact_callback(XactEvent event)
 void
 ddl_subxact_callback(SubXactEvent event, SubTransactionId mySubid)
 {
-	ListCell   *lc;
+	ListCell *lc;
 
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;

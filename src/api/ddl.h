@@ -11,4 +11,4 @@
 extern void ddl_xact_callback(XactEvent event);
 extern void ddl_subxact_callback(SubXactEvent event, SubTransactionId mySubid);
 
-#endif							/* CONTINUOUS_DDL_H */
+#endif /* CONTINUOUS_DDL_H */

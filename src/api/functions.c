@@ -33,13 +33,13 @@ Datum
 continuous_sync(PG_FUNCTION_ARGS)
 {
 	Interval   *timeout = PG_GETARG_INTERVAL_P(0);
-	int64		timeout_ms;
+	int64       timeout_ms;
 	TimestampTz deadline;
-	XLogRecPtr	target;
-	StoreDb		status;
+	XLogRecPtr  target;
+	StoreDb     status;
 
 	timeout_ms = (int64) (timeout->time / 1000) +
-		(int64) timeout->day * 86400000 + (int64) timeout->month * 30 * 86400000LL;
+				 (int64) timeout->day * 86400000 + (int64) timeout->month * 30 * 86400000LL;
 	if (timeout_ms < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -56,7 +56,7 @@ continuous_sync(PG_FUNCTION_ARGS)
 
 	for (;;)
 	{
-		bool		known = store_db_get_status(MyDatabaseId, &status);
+		bool known = store_db_get_status(MyDatabaseId, &status);
 
 		if (known && status.worker_pid != 0 && status.applied_lsn >= target)
 			break;
@@ -95,17 +95,17 @@ Datum
 continuous_view_state(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	List	   *statuses;
-	ListCell   *lc;
+	List          *statuses;
+	ListCell      *lc;
 
 	InitMaterializedSRF(fcinfo, 0);
 	statuses = store_view_statuses(MyDatabaseId);
 	foreach(lc, statuses)
 	{
 		StoreViewStatus *s = lfirst(lc);
-		Datum		values[13];
-		bool		nulls[13] = {0};
-		const char *state;
+		Datum            values[13];
+		bool             nulls[13] = {0};
+		const char      *state;
 
 		switch (s->state)
 		{
@@ -149,10 +149,10 @@ Datum
 continuous_worker_state(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	StoreDb		status;
-	Datum		values[9];
-	bool		nulls[9] = {0};
-	char		slotname[NAMEDATALEN];
+	StoreDb        status;
+	Datum          values[9];
+	bool           nulls[9] = {0};
+	char           slotname[NAMEDATALEN];
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (!store_db_get_status(MyDatabaseId, &status))
@@ -186,11 +186,11 @@ CONTINUOUS_SQL_FUNCTION(continuous_tumble_int8);
 Datum
 continuous_tumble_int8(PG_FUNCTION_ARGS)
 {
-	int64		ts = PG_GETARG_INT64(0);
-	int64		width = PG_GETARG_INT64(1);
-	int64		origin = PG_GETARG_INT64(2);
-	int128		offset;
-	int64		result;
+	int64  ts = PG_GETARG_INT64(0);
+	int64  width = PG_GETARG_INT64(1);
+	int64  origin = PG_GETARG_INT64(2);
+	int128 offset;
+	int64  result;
 
 	if (width <= 0)
 		ereport(ERROR,

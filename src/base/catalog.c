@@ -43,9 +43,9 @@ static SPIPlanPtr lookup_plan = NULL;
 bool
 catalog_lookup(int32 view_id, CatalogRow *row)
 {
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(view_id)};
-	bool		found = false;
+	Oid           argtypes[1] = {INT4OID};
+	Datum         args[1] = {Int32GetDatum(view_id)};
+	bool          found = false;
 	SavedIdentity saved;
 	MemoryContext callercxt = CurrentMemoryContext;
 
@@ -55,9 +55,9 @@ catalog_lookup(int32 view_id, CatalogRow *row)
 	SPI_connect();
 	if (lookup_plan == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare("SELECT viewrelid, sourcerelid, querytree, xmin::text::bigint "
-									   "FROM continuous.view_catalog WHERE id = $1",
-									   1, argtypes);
+		SPIPlanPtr plan = SPI_prepare("SELECT viewrelid, sourcerelid, querytree, xmin::text::bigint "
+									  "FROM continuous.view_catalog WHERE id = $1",
+									  1, argtypes);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -67,9 +67,9 @@ catalog_lookup(int32 view_id, CatalogRow *row)
 	SPI_execute_plan(lookup_plan, args, NULL, true, 1);
 	if (SPI_processed == 1)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
+		HeapTuple     tup = SPI_tuptable->vals[0];
+		TupleDesc     desc = SPI_tuptable->tupdesc;
+		bool          isnull;
 		MemoryContext old = MemoryContextSwitchTo(callercxt);
 
 		memset(row, 0, sizeof(CatalogRow));
@@ -90,10 +90,10 @@ catalog_lookup(int32 view_id, CatalogRow *row)
 bool
 catalog_has_view_relation(Oid viewrelid)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(viewrelid)};
+	Oid           argtypes[1] = {OIDOID};
+	Datum         args[1] = {ObjectIdGetDatum(viewrelid)};
 	SavedIdentity saved;
-	bool		found;
+	bool          found;
 
 	security_run_as_catalog_owner(&saved);
 	SPI_connect();
@@ -111,13 +111,14 @@ int32
 catalog_next_view_id(void)
 {
 	SavedIdentity saved;
-	bool		isnull;
-	int64		id;
+	bool          isnull;
+	int64         id;
 
 	security_run_as_catalog_owner(&saved);
 	SPI_connect();
 	if (SPI_execute("SELECT nextval(pg_get_serial_sequence('continuous.view_catalog', 'id'))",
-					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+					false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
 		elog(ERROR, "could not allocate a continuous view id");
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
@@ -130,8 +131,8 @@ void
 catalog_insert_view(int32 view_id, Oid viewrelid, Oid sourcerelid,
 					const char *definition, const char *querytree)
 {
-	Oid			argtypes[5] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID};
-	Datum		args[5];
+	Oid           argtypes[5] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID};
+	Datum         args[5];
 	SavedIdentity saved;
 
 	Assert(IsTransactionState());
@@ -161,24 +162,25 @@ List *
 catalog_read_views(void)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
-	List	   *rows = NIL;
-	int			nest_level;
+	List         *rows = NIL;
+	int           nest_level;
 
 	Assert(IsTransactionState() && ActiveSnapshotSet());
 
 	SPI_connect();
 	nest_level = security_pin_search_path();
 	if (SPI_execute("SELECT id, viewrelid, sourcerelid, querytree, timezone, datestyle, intervalstyle "
-					"FROM continuous.view_catalog ORDER BY id", true, 0) != SPI_OK_SELECT)
+					"FROM continuous.view_catalog ORDER BY id",
+					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read continuous.view_catalog");
 	security_unpin_search_path(nest_level);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
+		HeapTuple     tup = SPI_tuptable->vals[i];
+		TupleDesc     desc = SPI_tuptable->tupdesc;
+		bool          isnull;
 		MemoryContext old = MemoryContextSwitchTo(callercxt);
-		CatalogRow *row = palloc0(sizeof(CatalogRow));
+		CatalogRow   *row = palloc0(sizeof(CatalogRow));
 
 		row->id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
 		row->viewrelid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
@@ -198,8 +200,8 @@ catalog_read_views(void)
 bool
 catalog_has_views(void)
 {
-	bool		found;
-	int			nest_level;
+	bool found;
+	int  nest_level;
 
 	Assert(IsTransactionState());
 
@@ -219,8 +221,8 @@ catalog_has_views(void)
 void
 catalog_row_from_tuple(TupleDesc desc, HeapTuple tuple, CatalogRow *row)
 {
-	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
-	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+	Datum *values = palloc(sizeof(Datum) * desc->natts);
+	bool  *nulls = palloc(sizeof(bool) * desc->natts);
 
 	if (desc->natts < Natts_view_catalog)
 		elog(ERROR, "continuous.view_catalog has %d columns, expected %d",
@@ -242,8 +244,8 @@ catalog_row_from_tuple(TupleDesc desc, HeapTuple tuple, CatalogRow *row)
 int32
 catalog_id_from_tuple(TupleDesc desc, HeapTuple tuple)
 {
-	bool		isnull;
-	Datum		id = heap_getattr(tuple, Anum_view_catalog_id, desc, &isnull);
+	bool  isnull;
+	Datum id = heap_getattr(tuple, Anum_view_catalog_id, desc, &isnull);
 
 	if (isnull)
 		elog(ERROR, "continuous.view_catalog row without an id");
@@ -254,8 +256,8 @@ catalog_id_from_tuple(TupleDesc desc, HeapTuple tuple)
 Oid
 catalog_relation_oid(bool missing_ok)
 {
-	Oid			nsp = get_namespace_oid(CONTINUOUS_SCHEMA_NAME, missing_ok);
-	Oid			relid = OidIsValid(nsp) ? get_relname_relid(CONTINUOUS_CATALOG_TABLE, nsp) : InvalidOid;
+	Oid nsp = get_namespace_oid(CONTINUOUS_SCHEMA_NAME, missing_ok);
+	Oid relid = OidIsValid(nsp) ? get_relname_relid(CONTINUOUS_CATALOG_TABLE, nsp) : InvalidOid;
 
 	if (!OidIsValid(relid) && !missing_ok)
 		elog(ERROR, "relation %s.%s does not exist", CONTINUOUS_SCHEMA_NAME, CONTINUOUS_CATALOG_TABLE);
@@ -271,7 +273,7 @@ catalog_relation_oid(bool missing_ok)
 char *
 continuous_view_name(Oid viewrelid, int32 view_id)
 {
-	char	   *relname = OidIsValid(viewrelid) ? get_rel_name(viewrelid) : NULL;
+	char *relname = OidIsValid(viewrelid) ? get_rel_name(viewrelid) : NULL;
 
 	return relname ? relname : psprintf("#%d", view_id);
 }

@@ -12,44 +12,44 @@
 #include "nodes/pg_list.h"
 
 /* Columns of continuous.view_catalog, as created by the install script. */
-#define Anum_view_catalog_id			1
-#define Anum_view_catalog_viewrelid		2
-#define Anum_view_catalog_sourcerelid	3
-#define Anum_view_catalog_definition	4
-#define Anum_view_catalog_querytree		5
-#define Anum_view_catalog_created_at	6
-#define Anum_view_catalog_timezone		7
-#define Anum_view_catalog_datestyle		8
-#define Anum_view_catalog_intervalstyle	9
-#define Natts_view_catalog				9
+#define Anum_view_catalog_id            1
+#define Anum_view_catalog_viewrelid     2
+#define Anum_view_catalog_sourcerelid   3
+#define Anum_view_catalog_definition    4
+#define Anum_view_catalog_querytree     5
+#define Anum_view_catalog_created_at    6
+#define Anum_view_catalog_timezone      7
+#define Anum_view_catalog_datestyle     8
+#define Anum_view_catalog_intervalstyle 9
+#define Natts_view_catalog              9
 
 /* One view's catalog row (the columns the extension reads). */
 typedef struct CatalogRow
 {
-	int32		id;
-	Oid			viewrelid;		/* the user-facing view */
-	Oid			sourcerelid;	/* the stream or table it reads */
-	char	   *querytree;		/* nodeToString of the analyzed query */
-	char	   *timezone;		/* the creator's settings */
-	char	   *datestyle;
-	char	   *intervalstyle;
-	TransactionId xmin;			/* set by catalog_lookup only */
+	int32         id;
+	Oid           viewrelid;   /* the user-facing view */
+	Oid           sourcerelid; /* the stream or table it reads */
+	char         *querytree;   /* nodeToString of the analyzed query */
+	char         *timezone;    /* the creator's settings */
+	char         *datestyle;
+	char         *intervalstyle;
+	TransactionId xmin; /* set by catalog_lookup only */
 } CatalogRow;
 
 /* In backends, as the catalog's owner */
-extern bool catalog_lookup(int32 view_id, CatalogRow *row);
-extern bool catalog_has_view_relation(Oid viewrelid);
+extern bool  catalog_lookup(int32 view_id, CatalogRow *row);
+extern bool  catalog_has_view_relation(Oid viewrelid);
 extern int32 catalog_next_view_id(void);
-extern void catalog_insert_view(int32 view_id, Oid viewrelid, Oid sourcerelid,
-								const char *definition, const char *querytree);
+extern void  catalog_insert_view(int32 view_id, Oid viewrelid, Oid sourcerelid,
+								 const char *definition, const char *querytree);
 
 /* In the worker */
 extern List *catalog_read_views(void);
-extern bool catalog_has_views(void);
-extern void catalog_row_from_tuple(TupleDesc desc, HeapTuple tuple, CatalogRow *row);
+extern bool  catalog_has_views(void);
+extern void  catalog_row_from_tuple(TupleDesc desc, HeapTuple tuple, CatalogRow *row);
 extern int32 catalog_id_from_tuple(TupleDesc desc, HeapTuple tuple);
 
-extern Oid	catalog_relation_oid(bool missing_ok);
+extern Oid   catalog_relation_oid(bool missing_ok);
 extern char *continuous_view_name(Oid viewrelid, int32 view_id);
 
-#endif							/* CONTINUOUS_CATALOG_H */
+#endif /* CONTINUOUS_CATALOG_H */

@@ -8,14 +8,14 @@
 
 #include "fmgr.h"
 
-#define CONTINUOUS_EXTENSION_NAME	"pg_continuous"
-#define CONTINUOUS_LIBRARY_NAME		"pg_continuous"
-#define CONTINUOUS_SCHEMA_NAME		"continuous"
-#define CONTINUOUS_CATALOG_TABLE	"view_catalog"
+#define CONTINUOUS_EXTENSION_NAME "pg_continuous"
+#define CONTINUOUS_LIBRARY_NAME   "pg_continuous"
+#define CONTINUOUS_SCHEMA_NAME    "continuous"
+#define CONTINUOUS_CATALOG_TABLE  "view_catalog"
 
 /* Prefixes of the logical messages the extension writes besides events. */
-#define CONTINUOUS_SYNC_PREFIX		"pg_continuous.sync"
-#define CONTINUOUS_DROP_PREFIX		"pg_continuous.drop"
+#define CONTINUOUS_SYNC_PREFIX "pg_continuous.sync"
+#define CONTINUOUS_DROP_PREFIX "pg_continuous.drop"
 
 /*
  * The library is built with -fvisibility=hidden: only what PostgreSQL looks
@@ -23,8 +23,8 @@
  * PostgreSQL 16 marks the functions PG_FUNCTION_INFO_V1 declares as
  * exported; on 15 this declaration does, for every SQL-callable function.
  */
-#define CONTINUOUS_SQL_FUNCTION(name) \
+#define CONTINUOUS_SQL_FUNCTION(name)                \
 	extern PGDLLEXPORT Datum name(PG_FUNCTION_ARGS); \
 	PG_FUNCTION_INFO_V1(name)
 
-#endif							/* CONTINUOUS_H */
+#endif /* CONTINUOUS_H */

@@ -9,22 +9,22 @@
 #define CONTINUOUS_GUC_H
 
 /* store/store.c */
-extern int	continuous_shared_memory_kb;	/* continuous.shared_memory */
-extern int	continuous_max_databases;	/* continuous.max_databases */
+extern int continuous_shared_memory_kb; /* continuous.shared_memory */
+extern int continuous_max_databases;    /* continuous.max_databases */
 
 /* worker/merge.c */
-extern int	continuous_apply_batch_events;	/* continuous.apply_batch_events */
-extern int	continuous_debug_merge_delay_ms;	/* continuous.debug_merge_delay */
+extern int continuous_apply_batch_events;   /* continuous.apply_batch_events */
+extern int continuous_debug_merge_delay_ms; /* continuous.debug_merge_delay */
 
 /* worker/checkpoint.c */
-extern int	continuous_debug_checkpoint_delay_ms;	/* continuous.debug_checkpoint_delay */
+extern int continuous_debug_checkpoint_delay_ms; /* continuous.debug_checkpoint_delay */
 
 /* worker/worker.c */
-extern int	continuous_naptime_ms;	/* continuous.naptime */
-extern int	continuous_checkpoint_interval_s;	/* continuous.checkpoint_interval */
-extern bool continuous_enabled; /* continuous.enabled */
+extern int  continuous_naptime_ms;            /* continuous.naptime */
+extern int  continuous_checkpoint_interval_s; /* continuous.checkpoint_interval */
+extern bool continuous_enabled;               /* continuous.enabled */
 
 /* read/viewscan.c */
-extern bool continuous_enable_view_scan;	/* continuous.enable_view_scan */
+extern bool continuous_enable_view_scan; /* continuous.enable_view_scan */
 
-#endif							/* CONTINUOUS_GUC_H */
+#endif /* CONTINUOUS_GUC_H */

@@ -52,7 +52,7 @@ security_run_as_owner(Oid owner, bool undo_settings, SavedIdentity *saved)
 	Assert(OidIsValid(owner));
 	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
 	SetUserIdAndSecContext(owner, saved->sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+									  SECURITY_RESTRICTED_OPERATION);
 	saved->guc_nest_level = undo_settings ? NewGUCNestLevel() : -1;
 	saved->keep_settings = false;
 }
@@ -64,7 +64,7 @@ security_run_as_catalog_owner(SavedIdentity *saved)
 	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
 						   saved->sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+							   SECURITY_RESTRICTED_OPERATION);
 	saved->guc_nest_level = security_pin_search_path();
 	saved->keep_settings = true;
 }
@@ -86,7 +86,7 @@ security_restore(const SavedIdentity *saved)
 int
 security_pin_search_path(void)
 {
-	int			nest_level = NewGUCNestLevel();
+	int nest_level = NewGUCNestLevel();
 
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);

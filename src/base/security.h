@@ -11,17 +11,17 @@
 /* What security_restore puts back. */
 typedef struct SavedIdentity
 {
-	Oid			userid;
-	int			sec_context;
-	int			guc_nest_level; /* -1: no settings to undo */
-	bool		keep_settings;	/* AtEOXact_GUC's isCommit when undoing them */
+	Oid  userid;
+	int  sec_context;
+	int  guc_nest_level; /* -1: no settings to undo */
+	bool keep_settings;  /* AtEOXact_GUC's isCommit when undoing them */
 } SavedIdentity;
 
 extern void security_run_as_owner(Oid owner, bool undo_settings, SavedIdentity *saved);
 extern void security_run_as_catalog_owner(SavedIdentity *saved);
 extern void security_restore(const SavedIdentity *saved);
 
-extern int	security_pin_search_path(void);
+extern int  security_pin_search_path(void);
 extern void security_unpin_search_path(int nest_level);
 
-#endif							/* CONTINUOUS_SECURITY_H */
+#endif /* CONTINUOUS_SECURITY_H */

@@ -56,7 +56,7 @@ error_position(int location)
 static void
 definition_error_callback(void *arg)
 {
-	int			pos = geterrposition();
+	int pos = geterrposition();
 
 	if (pos > 0)
 	{
@@ -89,15 +89,15 @@ volatile_function_checker(Oid funcid, void *context)
 
 typedef struct ShapeContext
 {
-	Oid			volatile_funcid;
-	int			volatile_location;
+	Oid volatile_funcid;
+	int volatile_location;
 } ShapeContext;
 
 static bool
 reading_time_function_checker(Oid funcid, void *context)
 {
 	return funcid == F_NOW || funcid == F_TRANSACTION_TIMESTAMP ||
-		funcid == F_STATEMENT_TIMESTAMP;
+		   funcid == F_STATEMENT_TIMESTAMP;
 }
 
 /* Finds constructs the query-level flags do not reveal with a location. */
@@ -133,8 +133,8 @@ shape_walker(Node *node, ShapeContext *ctx)
 static void
 check_source(RangeTblEntry *rte)
 {
-	char		relkind = get_rel_relkind(rte->relid);
-	char	   *relname = get_rel_name(rte->relid);
+	char  relkind = get_rel_relkind(rte->relid);
+	char *relname = get_rel_name(rte->relid);
 
 	switch (relkind)
 	{
@@ -184,7 +184,7 @@ check_source(RangeTblEntry *rte)
 
 	if (relkind == RELKIND_PARTITIONED_TABLE)
 	{
-		ListCell   *lc;
+		ListCell *lc;
 
 		foreach(lc, find_all_inheritors(rte->relid, AccessShareLock, NULL))
 			if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_FOREIGN_TABLE)
@@ -198,8 +198,8 @@ check_source(RangeTblEntry *rte)
 
 	if (relkind != RELKIND_FOREIGN_TABLE)
 	{
-		Relation	rel = table_open(rte->relid, AccessShareLock);
-		char		persistence = rel->rd_rel->relpersistence;
+		Relation rel = table_open(rte->relid, AccessShareLock);
+		char     persistence = rel->rd_rel->relpersistence;
 
 		table_close(rel, AccessShareLock);
 		if (persistence == RELPERSISTENCE_TEMP)
@@ -224,12 +224,12 @@ check_source(RangeTblEntry *rte)
 Query *
 analyze_view_query(const char *query_string, Oid *sourcerelid)
 {
-	List	   *raw;
-	RawStmt    *rawstmt;
-	Query	   *query;
-	RangeTblEntry *rte;
-	ShapeContext shape = {InvalidOid, -1};
-	ListCell   *lc;
+	List                *raw;
+	RawStmt             *rawstmt;
+	Query               *query;
+	RangeTblEntry       *rte;
+	ShapeContext         shape = {InvalidOid, -1};
+	ListCell            *lc;
 	ErrorContextCallback errcallback;
 
 	view_query_text = query_string;

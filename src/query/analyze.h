@@ -10,4 +10,4 @@
 
 extern Query *analyze_view_query(const char *query_string, Oid *sourcerelid);
 
-#endif							/* CONTINUOUS_ANALYZE_H */
+#endif /* CONTINUOUS_ANALYZE_H */

@@ -43,7 +43,7 @@
 
 typedef struct CollectContext
 {
-	List	   *aggrefs;
+	List *aggrefs;
 } CollectContext;
 
 static bool
@@ -53,13 +53,13 @@ collect_aggrefs_walker(Node *node, CollectContext *ctx)
 		return false;
 	if (IsA(node, Aggref))
 	{
-		ListCell   *lc;
+		ListCell *lc;
 
 		foreach(lc, ctx->aggrefs)
 			if (equal(lfirst(lc), node))
 				return false;
 		ctx->aggrefs = lappend(ctx->aggrefs, node);
-		return false;			/* aggregates do not nest */
+		return false; /* aggregates do not nest */
 	}
 	return expression_tree_walker(node, collect_aggrefs_walker, (void *) ctx);
 }
@@ -83,8 +83,8 @@ compile_collect_aggrefs(Query *query)
 static bool
 is_window_call(Expr *expr)
 {
-	FuncExpr   *func;
-	char	   *nspname;
+	FuncExpr *func;
+	char     *nspname;
 
 	if (!IsA(expr, FuncExpr))
 		return false;
@@ -105,9 +105,9 @@ compile_view(int32 view_id, Oid sourcerelid, const char *querytree)
 	MemoryContext cxt;
 	MemoryContext old;
 	CompiledView *cv;
-	List	   *aggrefs;
-	ListCell   *lc;
-	int			i;
+	List         *aggrefs;
+	ListCell     *lc;
+	int           i;
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "continuous view",
 								ALLOCSET_DEFAULT_SIZES);
@@ -131,9 +131,9 @@ compile_view(int32 view_id, Oid sourcerelid, const char *querytree)
 	foreach(lc, cv->query->groupClause)
 	{
 		SortGroupClause *sgc = lfirst_node(SortGroupClause, lc);
-		TargetEntry *tle = get_sortgroupclause_tle(sgc, cv->query->targetList);
-		Oid			lhs_hash,
-					rhs_hash;
+		TargetEntry     *tle = get_sortgroupclause_tle(sgc, cv->query->targetList);
+		Oid              lhs_hash,
+			rhs_hash;
 
 		cv->keyexprs[i] = tle->expr;
 		cv->keycolls[i] = exprCollation((Node *) tle->expr);
@@ -160,7 +160,7 @@ compile_view(int32 view_id, Oid sourcerelid, const char *querytree)
 	cv->finaldesc = CreateTemplateTupleDesc(cv->nkeys + cv->naggs);
 	for (i = 0; i < cv->nkeys; i++)
 	{
-		Node	   *e = (Node *) cv->keyexprs[i];
+		Node *e = (Node *) cv->keyexprs[i];
 
 		TupleDescInitEntry(cv->groupdesc, i + 1, NULL, exprType(e), exprTypmod(e), 0);
 		TupleDescInitEntry(cv->finaldesc, i + 1, NULL, exprType(e), exprTypmod(e), 0);
@@ -181,7 +181,7 @@ compile_view(int32 view_id, Oid sourcerelid, const char *querytree)
 	cv->inputs_owner = palloc(sizeof(int) * Max(cv->naggs, 1));
 	for (i = 0; i < cv->naggs; i++)
 	{
-		Aggref	   *aggref = cv->aggs[i].aggref;
+		Aggref *aggref = cv->aggs[i].aggref;
 
 		cv->inputs_owner[i] = -1;
 		if (!cv->retractable || cv->aggs[i].invertible)
@@ -227,8 +227,8 @@ void
 compile_view_for_apply(CompiledView *cv, TupleDesc sourcedesc)
 {
 	MemoryContext old = MemoryContextSwitchTo(cv->cxt);
-	Query	   *q = cv->query;
-	int			i;
+	Query        *q = cv->query;
+	int           i;
 
 	cv->sourcedesc = CreateTupleDescCopy(sourcedesc);
 	cv->econtext = CreateStandaloneExprContext();
@@ -237,7 +237,7 @@ compile_view_for_apply(CompiledView *cv, TupleDesc sourcedesc)
 
 	if (q->jointree && q->jointree->quals)
 	{
-		Expr	   *qual = expression_planner((Expr *) q->jointree->quals);
+		Expr *qual = expression_planner((Expr *) q->jointree->quals);
 
 		cv->qual = ExecInitQual(make_ands_implicit(qual), NULL);
 	}
@@ -250,8 +250,8 @@ compile_view_for_apply(CompiledView *cv, TupleDesc sourcedesc)
 	cv->filterstates = palloc0(sizeof(ExprState *) * Max(cv->naggs, 1));
 	for (i = 0; i < cv->naggs; i++)
 	{
-		ListCell   *lc;
-		int			a = 0;
+		ListCell *lc;
+		int       a = 0;
 
 		if (cv->aggs[i].aggref->aggfilter)
 			cv->filterstates[i] = ExecInitQual(make_ands_implicit(expression_planner(cv->aggs[i].aggref->aggfilter)),
@@ -292,14 +292,14 @@ final_row_mutator(Node *node, CompiledView *cv)
 static Bitmapset *
 final_row_aggs(CompiledView *cv, Node *expr)
 {
-	Bitmapset  *attnos = NULL;
-	Bitmapset  *aggs = NULL;
-	int			attno = -1;
+	Bitmapset *attnos = NULL;
+	Bitmapset *aggs = NULL;
+	int        attno = -1;
 
 	pull_varattnos(expr, 1, &attnos);
 	while ((attno = bms_next_member(attnos, attno)) >= 0)
 	{
-		int			col = attno + FirstLowInvalidHeapAttributeNumber - 1;
+		int col = attno + FirstLowInvalidHeapAttributeNumber - 1;
 
 		if (col >= cv->nkeys && col < cv->nkeys + cv->naggs)
 			aggs = bms_add_member(aggs, col - cv->nkeys);
@@ -312,9 +312,9 @@ void
 compile_view_for_read(CompiledView *cv)
 {
 	MemoryContext old = MemoryContextSwitchTo(cv->cxt);
-	ListCell   *lc;
-	int			ncols = 0;
-	int			attno = 0;
+	ListCell     *lc;
+	int           ncols = 0;
+	int           attno = 0;
 
 	foreach(lc, cv->query->targetList)
 		if (!lfirst_node(TargetEntry, lc)->resjunk)
@@ -323,7 +323,7 @@ compile_view_for_read(CompiledView *cv)
 	foreach(lc, cv->query->targetList)
 	{
 		TargetEntry *tle = lfirst_node(TargetEntry, lc);
-		Node	   *expr;
+		Node        *expr;
 
 		if (tle->resjunk)
 			continue;
@@ -337,7 +337,7 @@ compile_view_for_read(CompiledView *cv)
 	}
 	if (cv->query->havingQual)
 	{
-		Node	   *having = final_row_mutator(cv->query->havingQual, cv);
+		Node *having = final_row_mutator(cv->query->havingQual, cv);
 
 		cv->having_aggs = final_row_aggs(cv, having);
 		cv->having = ExecInitQual(make_ands_implicit(expression_planner((Expr *) having)), NULL);
@@ -348,7 +348,7 @@ compile_view_for_read(CompiledView *cv)
 typedef struct CallsContext
 {
 	check_function_callback checker;
-	void	   *context;
+	void                   *context;
 } CallsContext;
 
 static bool
@@ -399,7 +399,7 @@ compile_calls_user_functions(CompiledView *cv)
 bool
 compile_uses_session_settings(CompiledView *cv)
 {
-	Query	   *q = cv->query;
+	Query *q = cv->query;
 
 	if (q->jointree && contain_mutable_functions(q->jointree->quals))
 		return true;
@@ -424,7 +424,7 @@ compile_uses_session_settings(CompiledView *cv)
 uint32
 compile_hash_key(CompiledView *cv, FmgrInfo *hashfns, Datum *keys, bool *keynulls)
 {
-	uint32		hash = 0;
+	uint32 hash = 0;
 
 	if (hashfns == NULL)
 		hashfns = cv->keyhashfns;

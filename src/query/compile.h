@@ -16,20 +16,20 @@
 
 typedef struct CompiledView
 {
-	int32		view_id;
-	Oid			sourcerelid;
-	Query	   *query;
-	MemoryContext cxt;			/* owns everything below */
+	int32         view_id;
+	Oid           sourcerelid;
+	Query        *query;
+	MemoryContext cxt; /* owns everything below */
 
 	/* Group key: expressions over the source row, in GROUP BY order. */
-	int			nkeys;
-	Expr	  **keyexprs;
-	Oid		   *keycolls;
-	FmgrInfo   *keyhashfns;
-	FmgrInfo   *keyeqfns;
-	int			window_key;		/* index of the continuous.tumble() key, or -1 */
+	int       nkeys;
+	Expr    **keyexprs;
+	Oid      *keycolls;
+	FmgrInfo *keyhashfns;
+	FmgrInfo *keyeqfns;
+	int       window_key; /* index of the continuous.tumble() key, or -1 */
 
-	int			naggs;
+	int            naggs;
 	ContinuousAgg *aggs;
 
 	/*
@@ -39,9 +39,9 @@ typedef struct CompiledView
 	 * argument rows it folded (a stored Multiset, NULL for an invertible
 	 * aggregate): see the header of decoder.c.
 	 */
-	TupleDesc	groupdesc;
-	bool		retractable;
-	int			rows_att;
+	TupleDesc groupdesc;
+	bool      retractable;
+	int       rows_att;
 
 	/*
 	 * Per aggregate of a view over a table that keeps its inputs (is not
@@ -50,42 +50,42 @@ typedef struct CompiledView
 	 * keep one multiset); only that one's inputs column is filled.  -1 for
 	 * an aggregate that keeps nothing.
 	 */
-	int		   *inputs_owner;
+	int *inputs_owner;
 	/* Key columns then finalized aggregates: what output expressions read. */
-	TupleDesc	finaldesc;
+	TupleDesc finaldesc;
 
 	/* Apply side, built by compile_view_for_apply(). */
-	TupleDesc	sourcedesc;
-	ExprContext *econtext;
+	TupleDesc       sourcedesc;
+	ExprContext    *econtext;
 	TupleTableSlot *sourceslot;
-	ExprState  *qual;
-	ExprState **keystates;
-	ExprState **argstates;		/* naggs * CONTINUOUS_MAX_AGG_ARGS */
-	ExprState **filterstates;	/* per aggregate: FILTER (WHERE ...), or NULL */
+	ExprState      *qual;
+	ExprState     **keystates;
+	ExprState     **argstates;    /* naggs * CONTINUOUS_MAX_AGG_ARGS */
+	ExprState     **filterstates; /* per aggregate: FILTER (WHERE ...), or NULL */
 
 	/* Read side, built by compile_view_for_read(). */
-	TupleDesc	resultdesc;
-	List	   *outputstates;	/* ExprState per non-junk target entry */
-	List	   *output_aggs;	/* per output: Bitmapset of the aggregates it reads */
-	ExprState  *having;
-	Bitmapset  *having_aggs;
+	TupleDesc  resultdesc;
+	List      *outputstates; /* ExprState per non-junk target entry */
+	List      *output_aggs;  /* per output: Bitmapset of the aggregates it reads */
+	ExprState *having;
+	Bitmapset *having_aggs;
 } CompiledView;
 
 #define COMPILE_INPUTS_ATT(cv, a) ((cv)->rows_att + 1 + (a))
 
 extern CompiledView *compile_view(int32 view_id, Oid sourcerelid, const char *querytree);
-extern void compile_view_for_apply(CompiledView *cv, TupleDesc sourcedesc);
-extern void compile_view_for_read(CompiledView *cv);
-extern void compile_view_free(CompiledView *cv);
-extern List *compile_collect_aggrefs(Query *query);
-extern bool compile_uses_session_settings(CompiledView *cv);
-extern bool compile_query_calls(CompiledView *cv, check_function_callback checker,
-								void *context);
-extern bool compile_calls_user_functions(CompiledView *cv);
+extern void          compile_view_for_apply(CompiledView *cv, TupleDesc sourcedesc);
+extern void          compile_view_for_read(CompiledView *cv);
+extern void          compile_view_free(CompiledView *cv);
+extern List         *compile_collect_aggrefs(Query *query);
+extern bool          compile_uses_session_settings(CompiledView *cv);
+extern bool          compile_query_calls(CompiledView *cv, check_function_callback checker,
+										 void *context);
+extern bool          compile_calls_user_functions(CompiledView *cv);
 
 extern uint32 compile_hash_key(CompiledView *cv, FmgrInfo *hashfns, Datum *keys,
 							   bool *keynulls);
-extern bool compile_keys_equal(CompiledView *cv, Datum *a, bool *anulls,
-							   Datum *b, bool *bnulls);
+extern bool   compile_keys_equal(CompiledView *cv, Datum *a, bool *anulls,
+								 Datum *b, bool *bnulls);
 
-#endif							/* CONTINUOUS_COMPILE_H */
+#endif /* CONTINUOUS_COMPILE_H */

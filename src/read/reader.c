@@ -41,12 +41,12 @@
 
 typedef struct CachedView
 {
-	int32		view_id;
+	int32         view_id;
 	TransactionId xmin;
 	CompiledView *cv;
 } CachedView;
 
-static List *view_cache = NIL;	/* in CacheMemoryContext */
+static List *view_cache = NIL; /* in CacheMemoryContext */
 
 /*
  * The compiled read side of a view, cached per backend.  A view id is never
@@ -56,8 +56,8 @@ static List *view_cache = NIL;	/* in CacheMemoryContext */
 static CompiledView *
 get_compiled_view(CatalogRow *row)
 {
-	ListCell   *lc;
-	CachedView *entry;
+	ListCell     *lc;
+	CachedView   *entry;
 	MemoryContext old;
 
 	foreach(lc, view_cache)
@@ -91,22 +91,22 @@ get_compiled_view(CatalogRow *row)
  */
 struct ViewReader
 {
-	CompiledView *cv;
-	StoreSnapshot *snap;		/* its own, or one shared with other readers */
-	int			next;			/* index of the next group in snap */
-	bool		empty_row_done; /* the no-GROUP-BY row over no groups */
-	TupleTableSlot *finalslot;	/* keys and finalized aggregates */
-	ExprContext *econtext;		/* HAVING and output expressions */
-	MemoryContext groupcxt;		/* reset for every group */
-	bool	   *output_needed;	/* per output column: the caller reads it */
-	bool	   *agg_needed;		/* per aggregate: a needed output or HAVING reads it */
+	CompiledView   *cv;
+	StoreSnapshot  *snap;           /* its own, or one shared with other readers */
+	int             next;           /* index of the next group in snap */
+	bool            empty_row_done; /* the no-GROUP-BY row over no groups */
+	TupleTableSlot *finalslot;      /* keys and finalized aggregates */
+	ExprContext    *econtext;       /* HAVING and output expressions */
+	MemoryContext   groupcxt;       /* reset for every group */
+	bool           *output_needed;  /* per output column: the caller reads it */
+	bool           *agg_needed;     /* per aggregate: a needed output or HAVING reads it */
 };
 
 /* Whether this database's worker has loaded its views since the server started. */
 static bool
 database_views_loaded(void)
 {
-	StoreDb		status;
+	StoreDb status;
 
 	return store_db_get_status(MyDatabaseId, &status) && status.loaded;
 }
@@ -114,10 +114,11 @@ database_views_loaded(void)
 static int
 compare_hashes(const void *a, const void *b)
 {
-	uint32		x = *(const uint32 *) a;
-	uint32		y = *(const uint32 *) b;
+	uint32 x = *(const uint32 *) a;
+	uint32 y = *(const uint32 *) b;
 
-	return x < y ? -1 : x > y ? 1 : 0;
+	return x < y ? -1 : x > y ? 1
+							  : 0;
 }
 
 /*
@@ -137,11 +138,11 @@ ViewReader *
 view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup,
 				  const Bitmapset *needed, StoreSnapshot *shared)
 {
-	ViewReader *reader = palloc0(sizeof(ViewReader));
-	CatalogRow	row;
-	CompiledView *cv;
+	ViewReader    *reader = palloc0(sizeof(ViewReader));
+	CatalogRow     row;
+	CompiledView  *cv;
 	StoreSnapshot *snap = shared ? shared : palloc0(sizeof(StoreSnapshot));
-	AclResult	aclresult;
+	AclResult      aclresult;
 
 	if (!catalog_lookup(view_id, &row))
 		ereport(ERROR,
@@ -166,13 +167,13 @@ view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup,
 							   format_type_be(TupleDescAttr(cv->resultdesc, i)->atttypid))));
 
 	if (snap->taken)
-		;						/* another reader of the statement took it */
+		; /* another reader of the statement took it */
 	else if (lookup != NULL && lookup->nkeys == cv->nkeys && cv->nkeys > 0 && shared == NULL)
 	{
-		FmgrInfo   *hashfns = palloc(sizeof(FmgrInfo) * cv->nkeys);
-		int			nvalues = lookup->list_key >= 0 ? lookup->nlisted : 1;
-		uint32	   *hashes = palloc(sizeof(uint32) * Max(nvalues, 1));
-		int			nhashes = 0;
+		FmgrInfo *hashfns = palloc(sizeof(FmgrInfo) * cv->nkeys);
+		int       nvalues = lookup->list_key >= 0 ? lookup->nlisted : 1;
+		uint32   *hashes = palloc(sizeof(uint32) * Max(nvalues, 1));
+		int       nhashes = 0;
 
 		for (int i = 0; i < cv->nkeys; i++)
 			fmgr_info(lookup->hashfns[i], &hashfns[i]);
@@ -209,17 +210,14 @@ view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup,
 	 * the worker has loaded the database's views; before that (after a
 	 * restart) no view has its state yet.
 	 */
-	if (snap->found ? snap->state == VIEW_INITIALIZING :
-		(get_rel_relkind(row.sourcerelid) != RELKIND_FOREIGN_TABLE ||
-		 !database_views_loaded()))
+	if (snap->found ? snap->state == VIEW_INITIALIZING : (get_rel_relkind(row.sourcerelid) != RELKIND_FOREIGN_TABLE || !database_views_loaded()))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("continuous view \"%s\" is initializing", continuous_view_name(row.viewrelid, view_id)),
-				 snap->found && snap->backfill_rows_estimated > 0 ?
-				 errdetail("The worker has scanned " UINT64_FORMAT " of about " UINT64_FORMAT " rows of \"%s\".",
-						   snap->backfill_rows_scanned, snap->backfill_rows_estimated,
-						   get_rel_name(row.sourcerelid)) :
-				 errdetail("The worker has not started reading \"%s\" yet.", get_rel_name(row.sourcerelid)),
+				 snap->found && snap->backfill_rows_estimated > 0 ? errdetail("The worker has scanned " UINT64_FORMAT " of about " UINT64_FORMAT " rows of \"%s\".",
+																			  snap->backfill_rows_scanned, snap->backfill_rows_estimated,
+																			  get_rel_name(row.sourcerelid))
+																  : errdetail("The worker has not started reading \"%s\" yet.", get_rel_name(row.sourcerelid)),
 				 errhint("Call continuous.sync() to wait until the view is ready.")));
 	if (snap->stale)
 		ereport(WARNING,
@@ -236,8 +234,8 @@ view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup,
 		reader->agg_needed[a] = bms_is_member(a, cv->having_aggs);
 	for (int i = 0; i < cv->resultdesc->natts; i++)
 	{
-		Bitmapset  *aggs = list_nth(cv->output_aggs, i);
-		int			a = -1;
+		Bitmapset *aggs = list_nth(cv->output_aggs, i);
+		int        a = -1;
 
 		reader->output_needed[i] = bms_is_member(i + 1, needed);
 		while (reader->output_needed[i] && (a = bms_next_member(aggs, a)) >= 0)
@@ -258,21 +256,21 @@ view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup,
 static bool
 finalize_group(ViewReader *reader, MinimalTuple stored, Datum *outvalues, bool *outnulls)
 {
-	CompiledView *cv = reader->cv;
+	CompiledView   *cv = reader->cv;
 	TupleTableSlot *finalslot = reader->finalslot;
-	ExprContext *econtext = reader->econtext;
-	MemoryContext groupcxt = reader->groupcxt;
-	Datum	   *values = finalslot->tts_values;
-	bool	   *nulls = finalslot->tts_isnull;
-	ListCell   *lc;
-	int			i;
+	ExprContext    *econtext = reader->econtext;
+	MemoryContext   groupcxt = reader->groupcxt;
+	Datum          *values = finalslot->tts_values;
+	bool           *nulls = finalslot->tts_isnull;
+	ListCell       *lc;
+	int             i;
 
 	ExecClearTuple(finalslot);
 	if (stored)
 	{
 		HeapTupleData htup;
-		Datum	   *groupvalues = palloc(sizeof(Datum) * cv->groupdesc->natts);
-		bool	   *groupnulls = palloc(sizeof(bool) * cv->groupdesc->natts);
+		Datum        *groupvalues = palloc(sizeof(Datum) * cv->groupdesc->natts);
+		bool         *groupnulls = palloc(sizeof(bool) * cv->groupdesc->natts);
 
 		htup.t_len = stored->t_len + MINIMAL_TUPLE_OFFSET;
 		htup.t_data = (HeapTupleHeader) ((char *) stored - MINIMAL_TUPLE_OFFSET);
@@ -284,8 +282,8 @@ finalize_group(ViewReader *reader, MinimalTuple stored, Datum *outvalues, bool *
 	for (i = 0; i < cv->naggs; i++)
 	{
 		ContinuousAgg *agg = &cv->aggs[i];
-		Datum		state;
-		bool		stateisnull;
+		Datum          state;
+		bool           stateisnull;
 
 		if (!reader->agg_needed[i])
 		{
@@ -336,9 +334,9 @@ view_reader_next(ViewReader *reader, Datum *values, bool *isnull)
 
 	for (;;)
 	{
-		MinimalTuple stored;
+		MinimalTuple  stored;
 		MemoryContext old;
-		bool		found;
+		bool          found;
 
 		MemoryContextReset(reader->groupcxt);
 		ResetExprContext(reader->econtext);
@@ -371,10 +369,10 @@ view_reader_next(ViewReader *reader, Datum *values, bool *isnull)
 int
 view_key_columns(int32 view_id, ViewKeyColumn **keys)
 {
-	CatalogRow	row;
+	CatalogRow    row;
 	CompiledView *cv;
-	ListCell   *lc;
-	int			attno = 0;
+	ListCell     *lc;
+	int           attno = 0;
 
 	if (!catalog_lookup(view_id, &row))
 		return -1;
@@ -383,8 +381,8 @@ view_key_columns(int32 view_id, ViewKeyColumn **keys)
 	foreach(lc, cv->query->targetList)
 	{
 		TargetEntry *tle = lfirst_node(TargetEntry, lc);
-		int			k = 0;
-		ListCell   *gc;
+		int          k = 0;
+		ListCell    *gc;
 
 		if (tle->resjunk)
 			continue;
@@ -411,8 +409,8 @@ view_key_columns(int32 view_id, ViewKeyColumn **keys)
 char *
 view_name_for_id(int32 view_id)
 {
-	CatalogRow	row;
-	char	   *relname;
+	CatalogRow row;
+	char      *relname;
 
 	if (!catalog_lookup(view_id, &row) || (relname = get_rel_name(row.viewrelid)) == NULL)
 		return NULL;
@@ -447,11 +445,11 @@ CONTINUOUS_SQL_FUNCTION(continuous_read_view);
 Datum
 continuous_read_view(PG_FUNCTION_ARGS)
 {
-	int32		view_id = PG_GETARG_INT32(0);
+	int32          view_id = PG_GETARG_INT32(0);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ViewReader *reader;
-	Datum	   *values;
-	bool	   *isnull;
+	ViewReader    *reader;
+	Datum         *values;
+	bool          *isnull;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	reader = view_reader_begin(view_id, rsinfo->setDesc, NULL,

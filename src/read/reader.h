@@ -21,31 +21,31 @@ typedef struct ViewReader ViewReader;
  */
 typedef struct ViewKeyLookup
 {
-	int			nkeys;
-	Oid		   *hashfns;		/* per key: hash function of the value's type */
-	Datum	   *values;
-	bool	   *nulls;
-	int			list_key;		/* -1, or the key whose values are listed */
-	int			nlisted;
-	Datum	   *listed;			/* its non-NULL values */
+	int    nkeys;
+	Oid   *hashfns; /* per key: hash function of the value's type */
+	Datum *values;
+	bool  *nulls;
+	int    list_key; /* -1, or the key whose values are listed */
+	int    nlisted;
+	Datum *listed; /* its non-NULL values */
 } ViewKeyLookup;
 
 /* A group key that is an output column (see view_key_columns). */
 typedef struct ViewKeyColumn
 {
-	AttrNumber	attno;			/* output column, 0 if none */
-	Oid			eqop;			/* GROUP BY's equality operator */
-	Oid			collation;
+	AttrNumber attno; /* output column, 0 if none */
+	Oid        eqop;  /* GROUP BY's equality operator */
+	Oid        collation;
 } ViewKeyColumn;
 
 extern ViewReader *view_reader_begin(int32 view_id, TupleDesc coldesc,
 									 const ViewKeyLookup *lookup, const Bitmapset *needed,
 									 struct StoreSnapshot *shared);
-extern bool view_reader_next(ViewReader *reader, Datum *values, bool *isnull);
-extern void view_reader_rewind(ViewReader *reader);
-extern void view_reader_end(ViewReader *reader);
-extern char *view_name_for_id(int32 view_id);
-extern Datum continuous_read_view(PG_FUNCTION_ARGS);
-extern int	view_key_columns(int32 view_id, ViewKeyColumn **keys);
+extern bool        view_reader_next(ViewReader *reader, Datum *values, bool *isnull);
+extern void        view_reader_rewind(ViewReader *reader);
+extern void        view_reader_end(ViewReader *reader);
+extern char       *view_name_for_id(int32 view_id);
+extern Datum       continuous_read_view(PG_FUNCTION_ARGS);
+extern int         view_key_columns(int32 view_id, ViewKeyColumn **keys);
 
-#endif							/* CONTINUOUS_READER_H */
+#endif /* CONTINUOUS_READER_H */

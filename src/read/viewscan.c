@@ -59,7 +59,7 @@
 #include "store/store.h"
 
 /* GUC (registered in pg_continuous.c) */
-bool		continuous_enable_view_scan = true;
+bool continuous_enable_view_scan = true;
 
 #define VIEW_SCAN_NAME "ContinuousViewScan"
 
@@ -78,10 +78,10 @@ bool		continuous_enable_view_scan = true;
  */
 typedef struct ViewScanGroup
 {
-	EState	   *estate;
-	int32		view_id;
-	int			nscans;
-	StoreSnapshot snapshot;
+	EState               *estate;
+	int32                 view_id;
+	int                   nscans;
+	StoreSnapshot         snapshot;
 	MemoryContextCallback forget;
 } ViewScanGroup;
 
@@ -90,27 +90,27 @@ static List *scan_groups = NIL; /* of ViewScanGroup, cells in TopMemoryContext *
 typedef struct ViewScanState
 {
 	CustomScanState css;
-	int32		view_id;
-	Oid			funcid;
-	List	   *lookup_quals;	/* in key order; NIL: read every group */
-	List	   *lookup_values;	/* ExprStates of their value sides */
-	Oid		   *lookup_hashfns;
-	int			lookup_list_key;	/* the key of key IN (...), or -1 */
-	Bitmapset  *needed;			/* columns the plan reads (attnos from 1) */
-	ViewScanGroup *group;
-	ViewReader *reader;			/* opened at the first row */
+	int32           view_id;
+	Oid             funcid;
+	List           *lookup_quals;  /* in key order; NIL: read every group */
+	List           *lookup_values; /* ExprStates of their value sides */
+	Oid            *lookup_hashfns;
+	int             lookup_list_key; /* the key of key IN (...), or -1 */
+	Bitmapset      *needed;          /* columns the plan reads (attnos from 1) */
+	ViewScanGroup  *group;
+	ViewReader     *reader; /* opened at the first row */
 } ViewScanState;
 
 static set_rel_pathlist_hook_type prev_set_rel_pathlist_hook = NULL;
 
-static Plan *view_scan_plan(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
-							List *tlist, List *clauses, List *custom_plans);
-static Node *view_scan_create_state(CustomScan *cscan);
-static void view_scan_begin(CustomScanState *node, EState *estate, int eflags);
+static Plan           *view_scan_plan(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
+									  List *tlist, List *clauses, List *custom_plans);
+static Node           *view_scan_create_state(CustomScan *cscan);
+static void            view_scan_begin(CustomScanState *node, EState *estate, int eflags);
 static TupleTableSlot *view_scan_exec(CustomScanState *node);
-static void view_scan_end(CustomScanState *node);
-static void view_scan_rescan(CustomScanState *node);
-static void view_scan_explain(CustomScanState *node, List *ancestors, ExplainState *es);
+static void            view_scan_end(CustomScanState *node);
+static void            view_scan_rescan(CustomScanState *node);
+static void            view_scan_explain(CustomScanState *node, List *ancestors, ExplainState *es);
 
 static const CustomPathMethods view_scan_path_methods = {
 	.CustomName = VIEW_SCAN_NAME,
@@ -135,9 +135,9 @@ static const CustomExecMethods view_scan_exec_methods = {
 static bool
 is_read_view(Oid funcid)
 {
-	HeapTuple	proctup;
-	bool		is_c;
-	FmgrInfo	flinfo;
+	HeapTuple proctup;
+	bool      is_c;
+	FmgrInfo  flinfo;
 
 	proctup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
 	if (!HeapTupleIsValid(proctup))
@@ -187,13 +187,13 @@ is_lookup_value(Node *expr)
 static Oid
 lookup_hash_function(Oid opno, int var_side, Oid key_eqop, Oid collation)
 {
-	CatCList   *members;
-	Oid			key_hashfn;
-	Oid			unused;
-	Oid			keytype;
-	Oid			optypes[2];
-	Oid			valuetype;
-	Oid			result = InvalidOid;
+	CatCList *members;
+	Oid       key_hashfn;
+	Oid       unused;
+	Oid       keytype;
+	Oid       optypes[2];
+	Oid       valuetype;
+	Oid       result = InvalidOid;
 
 	if (!get_op_hash_functions(key_eqop, &key_hashfn, &unused))
 		return InvalidOid;
@@ -228,13 +228,13 @@ static List *
 find_lookup_quals(RelOptInfo *rel, int32 view_id, List **hashfns)
 {
 	ViewKeyColumn *keys;
-	Expr	  **quals;
-	Oid		   *fns;
-	int			nkeys;
-	int			lists = 0;
-	List	   *result = NIL;
-	ListCell   *lc;
-	bool		candidate = false;
+	Expr         **quals;
+	Oid           *fns;
+	int            nkeys;
+	int            lists = 0;
+	List          *result = NIL;
+	ListCell      *lc;
+	bool           candidate = false;
 
 	*hashfns = NIL;
 	/* Read the view's definition only for queries that could use it. */
@@ -253,14 +253,14 @@ find_lookup_quals(RelOptInfo *rel, int32 view_id, List **hashfns)
 	foreach(lc, rel->baserestrictinfo)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
-		Expr	   *clause = ri->clause;
-		bool		is_list = IsA(clause, ScalarArrayOpExpr);
-		Oid			opno;
-		Oid			collation;
-		List	   *args;
-		Node	   *sides[2];
-		int			var_side;
-		Var		   *var;
+		Expr         *clause = ri->clause;
+		bool          is_list = IsA(clause, ScalarArrayOpExpr);
+		Oid           opno;
+		Oid           collation;
+		List         *args;
+		Node         *sides[2];
+		int           var_side;
+		Var          *var;
 
 		if (ri->pseudoconstant)
 			continue;
@@ -285,7 +285,7 @@ find_lookup_quals(RelOptInfo *rel, int32 view_id, List **hashfns)
 		/* key IN (...) has the key on the left only. */
 		for (var_side = 0; var_side < (is_list ? 1 : 2); var_side++)
 		{
-			Node	   *v = sides[var_side];
+			Node *v = sides[var_side];
 
 			if (IsA(v, RelabelType))
 				v = (Node *) ((RelabelType *) v)->arg;
@@ -295,11 +295,10 @@ find_lookup_quals(RelOptInfo *rel, int32 view_id, List **hashfns)
 		}
 		if (var_side == (is_list ? 1 : 2))
 			continue;
-		var = (Var *) (IsA(sides[var_side], RelabelType) ?
-					   (Node *) ((RelabelType *) sides[var_side])->arg : sides[var_side]);
+		var = (Var *) (IsA(sides[var_side], RelabelType) ? (Node *) ((RelabelType *) sides[var_side])->arg : sides[var_side]);
 		for (int k = 0; k < nkeys; k++)
 		{
-			Oid			fn;
+			Oid fn;
 
 			/* key = value wins over key IN (...) for the same key. */
 			if (keys[k].attno != var->varattno || collation != keys[k].collation ||
@@ -317,7 +316,7 @@ find_lookup_quals(RelOptInfo *rel, int32 view_id, List **hashfns)
 		if (quals[k] == NULL)
 			return NIL;
 		if (IsA(quals[k], ScalarArrayOpExpr) && ++lists > 1)
-			return NIL;			/* one list of values at most */
+			return NIL; /* one list of values at most */
 	}
 	for (int k = 0; k < nkeys; k++)
 	{
@@ -335,8 +334,8 @@ find_lookup_quals(RelOptInfo *rel, int32 view_id, List **hashfns)
 static bool
 needs_whole_row(PlannerInfo *root, RelOptInfo *rel, Index rti)
 {
-	Bitmapset  *attnos = NULL;
-	ListCell   *lc;
+	Bitmapset *attnos = NULL;
+	ListCell  *lc;
 
 	if (get_plan_rowmark(root->rowMarks, rti) != NULL)
 		return true;
@@ -355,11 +354,11 @@ view_scan_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 						   RangeTblEntry *rte)
 {
 	RangeTblFunction *rtfunc;
-	FuncExpr   *call;
-	Const	   *view_id;
-	CustomPath *path;
-	List	   *lookup_quals;
-	List	   *lookup_hashfns;
+	FuncExpr         *call;
+	Const            *view_id;
+	CustomPath       *path;
+	List             *lookup_quals;
+	List             *lookup_hashfns;
 
 	if (prev_set_rel_pathlist_hook)
 		prev_set_rel_pathlist_hook(root, rel, rti, rte);
@@ -412,19 +411,19 @@ static Plan *
 view_scan_plan(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 			   List *tlist, List *clauses, List *custom_plans)
 {
-	RangeTblEntry *rte = planner_rt_fetch(rel->relid, root);
+	RangeTblEntry    *rte = planner_rt_fetch(rel->relid, root);
 	RangeTblFunction *rtfunc = linitial_node(RangeTblFunction, rte->functions);
-	CustomScan *cscan = makeNode(CustomScan);
-	List	   *scan_tlist = NIL;
-	ListCell   *ltype,
-			   *ltypmod,
-			   *lcoll;
-	AttrNumber	attno = 0;
+	CustomScan       *cscan = makeNode(CustomScan);
+	List             *scan_tlist = NIL;
+	ListCell         *ltype,
+		*ltypmod,
+		*lcoll;
+	AttrNumber attno = 0;
 
 	forthree(ltype, rtfunc->funccoltypes, ltypmod, rtfunc->funccoltypmods,
 			 lcoll, rtfunc->funccolcollations)
 	{
-		Var		   *var;
+		Var *var;
 
 		attno++;
 		var = makeVar(rel->relid, attno, lfirst_oid(ltype), lfirst_int(ltypmod),
@@ -453,8 +452,8 @@ view_scan_plan(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 static Node *
 lookup_value_side(Expr *qual)
 {
-	List	   *args;
-	Node	   *left;
+	List *args;
+	Node *left;
 
 	if (IsA(qual, ScalarArrayOpExpr))
 		return lsecond(((ScalarArrayOpExpr *) qual)->args);
@@ -475,7 +474,7 @@ view_scan_create_state(CustomScan *cscan)
 	NodeSetTag(state, T_CustomScanState);
 	state->css.methods = &view_scan_exec_methods;
 #if PG_VERSION_NUM >= 160000
-	state->css.slotOps = &TTSOpsVirtual;	/* 15 always uses virtual slots */
+	state->css.slotOps = &TTSOpsVirtual; /* 15 always uses virtual slots */
 #endif
 	state->view_id = linitial_int(linitial(cscan->custom_private));
 	state->funcid = linitial_oid(lsecond(cscan->custom_private));
@@ -493,9 +492,9 @@ forget_scan_group(void *arg)
 static ViewScanGroup *
 join_scan_group(EState *estate, int32 view_id)
 {
-	ListCell   *lc;
+	ListCell      *lc;
 	ViewScanGroup *group;
-	MemoryContext old;
+	MemoryContext  old;
 
 	foreach(lc, scan_groups)
 	{
@@ -528,14 +527,14 @@ static void
 view_scan_begin(CustomScanState *node, EState *estate, int eflags)
 {
 	ViewScanState *state = (ViewScanState *) node;
-	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
-	List	   *hashfns = lthird(cscan->custom_private);
-	ListCell   *lc,
-			   *lf;
-	int			k = 0;
-	AclResult	aclresult;
-	Bitmapset  *attnos = NULL;
-	int			attno = -1;
+	CustomScan    *cscan = (CustomScan *) node->ss.ps.plan;
+	List          *hashfns = lthird(cscan->custom_private);
+	ListCell      *lc,
+		*lf;
+	int        k = 0;
+	AclResult  aclresult;
+	Bitmapset *attnos = NULL;
+	int        attno = -1;
 
 	/* What the function scan's initialization would have checked. */
 	aclresult = pg_proc_aclcheck(state->funcid, GetUserId(), ACL_EXECUTE);
@@ -556,8 +555,8 @@ view_scan_begin(CustomScanState *node, EState *estate, int eflags)
 	state->lookup_list_key = -1;
 	forboth(lc, state->lookup_quals, lf, hashfns)
 	{
-		Expr	   *qual = lfirst(lc);
-		Node	   *value = lookup_value_side(qual);
+		Expr *qual = lfirst(lc);
+		Node *value = lookup_value_side(qual);
 
 		if (IsA(qual, ScalarArrayOpExpr))
 			state->lookup_list_key = k;
@@ -575,12 +574,12 @@ view_scan_begin(CustomScanState *node, EState *estate, int eflags)
 static void
 list_values(ArrayType *array, ViewKeyLookup *lookup)
 {
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			nelems;
+	int16  typlen;
+	bool   typbyval;
+	char   typalign;
+	Datum *elems;
+	bool  *nulls;
+	int    nelems;
 
 	get_typlenbyvalalign(ARR_ELEMTYPE(array), &typlen, &typbyval, &typalign);
 	deconstruct_array(array, ARR_ELEMTYPE(array), typlen, typbyval, typalign,
@@ -594,22 +593,22 @@ list_values(ArrayType *array, ViewKeyLookup *lookup)
 static TupleTableSlot *
 view_scan_next(ScanState *ss)
 {
-	ViewScanState *state = (ViewScanState *) ss;
+	ViewScanState  *state = (ViewScanState *) ss;
 	TupleTableSlot *slot = ss->ss_ScanTupleSlot;
 
 	if (state->reader == NULL)
 	{
-		EState	   *estate = ss->ps.state;
-		MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+		EState        *estate = ss->ps.state;
+		MemoryContext  old = MemoryContextSwitchTo(estate->es_query_cxt);
 		StoreSnapshot *shared = state->group->nscans > 1 ? &state->group->snapshot : NULL;
 
 		if (state->lookup_values != NIL && shared == NULL)
 		{
-			ExprContext *econtext = ss->ps.ps_ExprContext;
-			int			nkeys = list_length(state->lookup_values);
+			ExprContext  *econtext = ss->ps.ps_ExprContext;
+			int           nkeys = list_length(state->lookup_values);
 			ViewKeyLookup lookup;
-			ListCell   *lc;
-			int			k = 0;
+			ListCell     *lc;
+			int           k = 0;
 
 			lookup.nkeys = nkeys;
 			lookup.hashfns = state->lookup_hashfns;
@@ -679,7 +678,7 @@ view_scan_explain(CustomScanState *node, List *ancestors, ExplainState *es)
 {
 	ViewScanState *state = (ViewScanState *) node;
 
-	char	   *name = view_name_for_id(state->view_id);
+	char *name = view_name_for_id(state->view_id);
 
 	if (name)
 		ExplainPropertyText("Continuous View", name, es);
@@ -687,8 +686,8 @@ view_scan_explain(CustomScanState *node, List *ancestors, ExplainState *es)
 		ExplainPropertyInteger("Continuous View Id", NULL, state->view_id, es);
 	if (state->lookup_quals != NIL)
 	{
-		List	   *context = set_deparse_context_plan(es->deparse_cxt, node->ss.ps.plan,
-													   ancestors);
+		List *context = set_deparse_context_plan(es->deparse_cxt, node->ss.ps.plan,
+												 ancestors);
 
 		ExplainPropertyText("Group Lookup",
 							deparse_expression((Node *) make_ands_explicit(state->lookup_quals),

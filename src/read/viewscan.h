@@ -8,4 +8,4 @@
 
 extern void view_scan_init(void);
 
-#endif							/* CONTINUOUS_VIEWSCAN_H */
+#endif /* CONTINUOUS_VIEWSCAN_H */

@@ -54,7 +54,7 @@ push(dsa_pointer **array, int *n, int *max, dsa_pointer dp, MemoryContext cxt)
 	{
 		*max = Max(*max * 2, 16);
 		*array = *array ? repalloc(*array, sizeof(dsa_pointer) * *max)
-			: MemoryContextAlloc(cxt, sizeof(dsa_pointer) * *max);
+						: MemoryContextAlloc(cxt, sizeof(dsa_pointer) * *max);
 	}
 	(*array)[(*n)++] = dp;
 }
@@ -85,7 +85,7 @@ runs_of(bytea *runlist, int *n)
 static bytea *
 make_runlist(dsa_pointer *runs, int n)
 {
-	bytea	   *result;
+	bytea *result;
 
 	if (n == 0)
 		return NULL;
@@ -98,7 +98,7 @@ make_runlist(dsa_pointer *runs, int n)
 static Size
 run_size(dsa_pointer run)
 {
-	Size		size;
+	Size size;
 
 	(void) store_blob_data(run, &size);
 	return size;
@@ -123,8 +123,8 @@ check_inputs_size(Size size)
 static dsa_pointer
 write_run(Multiset *ms)
 {
-	Size		size = multiset_stored_size(ms);
-	char	   *data;
+	Size        size = multiset_stored_size(ms);
+	char       *data;
 	dsa_pointer run;
 
 	check_inputs_size(size);
@@ -137,7 +137,7 @@ write_run(Multiset *ms)
 void
 kept_inputs_add_to(Multiset *into, bytea *runlist)
 {
-	int			n;
+	int          n;
 	dsa_pointer *runs = runs_of(runlist, &n);
 
 	for (int i = 0; i < n; i++)
@@ -148,7 +148,7 @@ kept_inputs_add_to(Multiset *into, bytea *runlist)
 void
 kept_inputs_retire(bytea *runlist, KeptBlobs *kb)
 {
-	int			n;
+	int          n;
 	dsa_pointer *runs = runs_of(runlist, &n);
 
 	for (int i = 0; i < n; i++)
@@ -181,9 +181,9 @@ drop_new_run(KeptBlobs *kb, dsa_pointer run)
 bool
 kept_inputs_append(bytea *runlist, Multiset *delta, KeptBlobs *kb, bytea **result)
 {
-	int			n;
+	int          n;
 	dsa_pointer *runs = runs_of(runlist, &n);
-	bool	   *fresh = palloc0(sizeof(bool) * (n + 1));
+	bool        *fresh = palloc0(sizeof(bool) * (n + 1));
 
 	runs[n] = write_run(delta);
 	if (!DsaPointerIsValid(runs[n]))
@@ -215,7 +215,7 @@ kept_inputs_append(bytea *runlist, Multiset *delta, KeptBlobs *kb, bytea **resul
 	}
 	/* A checkpoint stores all runs as one value: keep that within bounds. */
 	{
-		Size		total = VARHDRSZ;
+		Size total = VARHDRSZ;
 
 		for (int i = 0; i < n; i++)
 			total += run_size(runs[i]) - VARHDRSZ;
@@ -253,8 +253,8 @@ kept_inputs_replace(Multiset *all, KeptBlobs *kb, bytea **result)
 bool
 kept_inputs_import(bytea *stored, KeptBlobs *kb, bytea **result)
 {
-	Size		size = VARSIZE_ANY_EXHDR(stored);
-	char	   *data;
+	Size        size = VARSIZE_ANY_EXHDR(stored);
+	char       *data;
 	dsa_pointer run = store_blob_allocate(VARHDRSZ + size, &data);
 
 	if (!DsaPointerIsValid(run))
@@ -270,11 +270,11 @@ kept_inputs_import(bytea *stored, KeptBlobs *kb, bytea **result)
 bytea *
 kept_inputs_export(bytea *runlist)
 {
-	int			n;
+	int          n;
 	dsa_pointer *runs = runs_of(runlist, &n);
-	Size		size = VARHDRSZ;
-	bytea	   *result;
-	char	   *p;
+	Size         size = VARHDRSZ;
+	bytea       *result;
+	char        *p;
 
 	for (int i = 0; i < n; i++)
 		size += VARSIZE_ANY_EXHDR((bytea *) store_blob_data(runs[i], NULL));
@@ -284,7 +284,7 @@ kept_inputs_export(bytea *runlist)
 	p = VARDATA(result);
 	for (int i = 0; i < n; i++)
 	{
-		bytea	   *run = (bytea *) store_blob_data(runs[i], NULL);
+		bytea *run = (bytea *) store_blob_data(runs[i], NULL);
 
 		memcpy(p, VARDATA_ANY(run), VARSIZE_ANY_EXHDR(run));
 		p += VARSIZE_ANY_EXHDR(run);

@@ -14,22 +14,22 @@
 typedef struct KeptBlobs
 {
 	MemoryContext cxt;
-	dsa_pointer *new_blobs;
-	int			nnew;
-	int			maxnew;
-	dsa_pointer *old_blobs;
-	int			nold;
-	int			maxold;
+	dsa_pointer  *new_blobs;
+	int           nnew;
+	int           maxnew;
+	dsa_pointer  *old_blobs;
+	int           nold;
+	int           maxold;
 } KeptBlobs;
 
 extern void kept_blobs_init(KeptBlobs *kb, MemoryContext cxt);
 extern void kept_blobs_discard(KeptBlobs *kb);
 
-extern void kept_inputs_add_to(Multiset *into, bytea *runlist);
-extern void kept_inputs_retire(bytea *runlist, KeptBlobs *kb);
-extern bool kept_inputs_append(bytea *runlist, Multiset *delta, KeptBlobs *kb, bytea **result);
-extern bool kept_inputs_replace(Multiset *all, KeptBlobs *kb, bytea **result);
-extern bool kept_inputs_import(bytea *stored, KeptBlobs *kb, bytea **result);
+extern void   kept_inputs_add_to(Multiset *into, bytea *runlist);
+extern void   kept_inputs_retire(bytea *runlist, KeptBlobs *kb);
+extern bool   kept_inputs_append(bytea *runlist, Multiset *delta, KeptBlobs *kb, bytea **result);
+extern bool   kept_inputs_replace(Multiset *all, KeptBlobs *kb, bytea **result);
+extern bool   kept_inputs_import(bytea *stored, KeptBlobs *kb, bytea **result);
 extern bytea *kept_inputs_export(bytea *runlist);
 
-#endif							/* CONTINUOUS_KEPTINPUTS_H */
+#endif /* CONTINUOUS_KEPTINPUTS_H */

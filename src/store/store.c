@@ -74,18 +74,18 @@
 #include "store/store_internal.h"
 
 /* GUCs (registered in pg_continuous.c) */
-int			continuous_shared_memory_kb = 64 * 1024;
-int			continuous_max_databases = 8;
+int continuous_shared_memory_kb = 64 * 1024;
+int continuous_max_databases = 8;
 
-#define STORE_TRANCHE_NAME "pg_continuous"
+#define STORE_TRANCHE_NAME      "pg_continuous"
 #define STORE_VIEW_TRANCHE_NAME "pg_continuous_view"
-#define STORE_DSA_TRANCHE_NAME "pg_continuous_dsa"
+#define STORE_DSA_TRANCHE_NAME  "pg_continuous_dsa"
 
 StoreControl *store_control = NULL;
-dsa_area   *store_dsa = NULL;
+dsa_area     *store_dsa = NULL;
 
 /* The database slot this process claimed as its worker, if it is one. */
-static StoreDb *claimed_db = NULL;
+static StoreDb                *claimed_db = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 #if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -118,7 +118,7 @@ store_shmem_request(void)
 static void
 store_shmem_startup(void)
 {
-	bool		found;
+	bool found;
 
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
@@ -127,7 +127,7 @@ store_shmem_startup(void)
 	store_control = ShmemInitStruct("pg_continuous", add_size(control_size(), area_size()), &found);
 	if (!found)
 	{
-		dsa_area   *a;
+		dsa_area *a;
 
 		memset(store_control, 0, control_size());
 		store_control->lock = &(GetNamedLWLockTranche(STORE_TRANCHE_NAME))->lock;
@@ -218,7 +218,7 @@ static bool
 worker_alive(StoreDb *db)
 {
 	return db->worker_pid != 0 && db->worker_pid != MyProcPid &&
-		kill(db->worker_pid, 0) == 0;
+		   kill(db->worker_pid, 0) == 0;
 }
 
 /*
@@ -229,7 +229,7 @@ worker_alive(StoreDb *db)
 StoreDb *
 store_db_claim_for_worker(Oid dboid)
 {
-	StoreDb    *db;
+	StoreDb *db;
 
 	store_area();
 	LWLockAcquire(store_control->lock, LW_EXCLUSIVE);
@@ -289,7 +289,7 @@ store_db_release_worker(StoreDb *db)
 bool
 store_db_get_status(Oid dboid, StoreDb *copy)
 {
-	StoreDb    *db;
+	StoreDb *db;
 
 	if (store_control == NULL)
 		return false;
@@ -339,11 +339,11 @@ store_wake_worker(Oid dboid)
 		return;
 	for (int i = 0; i < store_control->ndbs; i++)
 	{
-		StoreDb    *db = &store_control->dbs[i];
+		StoreDb *db = &store_control->dbs[i];
 
 		if (db->dboid == dboid)
 		{
-			Latch	   *latch = db->worker_latch;
+			Latch *latch = db->worker_latch;
 
 			if (latch)
 				SetLatch(latch);
@@ -359,8 +359,8 @@ store_wake_worker(Oid dboid)
 bool
 store_db_request_exit(Oid dboid)
 {
-	StoreDb    *db;
-	bool		asked = false;
+	StoreDb *db;
+	bool     asked = false;
 
 	if (store_control == NULL)
 		return false;
@@ -380,7 +380,7 @@ store_db_request_exit(Oid dboid)
 bool
 store_db_exit_requested(StoreDb *db)
 {
-	bool		requested;
+	bool requested;
 
 	LWLockAcquire(store_control->lock, LW_SHARED);
 	requested = db->exit_requested;
@@ -395,7 +395,7 @@ store_db_exit_requested(StoreDb *db)
 void
 store_db_request_slot(Oid dboid)
 {
-	StoreDb    *db;
+	StoreDb *db;
 
 	if (store_control == NULL)
 		return;
@@ -414,7 +414,7 @@ store_db_request_slot(Oid dboid)
 bool
 store_db_take_slot_request(StoreDb *db)
 {
-	bool		wanted;
+	bool wanted;
 
 	LWLockAcquire(store_control->lock, LW_EXCLUSIVE);
 	wanted = db->slot_wanted;
@@ -435,7 +435,7 @@ store_db_set_slot_pending(StoreDb *db, bool pending)
 void
 store_db_forget(Oid dboid)
 {
-	StoreDb    *db;
+	StoreDb *db;
 
 	if (store_control == NULL)
 		return;
@@ -481,7 +481,7 @@ store_db_set_checkpoint(StoreDb *db, XLogRecPtr lsn, TimestampTz time)
 int
 store_db_count_start(StoreDb *db)
 {
-	int			n;
+	int n;
 
 	LWLockAcquire(store_control->lock, LW_EXCLUSIVE);
 	n = ++db->failed_starts;

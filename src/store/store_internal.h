@@ -15,12 +15,12 @@
 
 typedef struct StoreControl
 {
-	LWLock	   *lock;			/* the database slots and their view lists */
-	int			view_tranche_id;
-	int			dsa_tranche_id;
-	Size		area_size;
-	int			ndbs;
-	StoreDb		dbs[FLEXIBLE_ARRAY_MEMBER];
+	LWLock *lock; /* the database slots and their view lists */
+	int     view_tranche_id;
+	int     dsa_tranche_id;
+	Size    area_size;
+	int     ndbs;
+	StoreDb dbs[FLEXIBLE_ARRAY_MEMBER];
 } StoreControl;
 
 /* NULL until the shared memory is set up (without the library preloaded). */
@@ -31,4 +31,4 @@ extern dsa_area *store_dsa;
 
 extern StoreDb *store_find_db_locked(Oid dboid);
 
-#endif							/* CONTINUOUS_STORE_INTERNAL_H */
+#endif /* CONTINUOUS_STORE_INTERNAL_H */

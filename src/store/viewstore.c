@@ -85,7 +85,7 @@ free_groups(SharedView *v)
 		while (DsaPointerIsValid(dp))
 		{
 			SharedGroup *g = dsa_get_address(store_dsa, dp);
-			dsa_pointer next = g->next;
+			dsa_pointer  next = g->next;
 
 			dsa_free(store_dsa, dp);
 			dp = next;
@@ -140,8 +140,8 @@ store_view_attach(StoreDb *db, int32 view_id, SharedViewState initial)
 void
 store_view_drop(StoreDb *db, int32 view_id)
 {
-	SharedView *v;
-	dsa_pointer dp;
+	SharedView  *v;
+	dsa_pointer  dp;
 	dsa_pointer *link;
 
 	store_area();
@@ -196,7 +196,7 @@ store_db_forget_views(StoreDb *db)
 	store_area();
 	for (;;)
 	{
-		int32		view_id;
+		int32 view_id;
 
 		LWLockAcquire(store_control->lock, LW_SHARED);
 		if (!DsaPointerIsValid(db->views))
@@ -329,7 +329,7 @@ store_view_copy_groups(SharedView *v, dsa_pointer *groups, int ngroups,
 		group_ids[i] = g->group_id;
 		if (g->empty)
 		{
-			tuples[i] = NULL;	/* its checkpointed row goes */
+			tuples[i] = NULL; /* its checkpointed row goes */
 			continue;
 		}
 		if (copier)
@@ -372,7 +372,7 @@ free_empty_group(SharedView *v, dsa_pointer dp)
 void
 store_view_clear_dirty(SharedView *v, dsa_pointer *groups, int ngroups)
 {
-	bool		any_empty = false;
+	bool any_empty = false;
 
 	Assert(store_am_worker() && !LWLockHeldByMe(&v->lock));
 
@@ -407,7 +407,7 @@ store_view_clear_dirty(SharedView *v, dsa_pointer *groups, int ngroups)
 int
 store_view_dirty_groups(SharedView *v, dsa_pointer **groups)
 {
-	int			n = 0;
+	int n = 0;
 
 	Assert(store_am_worker());
 
@@ -493,7 +493,7 @@ discard_new_blobs(StoreBatch *batch)
 static void
 link_blob(SharedView *v, dsa_pointer dp)
 {
-	StoreBlob  *blob = dsa_get_address(store_dsa, dp);
+	StoreBlob *blob = dsa_get_address(store_dsa, dp);
 
 	Assert(LWLockHeldByMeInMode(&v->lock, LW_EXCLUSIVE));
 
@@ -509,7 +509,7 @@ link_blob(SharedView *v, dsa_pointer dp)
 static void
 free_blob(SharedView *v, dsa_pointer dp)
 {
-	StoreBlob  *blob = dsa_get_address(store_dsa, dp);
+	StoreBlob *blob = dsa_get_address(store_dsa, dp);
 
 	Assert(LWLockHeldByMeInMode(&v->lock, LW_EXCLUSIVE));
 
@@ -562,7 +562,7 @@ store_blob_discard(dsa_pointer blob)
 char *
 store_blob_data(dsa_pointer dp, Size *size)
 {
-	StoreBlob  *blob = dsa_get_address(store_dsa, dp);
+	StoreBlob *blob = dsa_get_address(store_dsa, dp);
 
 	if (size)
 		*size = blob->size;
@@ -571,7 +571,7 @@ store_blob_data(dsa_pointer dp, Size *size)
 
 /* New bucket array prepared by store_prepare_changes, consumed by publish. */
 static dsa_pointer prepared_buckets = InvalidDsaPointer;
-static uint32 prepared_nbuckets = 0;
+static uint32      prepared_nbuckets = 0;
 
 /*
  * Allocates every chunk the batch needs: a new chunk for each group that is
@@ -584,10 +584,10 @@ bool
 store_prepare_changes(SharedView *v, StoreBatch *batch)
 {
 	StoreChange *changes = batch->changes;
-	int			nchanges = batch->nchanges;
-	bool		clear_first = batch->clear_first;
-	uint64		new_groups = 0;
-	int			i;
+	int          nchanges = batch->nchanges;
+	bool         clear_first = batch->clear_first;
+	uint64       new_groups = 0;
+	int          i;
 
 	Assert(store_am_worker() && LWLockHeldByMeInMode(&v->lock, LW_SHARED));
 
@@ -604,7 +604,7 @@ store_prepare_changes(SharedView *v, StoreBatch *batch)
 	for (i = 0; i < nchanges; i++)
 	{
 		StoreChange *c = &changes[i];
-		Size		need = group_chunk_size(c->new_tuple);
+		Size         need = group_chunk_size(c->new_tuple);
 
 		c->new_group = InvalidDsaPointer;
 		if (DsaPointerIsValid(c->old_group))
@@ -623,8 +623,8 @@ store_prepare_changes(SharedView *v, StoreBatch *batch)
 
 	if (clear_first || v->nbuckets == 0 || v->ngroups + new_groups > v->nbuckets)
 	{
-		uint32		n = clear_first ? STORE_INITIAL_BUCKETS : Max(v->nbuckets, STORE_INITIAL_BUCKETS);
-		uint64		groups = clear_first ? new_groups : v->ngroups + new_groups;
+		uint32 n = clear_first ? STORE_INITIAL_BUCKETS : Max(v->nbuckets, STORE_INITIAL_BUCKETS);
+		uint64 groups = clear_first ? new_groups : v->ngroups + new_groups;
 
 		while (groups > n)
 			n *= 2;
@@ -653,7 +653,7 @@ fail:
 static void
 link_group(dsa_pointer *buckets, uint32 nbuckets, dsa_pointer dp, SharedGroup *g)
 {
-	uint32		b = g->hash % nbuckets;
+	uint32 b = g->hash % nbuckets;
 
 	g->next = buckets[b];
 	buckets[b] = dp;
@@ -668,7 +668,7 @@ bool
 store_publish_changes(SharedView *v, StoreBatch *batch)
 {
 	StoreChange *changes = batch->changes;
-	int			nchanges = batch->nchanges;
+	int          nchanges = batch->nchanges;
 	dsa_pointer *buckets;
 
 	Assert(store_am_worker() && !LWLockHeldByMe(&v->lock));
@@ -688,7 +688,7 @@ store_publish_changes(SharedView *v, StoreBatch *batch)
 		return false;
 	}
 	if (batch->clear_first)
-		free_groups(v);			/* TRUNCATE of the source, or a new backfill */
+		free_groups(v); /* TRUNCATE of the source, or a new backfill */
 	else
 		for (int i = 0; i < batch->nold_blobs; i++)
 			free_blob(v, batch->old_blobs[i]);
@@ -711,7 +711,7 @@ store_publish_changes(SharedView *v, StoreBatch *batch)
 				while (DsaPointerIsValid(dp))
 				{
 					SharedGroup *g = dsa_get_address(store_dsa, dp);
-					dsa_pointer next = g->next;
+					dsa_pointer  next = g->next;
 
 					link_group(fresh, prepared_nbuckets, dp, g);
 					dp = next;
@@ -791,7 +791,6 @@ store_publish_changes(SharedView *v, StoreBatch *batch)
 	return true;
 }
 
-
 /* A reader's private copy of a group's row. */
 static MinimalTuple
 copy_group_tuple(SharedGroup *g)
@@ -846,12 +845,12 @@ store_view_snapshot(Oid dboid, int32 view_id, const uint32 *hashes, int nhashes,
 	if (hashes != NULL)
 	{
 		/* The groups with these hashes: in one bucket's chain each. */
-		int			room = 4;
+		int room = 4;
 
 		snap->tuples = palloc(sizeof(MinimalTuple) * room);
 		for (int h = 0; h < nhashes; h++)
 		{
-			dsa_pointer dp;
+			dsa_pointer  dp;
 			SharedGroup *g;
 
 			for (g = store_group_first(v, hashes[h], &dp); g != NULL;
@@ -895,7 +894,7 @@ store_view_snapshot(Oid dboid, int32 view_id, const uint32 *hashes, int nhashes,
 List *
 store_view_statuses(Oid dboid)
 {
-	List	   *result = NIL;
+	List       *result = NIL;
 	StoreDb    *db;
 	dsa_pointer dp;
 
@@ -904,7 +903,7 @@ store_view_statuses(Oid dboid)
 	db = store_find_db_locked(dboid);
 	for (dp = db ? db->views : InvalidDsaPointer; DsaPointerIsValid(dp);)
 	{
-		SharedView *v = dsa_get_address(store_dsa, dp);
+		SharedView      *v = dsa_get_address(store_dsa, dp);
 		StoreViewStatus *s = palloc0(sizeof(StoreViewStatus));
 
 		LWLockAcquire(&v->lock, LW_SHARED);
@@ -933,9 +932,9 @@ store_view_statuses(Oid dboid)
 uint64
 store_db_memory_used(Oid dboid)
 {
-	List	   *statuses = store_view_statuses(dboid);
-	ListCell   *lc;
-	uint64		total = 0;
+	List     *statuses = store_view_statuses(dboid);
+	ListCell *lc;
+	uint64    total = 0;
 
 	foreach(lc, statuses)
 		total += ((StoreViewStatus *) lfirst(lc))->memory_bytes;

@@ -86,29 +86,29 @@
 #include "stream/stream.h"
 
 /* A message is written once its events would exceed this many bytes. */
-#define STREAM_MESSAGE_TARGET_SIZE	(64 * 1024)
+#define STREAM_MESSAGE_TARGET_SIZE (64 * 1024)
 
 /* Version byte of the message format documented above. */
-#define STREAM_MESSAGE_VERSION		2
+#define STREAM_MESSAGE_VERSION 2
 
 /*
  * Version 1 stored each event as a MAXALIGNed uint32 length and the whole
  * tuple, MAXALIGNed.  The worker decodes WAL retained since the slot was
  * created, so it still reads it.
  */
-#define STREAM_MESSAGE_VERSION_PADDED	1
+#define STREAM_MESSAGE_VERSION_PADDED 1
 
 typedef struct StreamMessageHeader
 {
-	uint8		version;
-	uint8		reserved[3];
-	Oid			relid;
-	uint32		nevents;
+	uint8  version;
+	uint8  reserved[3];
+	Oid    relid;
+	uint32 nevents;
 } StreamMessageHeader;
 
-#define STREAM_MESSAGE_HEADER_SIZE	MAXALIGN(sizeof(StreamMessageHeader))
-#define STREAM_EVENT_HEADER_SIZE	sizeof(uint32)
-#define STREAM_EVENT_SKIPPED_BYTES	offsetof(HeapTupleHeaderData, t_infomask2)
+#define STREAM_MESSAGE_HEADER_SIZE MAXALIGN(sizeof(StreamMessageHeader))
+#define STREAM_EVENT_HEADER_SIZE   sizeof(uint32)
+#define STREAM_EVENT_SKIPPED_BYTES offsetof(HeapTupleHeaderData, t_infomask2)
 
 /*
  * Per result relation state of an INSERT or COPY into a stream.  Allocated in
@@ -116,13 +116,13 @@ typedef struct StreamMessageHeader
  */
 typedef struct StreamInsertState
 {
-	Relation	rel;			/* the stream */
-	StringInfoData buffer;		/* header + events of the pending message */
-	uint32		nevents;		/* events in buffer */
-	int			nvarlena;		/* varlena attributes of the stream */
-	AttrNumber *varlena_attnums;	/* their 0-based attribute indexes */
-	Datum	   *values;			/* scratch for re-forming a tuple */
-	MemoryContext row_context;	/* reset after each event */
+	Relation       rel;             /* the stream */
+	StringInfoData buffer;          /* header + events of the pending message */
+	uint32         nevents;         /* events in buffer */
+	int            nvarlena;        /* varlena attributes of the stream */
+	AttrNumber    *varlena_attnums; /* their 0-based attribute indexes */
+	Datum         *values;          /* scratch for re-forming a tuple */
+	MemoryContext  row_context;     /* reset after each event */
 } StreamInsertState;
 
 CONTINUOUS_SQL_FUNCTION(continuous_stream_fdw_handler);
@@ -130,7 +130,6 @@ CONTINUOUS_SQL_FUNCTION(continuous_stream_fdw_handler);
 static void stream_refuse_scan(PlannerInfo *root, RelOptInfo *baserel,
 							   Oid relid) pg_attribute_noreturn();
 static void stream_refuse_read(Oid relid) pg_attribute_noreturn();
-
 
 /* ------------------------------------------------------------------------
  * Refusing to read
@@ -155,12 +154,12 @@ stream_refuse_read(Oid relid)
 static void
 stream_refuse_scan(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
 {
-	Query	   *parse = root->parse;
-	bool		is_target;
+	Query *parse = root->parse;
+	bool   is_target;
 
 	is_target = (parse->resultRelation != 0 &&
 				 parse->resultRelation == baserel->relid) ||
-		bms_is_member(baserel->relid, root->all_result_relids);
+				bms_is_member(baserel->relid, root->all_result_relids);
 
 	if (is_target && parse->commandType == CMD_UPDATE)
 		ereport(ERROR,
@@ -225,7 +224,6 @@ stream_end_scan(ForeignScanState *node)
 	/* Nothing was begun. */
 }
 
-
 /* ------------------------------------------------------------------------
  * Inserting
  * ------------------------------------------------------------------------
@@ -284,9 +282,9 @@ stream_buffer_flush(StreamInsertState *state)
 static StreamInsertState *
 stream_insert_state_create(EState *estate, ResultRelInfo *rinfo)
 {
-	Relation	rel = rinfo->ri_RelationDesc;
-	TupleDesc	tupdesc = RelationGetDescr(rel);
-	MemoryContext oldcontext;
+	Relation           rel = rinfo->ri_RelationDesc;
+	TupleDesc          tupdesc = RelationGetDescr(rel);
+	MemoryContext      oldcontext;
 	StreamInsertState *state;
 
 	/*
@@ -332,10 +330,10 @@ stream_insert_state_create(EState *estate, ResultRelInfo *rinfo)
 static HeapTuple
 stream_event_tuple(StreamInsertState *state, TupleTableSlot *slot)
 {
-	TupleDesc	tupdesc = RelationGetDescr(state->rel);
-	HeapTuple	tuple;
-	bool		should_free;
-	bool		found_external = false;
+	TupleDesc tupdesc = RelationGetDescr(state->rel);
+	HeapTuple tuple;
+	bool      should_free;
+	bool      found_external = false;
 
 	tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
 	if (!HeapTupleHasExternal(tuple))
@@ -345,7 +343,7 @@ stream_event_tuple(StreamInsertState *state, TupleTableSlot *slot)
 	memcpy(state->values, slot->tts_values, sizeof(Datum) * tupdesc->natts);
 	for (int i = 0; i < state->nvarlena; i++)
 	{
-		AttrNumber	attnum = state->varlena_attnums[i];
+		AttrNumber      attnum = state->varlena_attnums[i];
 		struct varlena *value;
 
 		if (slot->tts_isnull[attnum])
@@ -369,9 +367,9 @@ stream_event_tuple(StreamInsertState *state, TupleTableSlot *slot)
 static void
 stream_buffer_append(StreamInsertState *state, HeapTuple tuple)
 {
-	uint32		length = tuple->t_len - STREAM_EVENT_SKIPPED_BYTES;
-	Size		event_size = STREAM_EVENT_HEADER_SIZE + length;
-	char	   *event;
+	uint32 length = tuple->t_len - STREAM_EVENT_SKIPPED_BYTES;
+	Size   event_size = STREAM_EVENT_HEADER_SIZE + length;
+	char  *event;
 
 	if (state->nevents > 0 &&
 		state->buffer.len + event_size > STREAM_MESSAGE_TARGET_SIZE)
@@ -416,7 +414,7 @@ stream_exec_insert(EState *estate, ResultRelInfo *rinfo,
 				   TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
 	StreamInsertState *state = (StreamInsertState *) rinfo->ri_FdwState;
-	MemoryContext oldcontext;
+	MemoryContext      oldcontext;
 
 	/*
 	 * PostgreSQL leaves constraints of foreign tables to the wrapper; a
@@ -467,7 +465,6 @@ continuous_stream_fdw_handler(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(routine);
 }
 
-
 /* ------------------------------------------------------------------------
  * Decoding
  * ------------------------------------------------------------------------
@@ -504,10 +501,10 @@ stream_decode_message(const char *message, Size size,
 					  StreamEventCallback cb, void *arg)
 {
 	StreamMessageHeader header;
-	Size		offset = STREAM_MESSAGE_HEADER_SIZE;
-	HeapTupleData tuple;
-	char	   *buffer;
-	Size		buffer_size = size + STREAM_EVENT_SKIPPED_BYTES;
+	Size                offset = STREAM_MESSAGE_HEADER_SIZE;
+	HeapTupleData       tuple;
+	char               *buffer;
+	Size                buffer_size = size + STREAM_EVENT_SKIPPED_BYTES;
 
 	stream_read_header(message, size, &header);
 
@@ -519,11 +516,11 @@ stream_decode_message(const char *message, Size size,
 
 	for (uint32 i = 0; i < header.nevents; i++)
 	{
-		bool		padded = (header.version == STREAM_MESSAGE_VERSION_PADDED);
-		Size		length_size = padded ? MAXALIGN(sizeof(uint32)) : sizeof(uint32);
-		Size		skipped = padded ? 0 : STREAM_EVENT_SKIPPED_BYTES;
-		uint32		length;
-		Size		tail_length;
+		bool   padded = (header.version == STREAM_MESSAGE_VERSION_PADDED);
+		Size   length_size = padded ? MAXALIGN(sizeof(uint32)) : sizeof(uint32);
+		Size   skipped = padded ? 0 : STREAM_EVENT_SKIPPED_BYTES;
+		uint32 length;
+		Size   tail_length;
 
 		if (size - offset < length_size)
 			elog(ERROR, "stream message is truncated at event %u of %u",
@@ -552,7 +549,6 @@ stream_decode_message(const char *message, Size size,
 	pfree(buffer);
 }
 
-
 /* ------------------------------------------------------------------------
  * Recognizing streams
  * ------------------------------------------------------------------------
@@ -565,9 +561,9 @@ stream_decode_message(const char *message, Size size,
 bool
 stream_relation_is_stream(Oid relid)
 {
-	HeapTuple	tuple;
-	Oid			serverid;
-	bool		result;
+	HeapTuple tuple;
+	Oid       serverid;
+	bool      result;
 
 	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
 		return false;

@@ -16,10 +16,10 @@
 #define CONTINUOUS_STREAM_SERVER "continuous_streams"
 
 /* Called once per event of a message; the tuple is valid only during the call. */
-typedef void (*StreamEventCallback) (Oid streamrelid, HeapTuple tuple, void *arg);
+typedef void (*StreamEventCallback)(Oid streamrelid, HeapTuple tuple, void *arg);
 
 /* Relation OID a message's events belong to (reads only the header). */
-extern Oid	stream_message_relid(const char *message, Size size);
+extern Oid stream_message_relid(const char *message, Size size);
 
 /* Calls cb for every event in a message, in insertion order. */
 extern void stream_decode_message(const char *message, Size size,
@@ -28,4 +28,4 @@ extern void stream_decode_message(const char *message, Size size,
 /* Is relid a stream (a foreign table of CONTINUOUS_STREAM_SERVER)? */
 extern bool stream_relation_is_stream(Oid relid);
 
-#endif							/* CONTINUOUS_STREAM_H */
+#endif /* CONTINUOUS_STREAM_H */

@@ -73,12 +73,11 @@ apply_begin_transaction(XLogRecPtr end_lsn)
 	registry_forget_settings();
 }
 
-
 static DeltaGroup *
 delta_find_or_create(ApplyView *av, uint32 hash, Datum *keys, bool *keynulls)
 {
 	CompiledView *cv = av->cv;
-	DeltaGroup *g;
+	DeltaGroup   *g;
 	MemoryContext old;
 
 	for (g = av->buckets[hash % av->nbuckets]; g; g = g->next)
@@ -87,7 +86,7 @@ delta_find_or_create(ApplyView *av, uint32 hash, Datum *keys, bool *keynulls)
 
 	if (av->ngroups >= av->nbuckets)
 	{
-		uint32		n = av->nbuckets * 2;
+		uint32       n = av->nbuckets * 2;
 		DeltaGroup **fresh = MemoryContextAllocZero(av->deltacxt, sizeof(DeltaGroup *) * n);
 
 		for (uint32 b = 0; b < av->nbuckets; b++)
@@ -147,12 +146,12 @@ void
 apply_row(ApplyView *av, HeapTuple tuple, int sign)
 {
 	CompiledView *cv = av->cv;
-	ExprContext *econtext = cv->econtext;
+	ExprContext  *econtext = cv->econtext;
 	MemoryContext old;
-	DeltaGroup *g;
-	Datum	   *buf = av->keybuf;
-	bool	   *nullbuf = av->keynullbuf;
-	uint32		hash;
+	DeltaGroup   *g;
+	Datum        *buf = av->keybuf;
+	bool         *nullbuf = av->keynullbuf;
+	uint32        hash;
 
 	Assert(registry_is_worker() && !av->disabled);
 
@@ -169,7 +168,7 @@ apply_row(ApplyView *av, HeapTuple tuple, int sign)
 		for (int a = 0; a < cv->naggs; a++)
 		{
 			ContinuousAgg *agg = &cv->aggs[a];
-			ExprState **argstates = &cv->argstates[a * CONTINUOUS_MAX_AGG_ARGS];
+			ExprState    **argstates = &cv->argstates[a * CONTINUOUS_MAX_AGG_ARGS];
 
 			/* FILTER (WHERE ...): the row is not an input of this aggregate. */
 			if (cv->filterstates[a] && !ExecQual(cv->filterstates[a], econtext))
@@ -181,8 +180,8 @@ apply_row(ApplyView *av, HeapTuple tuple, int sign)
 			/* Rows taken out of an invertible one; every row of an input owner. */
 			if (cv->retractable && (agg->invertible ? sign < 0 : cv->inputs_owner[a] == a))
 			{
-				uint32		len;
-				char	   *data = agg_encode_args(agg, buf, nullbuf, &len);
+				uint32 len;
+				char  *data = agg_encode_args(agg, buf, nullbuf, &len);
 
 				if (g->inputs[a] == NULL)
 					g->inputs[a] = multiset_create(av->deltacxt);
@@ -203,8 +202,8 @@ apply_row(ApplyView *av, HeapTuple tuple, int sign)
 /* Error context of the apply path: which view, which transaction. */
 typedef struct ApplyErrorContext
 {
-	ApplyView  *view;
-	XLogRecPtr	end_lsn;
+	ApplyView *view;
+	XLogRecPtr end_lsn;
 } ApplyErrorContext;
 
 static void
@@ -225,8 +224,8 @@ apply_error_callback(void *arg)
 void
 apply_to_targets(List *targets, HeapTuple tuple, int sign)
 {
-	ListCell   *lc;
-	ApplyErrorContext errctx = {NULL, current_end_lsn};
+	ListCell            *lc;
+	ApplyErrorContext    errctx = {NULL, current_end_lsn};
 	ErrorContextCallback errcallback;
 
 	if (IsTransactionState())
@@ -238,7 +237,7 @@ apply_to_targets(List *targets, HeapTuple tuple, int sign)
 	foreach(lc, targets)
 	{
 		RelationTarget *t = lfirst(lc);
-		ApplyView  *av = t->view;
+		ApplyView      *av = t->view;
 		HeapTuple volatile converted = tuple;
 		MemoryContext cxt = CurrentMemoryContext;
 		SavedIdentity worker_user;
@@ -259,7 +258,7 @@ apply_to_targets(List *targets, HeapTuple tuple, int sign)
 		}
 		PG_CATCH();
 		{
-			ErrorData  *edata;
+			ErrorData *edata;
 
 			MemoryContextSwitchTo(cxt);
 			edata = CopyErrorData();
@@ -280,12 +279,12 @@ apply_to_targets(List *targets, HeapTuple tuple, int sign)
 static void
 mark_targets_stale(List *targets, const char *reason)
 {
-	ListCell   *lc;
+	ListCell *lc;
 
 	foreach(lc, targets)
 	{
 		RelationTarget *t = lfirst(lc);
-		ApplyView  *av = t->view;
+		ApplyView      *av = t->view;
 
 		if (av->disabled || av->initializing || current_end_lsn <= av->skip_until ||
 			av->shared == NULL)
@@ -301,12 +300,12 @@ mark_targets_stale(List *targets, const char *reason)
 static HeapTuple
 update_new_row(Relation relation, HeapTuple newtuple, HeapTuple oldtuple)
 {
-	TupleDesc	desc = RelationGetDescr(relation);
-	Datum	   *newvalues;
-	Datum	   *oldvalues;
-	bool	   *newnulls;
-	bool	   *oldnulls;
-	bool		replaced = false;
+	TupleDesc desc = RelationGetDescr(relation);
+	Datum    *newvalues;
+	Datum    *oldvalues;
+	bool     *newnulls;
+	bool     *oldnulls;
+	bool      replaced = false;
 
 	if (!HeapTupleHasExternal(newtuple))
 		return newtuple;
@@ -361,13 +360,13 @@ apply_update_or_delete(List *targets, Relation relation, bool is_update,
 static bool
 truncate_covers_source(ApplyView *av, int nrelations, Relation relations[])
 {
-	List	   *leaves = find_all_inheritors(av->cv->sourcerelid, NoLock, NULL);
-	ListCell   *lc;
+	List     *leaves = find_all_inheritors(av->cv->sourcerelid, NoLock, NULL);
+	ListCell *lc;
 
 	foreach(lc, leaves)
 	{
-		Oid			leaf = lfirst_oid(lc);
-		bool		truncated = false;
+		Oid  leaf = lfirst_oid(lc);
+		bool truncated = false;
 
 		if (get_rel_relkind(leaf) != RELKIND_RELATION)
 			continue;
@@ -390,18 +389,18 @@ apply_truncate(int nrelations, Relation relations[], XLogRecPtr lsn)
 {
 	for (int i = 0; i < nrelations; i++)
 	{
-		List	   *targets = registry_targets(relations[i]);
-		ListCell   *lc;
+		List     *targets = registry_targets(relations[i]);
+		ListCell *lc;
 
 		foreach(lc, targets)
 		{
-			ApplyView  *av = ((RelationTarget *) lfirst(lc))->view;
+			ApplyView *av = ((RelationTarget *) lfirst(lc))->view;
 
 			if (av->disabled || av->initializing || current_end_lsn <= av->skip_until)
 				continue;
 			if (truncate_covers_source(av, nrelations, relations))
 			{
-				XLogRecPtr	pending_lsn = av->pending_lsn;
+				XLogRecPtr  pending_lsn = av->pending_lsn;
 				TimestampTz pending_time = av->pending_commit_time;
 
 				registry_reset_delta(av);
@@ -425,11 +424,11 @@ apply_truncate(int nrelations, Relation relations[], XLogRecPtr lsn)
 void
 apply_commit(XLogRecPtr end_lsn, TimestampTz commit_time)
 {
-	ListCell   *lc;
+	ListCell *lc;
 
 	foreach(lc, registry_views())
 	{
-		ApplyView  *av = lfirst(lc);
+		ApplyView *av = lfirst(lc);
 
 		if (av->disabled || av->initializing || end_lsn <= av->skip_until)
 			continue;

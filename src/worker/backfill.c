@@ -39,7 +39,7 @@
 static void
 backfill_error_callback(void *arg)
 {
-	ApplyView  *av = arg;
+	ApplyView *av = arg;
 
 	errcontext("backfilling continuous view \"%s\"", av->name);
 }
@@ -48,11 +48,11 @@ backfill_error_callback(void *arg)
 bool
 backfill_pending(void)
 {
-	ListCell   *lc;
+	ListCell *lc;
 
 	foreach(lc, registry_views())
 	{
-		ApplyView  *av = lfirst(lc);
+		ApplyView *av = lfirst(lc);
 
 		if (av->initializing && !av->disabled)
 			return true;
@@ -63,20 +63,35 @@ backfill_pending(void)
 static uint64
 estimate_rows(List *leaves)
 {
-	double		total = 0;
-	ListCell   *lc;
+	double    total = 0;
+	ListCell *lc;
 
 	foreach(lc, leaves)
 	{
-		Relation	rel = table_open(lfirst_oid(lc), AccessShareLock);
+		Relation rel = table_open(lfirst_oid(lc), AccessShareLock);
 
 		if (rel->rd_rel->reltuples > 0)
 			total += rel->rd_rel->reltuples;
 		else
-			total += RelationGetNumberOfBlocks(rel) * 100.0;	/* never analyzed */
+			total += RelationGetNumberOfBlocks(rel) * 100.0; /* never analyzed */
 		table_close(rel, AccessShareLock);
 	}
 	return (uint64) total;
+}
+
+/*
+ * Merges what the backfill folded so far; a full shared memory fails the
+ * view (a backfill does not wait for room, unlike decoding).
+ */
+static void
+merge_or_fail(ApplyView *av)
+{
+	if (!merge_view(registry_db(), av))
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("shared memory for continuous views is full"),
+				 errhint("Raise continuous.shared_memory (now %d kB) and create the view again.",
+						 continuous_shared_memory_kb)));
 }
 
 /*
@@ -87,12 +102,12 @@ estimate_rows(List *leaves)
 static void
 backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 {
-	List	   *volatile leaves = NIL;
-	ListCell   *lc;
-	volatile uint64 scanned = 0;
-	Oid			sourcerelid = av->cv->sourcerelid;
-	MemoryContext cxt = CurrentMemoryContext;
-	SavedIdentity worker_user;
+	List *volatile leaves = NIL;
+	ListCell            *lc;
+	volatile uint64      scanned = 0;
+	Oid                  sourcerelid = av->cv->sourcerelid;
+	MemoryContext        cxt = CurrentMemoryContext;
+	SavedIdentity        worker_user;
 	ErrorContextCallback errcallback;
 
 	Assert(av->initializing && !av->disabled && av->shared != NULL);
@@ -134,18 +149,18 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 	{
 		foreach(lc, leaves)
 		{
-			Relation	rel = table_open(lfirst_oid(lc), AccessShareLock);
+			Relation            rel = table_open(lfirst_oid(lc), AccessShareLock);
 			TupleConversionMap *map = NULL;
-			TupleTableSlot *slot = table_slot_create(rel, NULL);
-			TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+			TupleTableSlot     *slot = table_slot_create(rel, NULL);
+			TableScanDesc       scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
 
 			if (RelationGetRelid(rel) != sourcerelid)
 				map = convert_tuples_by_name(RelationGetDescr(rel), av->cv->sourcedesc);
 			while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 			{
-				bool		should_free;
-				HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
-				HeapTuple	converted = map ? execute_attr_map_tuple(tuple, map) : tuple;
+				bool      should_free;
+				HeapTuple tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
+				HeapTuple converted = map ? execute_attr_map_tuple(tuple, map) : tuple;
 
 				if (av->uses_settings)
 					registry_use_view_settings(av);
@@ -156,12 +171,7 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 					heap_freetuple(tuple);
 				if (++scanned % continuous_apply_batch_events == 0)
 				{
-					if (!merge_view(registry_db(), av))
-						ereport(ERROR,
-								(errcode(ERRCODE_OUT_OF_MEMORY),
-								 errmsg("shared memory for continuous views is full"),
-								 errhint("Raise continuous.shared_memory (now %d kB) and create the view again.",
-										 continuous_shared_memory_kb)));
+					merge_or_fail(av);
 					store_view_set_progress(av->shared, scanned);
 				}
 				CHECK_FOR_INTERRUPTS();
@@ -174,16 +184,11 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 		av->pending_commit_time = GetCurrentTimestamp();
 		av->ready_pending = true;
 		store_view_set_progress(av->shared, scanned);
-		if (!merge_view(registry_db(), av))
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("shared memory for continuous views is full"),
-					 errhint("Raise continuous.shared_memory (now %d kB) and create the view again.",
-							 continuous_shared_memory_kb)));
+		merge_or_fail(av);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData *edata;
 
 		security_restore(&worker_user);
 		registry_forget_settings();
@@ -224,13 +229,13 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 void
 backfill_views(XLogRecPtr consistent_lsn)
 {
-	ListCell   *lc;
+	ListCell *lc;
 
 	Assert(IsTransactionState());
 	registry_check_owners(true);
 	foreach(lc, registry_views())
 	{
-		ApplyView  *av = lfirst(lc);
+		ApplyView *av = lfirst(lc);
 
 		if (av->initializing && !av->disabled && av->shared)
 			backfill_view(av, consistent_lsn);

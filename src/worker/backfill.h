@@ -12,4 +12,4 @@
 extern bool backfill_pending(void);
 extern void backfill_views(XLogRecPtr consistent_lsn);
 
-#endif							/* CONTINUOUS_BACKFILL_H */
+#endif /* CONTINUOUS_BACKFILL_H */

@@ -51,7 +51,7 @@
 #include "worker/registry.h"
 
 /* GUC (registered in pg_continuous.c) */
-int			continuous_debug_checkpoint_delay_ms = 0;
+int continuous_debug_checkpoint_delay_ms = 0;
 
 /* Rows per INSERT when writing groups, and per FETCH when reading them. */
 #define CHECKPOINT_BATCH_ROWS 10000
@@ -94,8 +94,8 @@ state_from_name(const char *name)
 void
 checkpoint_read_info(CheckpointInfo *info)
 {
-	bool		isnull;
-	int			nest_level;
+	bool isnull;
+	int  nest_level;
 
 	memset(info, 0, sizeof(CheckpointInfo));
 	SPI_connect();
@@ -104,9 +104,9 @@ checkpoint_read_info(CheckpointInfo *info)
 		elog(ERROR, "could not read continuous.checkpoint");
 	if (SPI_processed > 0)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		int32		version = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		HeapTuple tup = SPI_tuptable->vals[0];
+		TupleDesc desc = SPI_tuptable->tupdesc;
+		int32     version = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
 
 		if (version != CHECKPOINT_FORMAT_VERSION)
 			ereport(ERROR,
@@ -126,7 +126,7 @@ checkpoint_read_info(CheckpointInfo *info)
 static void
 copy_text(HeapTuple tup, TupleDesc desc, int col, char *dest)
 {
-	char	   *value = SPI_getvalue(tup, desc, col);
+	char *value = SPI_getvalue(tup, desc, col);
 
 	strlcpy(dest, value ? value : "", STORE_MESSAGE_LEN);
 }
@@ -134,8 +134,8 @@ copy_text(HeapTuple tup, TupleDesc desc, int col, char *dest)
 static XLogRecPtr
 get_lsn(HeapTuple tup, TupleDesc desc, int col)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+	bool  isnull;
+	Datum d = SPI_getbinval(tup, desc, col, &isnull);
 
 	return isnull ? InvalidXLogRecPtr : DatumGetLSN(d);
 }
@@ -144,24 +144,25 @@ get_lsn(HeapTuple tup, TupleDesc desc, int col)
 List *
 checkpoint_read_views(void)
 {
-	List	   *result = NIL;
+	List         *result = NIL;
 	MemoryContext outer = CurrentMemoryContext;
-	int			nest_level;
+	int           nest_level;
 
 	SPI_connect();
 	nest_level = security_pin_search_path();
 	if (SPI_execute("SELECT view_id, state, applied_lsn, applied_commit_time, events_applied, "
 					"next_group_id, stale_reason, error, events_lost_from, events_lost_to "
-					"FROM continuous.checkpoint_view ORDER BY view_id", true, 0) != SPI_OK_SELECT)
+					"FROM continuous.checkpoint_view ORDER BY view_id",
+					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read continuous.checkpoint_view");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		CheckpointView *cv = MemoryContextAllocZero(outer, sizeof(CheckpointView));
+		HeapTuple        tup = SPI_tuptable->vals[i];
+		TupleDesc        desc = SPI_tuptable->tupdesc;
+		CheckpointView  *cv = MemoryContextAllocZero(outer, sizeof(CheckpointView));
 		StoreViewHeader *h = &cv->header;
-		bool		isnull;
-		Datum		d;
+		bool             isnull;
+		Datum            d;
 
 		cv->view_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
 		h->state = state_from_name(SPI_getvalue(tup, desc, 2));
@@ -195,11 +196,11 @@ checkpoint_read_views(void)
 void
 checkpoint_read_groups(int32 view_id, CheckpointGroupCallback callback, void *arg)
 {
-	Portal		portal;
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(view_id)};
+	Portal        portal;
+	Oid           argtypes[1] = {INT4OID};
+	Datum         args[1] = {Int32GetDatum(view_id)};
 	MemoryContext outer = CurrentMemoryContext;
-	int			nest_level;
+	int           nest_level;
 
 	SPI_connect();
 	nest_level = security_pin_search_path();
@@ -213,12 +214,12 @@ checkpoint_read_groups(int32 view_id, CheckpointGroupCallback callback, void *ar
 			break;
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
-			int64		group_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-			bytea	   *state = DatumGetByteaPP(SPI_getbinval(tup, desc, 2, &isnull));
-			Size		len = VARSIZE_ANY_EXHDR(state);
+			HeapTuple    tup = SPI_tuptable->vals[i];
+			TupleDesc    desc = SPI_tuptable->tupdesc;
+			bool         isnull;
+			int64        group_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			bytea       *state = DatumGetByteaPP(SPI_getbinval(tup, desc, 2, &isnull));
+			Size         len = VARSIZE_ANY_EXHDR(state);
 			MinimalTuple mt;
 
 			/* A MinimalTuple must be aligned; the bytes in the datum are not. */
@@ -256,7 +257,7 @@ checkpoint_read_groups(int32 view_id, CheckpointGroupCallback callback, void *ar
  * its own checkpoints.
  */
 /* The nest level of the search_path pinned for the checkpoint's statements. */
-static int	checkpoint_nest_level;
+static int checkpoint_nest_level;
 
 void
 checkpoint_begin(void)
@@ -273,7 +274,7 @@ checkpoint_begin(void)
 static void
 exec_or_fail(const char *sql, int nargs, Oid *argtypes, Datum *args, const char *nulls, int expected)
 {
-	int			rc = SPI_execute_with_args(sql, nargs, argtypes, args, nulls, false, 0);
+	int rc = SPI_execute_with_args(sql, nargs, argtypes, args, nulls, false, 0);
 
 	if (rc != expected)
 		elog(ERROR, "checkpoint statement failed (%s): %s", SPI_result_code_string(rc), sql);
@@ -293,22 +294,22 @@ lsn_or_null(XLogRecPtr lsn, char *null)
 static void
 write_groups(int32 view_id, int ngroups, int64 *group_ids, MinimalTuple *tuples)
 {
-	Oid			argtypes[3] = {INT4OID, INT8ARRAYOID, BYTEAARRAYOID};
+	Oid argtypes[3] = {INT4OID, INT8ARRAYOID, BYTEAARRAYOID};
 
 	for (int start = 0; start < ngroups; start += CHECKPOINT_BATCH_ROWS)
 	{
-		int			n = Min(CHECKPOINT_BATCH_ROWS, ngroups - start);
-		Datum	   *ids = palloc(sizeof(Datum) * n);
-		Datum	   *states = palloc(sizeof(Datum) * n);
-		Datum	   *gone = palloc(sizeof(Datum) * n);
-		int			nwritten = 0;
-		int			ngone = 0;
-		Datum		args[3];
+		int    n = Min(CHECKPOINT_BATCH_ROWS, ngroups - start);
+		Datum *ids = palloc(sizeof(Datum) * n);
+		Datum *states = palloc(sizeof(Datum) * n);
+		Datum *gone = palloc(sizeof(Datum) * n);
+		int    nwritten = 0;
+		int    ngone = 0;
+		Datum  args[3];
 
 		for (int i = 0; i < n; i++)
 		{
 			MinimalTuple mt = tuples[start + i];
-			bytea	   *b;
+			bytea       *b;
 
 			if (mt == NULL)
 			{
@@ -358,15 +359,15 @@ void
 checkpoint_write_view(int32 view_id, const StoreViewHeader *h, bool groups_cleared,
 					  int ngroups, int64 *group_ids, MinimalTuple *tuples)
 {
-	Oid			argtypes[10] = {INT4OID, TEXTOID, LSNOID, TIMESTAMPTZOID, INT8OID,
-	INT8OID, TEXTOID, TEXTOID, LSNOID, LSNOID};
-	Datum		args[10];
-	char		nulls[11] = "          ";
+	Oid   argtypes[10] = {INT4OID, TEXTOID, LSNOID, TIMESTAMPTZOID, INT8OID,
+						  INT8OID, TEXTOID, TEXTOID, LSNOID, LSNOID};
+	Datum args[10];
+	char  nulls[11] = "          ";
 
 	if (groups_cleared)
 	{
-		Oid			idtype[1] = {INT4OID};
-		Datum		id[1] = {Int32GetDatum(view_id)};
+		Oid   idtype[1] = {INT4OID};
+		Datum id[1] = {Int32GetDatum(view_id)};
 
 		exec_or_fail("DELETE FROM continuous.checkpoint_group WHERE view_id = $1",
 					 1, idtype, id, NULL, SPI_OK_DELETE);
@@ -399,8 +400,8 @@ checkpoint_write_view(int32 view_id, const StoreViewHeader *h, bool groups_clear
 void
 checkpoint_forget_view(int32 view_id)
 {
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum(view_id)};
+	Oid   argtypes[1] = {INT4OID};
+	Datum args[1] = {Int32GetDatum(view_id)};
 
 	exec_or_fail("DELETE FROM continuous.checkpoint_group WHERE view_id = $1",
 				 1, argtypes, args, NULL, SPI_OK_DELETE);
@@ -416,8 +417,8 @@ checkpoint_forget_view(int32 view_id)
 void
 checkpoint_end(XLogRecPtr lsn, TimestampTz taken_at)
 {
-	Oid			argtypes[3] = {INT4OID, LSNOID, TIMESTAMPTZOID};
-	Datum		args[3];
+	Oid   argtypes[3] = {INT4OID, LSNOID, TIMESTAMPTZOID};
+	Datum args[3];
 
 	args[0] = Int32GetDatum(CHECKPOINT_FORMAT_VERSION);
 	args[1] = LSNGetDatum(lsn);
@@ -451,18 +452,18 @@ static MinimalTuple
 checkpoint_row(MinimalTuple row, void *arg)
 {
 	CompiledView *cv = arg;
-	int			natts = cv->groupdesc->natts;
-	Datum	   *values = palloc(sizeof(Datum) * natts);
-	bool	   *nulls = palloc(sizeof(bool) * natts);
+	int           natts = cv->groupdesc->natts;
+	Datum        *values = palloc(sizeof(Datum) * natts);
+	bool         *nulls = palloc(sizeof(bool) * natts);
 	HeapTupleData htup;
-	MinimalTuple result;
+	MinimalTuple  result;
 
 	htup.t_len = row->t_len + MINIMAL_TUPLE_OFFSET;
 	htup.t_data = (HeapTupleHeader) ((char *) row - MINIMAL_TUPLE_OFFSET);
 	heap_deform_tuple(&htup, cv->groupdesc, values, nulls);
 	for (int a = 0; a < cv->naggs; a++)
 	{
-		int			att = COMPILE_INPUTS_ATT(cv, a);
+		int att = COMPILE_INPUTS_ATT(cv, a);
 
 		if (!nulls[att])
 			values[att] = PointerGetDatum(kept_inputs_export(DatumGetByteaPP(values[att])));
@@ -484,18 +485,18 @@ checkpoint_take(XLogRecPtr lsn)
 {
 	typedef struct Written
 	{
-		ApplyView  *av;
+		ApplyView   *av;
 		dsa_pointer *groups;
-		int			ngroups;
+		int          ngroups;
 	} Written;
-	List	   *views = registry_views();
-	Written    *written = palloc0(sizeof(Written) * Max(list_length(views), 1));
-	int			nwritten = 0;
-	ListCell   *lc;
+	List         *views = registry_views();
+	Written      *written = palloc0(sizeof(Written) * Max(list_length(views), 1));
+	int           nwritten = 0;
+	ListCell     *lc;
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "continuous checkpoint",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old;
-	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz   now = GetCurrentTimestamp();
 
 	Assert(registry_is_worker() && !IsTransactionState());
 
@@ -504,15 +505,15 @@ checkpoint_take(XLogRecPtr lsn)
 		checkpoint_forget_view(lfirst_int(lc));
 	foreach(lc, views)
 	{
-		ApplyView  *av = lfirst(lc);
+		ApplyView      *av = lfirst(lc);
 		StoreViewHeader header;
 		HASH_SEQ_STATUS seq;
-		dsa_pointer *dp;
-		dsa_pointer *groups;
-		int64	   *ids;
-		MinimalTuple *tuples;
-		int			n = 0;
-		bool		cleared = false;
+		dsa_pointer    *dp;
+		dsa_pointer    *groups;
+		int64          *ids;
+		MinimalTuple   *tuples;
+		int             n = 0;
+		bool            cleared = false;
 
 		if (av->shared == NULL)
 		{
@@ -540,7 +541,7 @@ checkpoint_take(XLogRecPtr lsn)
 			nwritten++;
 		}
 		else
-			pfree(groups);		/* dropped: its rows go when the drop is decoded */
+			pfree(groups); /* dropped: its rows go when the drop is decoded */
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(cxt);
 	}
@@ -548,7 +549,7 @@ checkpoint_take(XLogRecPtr lsn)
 
 	for (int i = 0; i < nwritten; i++)
 	{
-		ApplyView  *av = written[i].av;
+		ApplyView *av = written[i].av;
 
 		store_view_clear_dirty(av->shared, written[i].groups, written[i].ngroups);
 		registry_reset_dirty(av);
@@ -562,13 +563,13 @@ checkpoint_take(XLogRecPtr lsn)
 
 typedef struct LoadArg
 {
-	ApplyView  *av;
+	ApplyView   *av;
 	StoreChange *changes;
-	int			nchanges;
-	int			capacity;
-	Datum	   *values;
-	bool	   *nulls;
-	KeptBlobs	blobs;			/* runs made of checkpointed kept inputs */
+	int          nchanges;
+	int          capacity;
+	Datum       *values;
+	bool        *nulls;
+	KeptBlobs    blobs; /* runs made of checkpointed kept inputs */
 } LoadArg;
 
 static void
@@ -585,10 +586,10 @@ load_error_full(ApplyView *av)
 static void
 load_group(int64 group_id, MinimalTuple tuple, void *arg)
 {
-	LoadArg    *la = arg;
+	LoadArg      *la = arg;
 	CompiledView *cv = la->av->cv;
 	HeapTupleData htup;
-	StoreChange *c;
+	StoreChange  *c;
 
 	if (tuple->t_len < SizeofMinimalTupleHeader ||
 		HeapTupleHeaderGetNatts((HeapTupleHeader) ((char *) tuple - MINIMAL_TUPLE_OFFSET)) != cv->groupdesc->natts)
@@ -617,13 +618,13 @@ load_group(int64 group_id, MinimalTuple tuple, void *arg)
 		/* Kept inputs go back into shared memory as one run each. */
 		for (int a = 0; a < cv->naggs; a++)
 		{
-			int			att = COMPILE_INPUTS_ATT(cv, a);
-			bytea	   *runlist;
+			int    att = COMPILE_INPUTS_ATT(cv, a);
+			bytea *runlist;
 
 			if (la->nulls[att])
 				continue;
 			if (!kept_inputs_import(DatumGetByteaPP(la->values[att]), &la->blobs, &runlist))
-				load_error_full(la->av);	/* load_view gives the blobs back */
+				load_error_full(la->av); /* load_view gives the blobs back */
 			la->values[att] = PointerGetDatum(runlist);
 		}
 		c->new_tuple = heap_form_minimal_tuple(cv->groupdesc, la->values, la->nulls);
@@ -639,10 +640,10 @@ load_group(int64 group_id, MinimalTuple tuple, void *arg)
 static void
 load_view(ApplyView *av, const StoreViewHeader *header)
 {
-	LoadArg		la;
-	StoreBatch	batch;
+	LoadArg       la;
+	StoreBatch    batch;
 	MemoryContext old = MemoryContextSwitchTo(merge_context());
-	bool		ok;
+	bool          ok;
 
 	memset(&la, 0, sizeof(la));
 	la.av = av;
@@ -689,7 +690,7 @@ load_view(ApplyView *av, const StoreViewHeader *header)
 static CheckpointView *
 find_checkpointed(List *views, int32 view_id)
 {
-	ListCell   *lc;
+	ListCell *lc;
 
 	foreach(lc, views)
 	{
@@ -714,24 +715,24 @@ find_checkpointed(List *views, int32 view_id)
 void
 checkpoint_restore(const CheckpointInfo *ckpt, bool shared_loaded, bool gap, XLogRecPtr gap_to)
 {
-	List	   *checkpointed = ckpt->exists ? checkpoint_read_views() : NIL;
-	int			nviews = 0;
-	uint64		ngroups = 0;
-	ListCell   *lc;
+	List     *checkpointed = ckpt->exists ? checkpoint_read_views() : NIL;
+	int       nviews = 0;
+	uint64    ngroups = 0;
+	ListCell *lc;
 
 	Assert(registry_is_worker() && !registry_has_views());
 	/* Definitions compile in the session's search_path (SQL function bodies). */
 	foreach(lc, catalog_read_views())
 	{
-		CatalogRow *row = lfirst(lc);
+		CatalogRow     *row = lfirst(lc);
 		CheckpointView *cpv = find_checkpointed(checkpointed, row->id);
-		ApplyView  *av;
+		ApplyView      *av;
 
 		if (cpv == NULL && !gap)
-			continue;			/* created after the checkpoint: decoded later */
+			continue; /* created after the checkpoint: decoded later */
 		av = registry_register_view(row);
 		if (av == NULL)
-			continue;			/* its definition does not compile: failed */
+			continue; /* its definition does not compile: failed */
 		if (av->shared == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),

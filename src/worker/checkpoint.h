@@ -22,23 +22,23 @@
 
 typedef struct CheckpointInfo
 {
-	bool		exists;
-	XLogRecPtr	lsn;			/* every commit before it is reflected */
+	bool        exists;
+	XLogRecPtr  lsn; /* every commit before it is reflected */
 	TimestampTz taken_at;
 } CheckpointInfo;
 
 typedef struct CheckpointView
 {
-	int32		view_id;
+	int32           view_id;
 	StoreViewHeader header;
 } CheckpointView;
 
-typedef void (*CheckpointGroupCallback) (int64 group_id, MinimalTuple tuple, void *arg);
+typedef void (*CheckpointGroupCallback)(int64 group_id, MinimalTuple tuple, void *arg);
 
 /* Reading, inside a transaction */
-extern void checkpoint_read_info(CheckpointInfo *info);
+extern void  checkpoint_read_info(CheckpointInfo *info);
 extern List *checkpoint_read_views(void);
-extern void checkpoint_read_groups(int32 view_id, CheckpointGroupCallback callback, void *arg);
+extern void  checkpoint_read_groups(int32 view_id, CheckpointGroupCallback callback, void *arg);
 
 /* Writing: begin, any number of views, end (which commits) */
 extern void checkpoint_begin(void);
@@ -52,4 +52,4 @@ extern void checkpoint_take(XLogRecPtr lsn);
 extern void checkpoint_restore(const CheckpointInfo *ckpt, bool shared_loaded, bool gap,
 							   XLogRecPtr gap_to);
 
-#endif							/* CONTINUOUS_CHECKPOINT_H */
+#endif /* CONTINUOUS_CHECKPOINT_H */

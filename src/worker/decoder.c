@@ -41,7 +41,7 @@
 extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 
 static TimestampTz last_commit_time = 0;
-static bool drop_requested = false;
+static bool        drop_requested = false;
 
 static void
 continuous_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_init)
@@ -65,11 +65,11 @@ continuous_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 static void
 handle_catalog_change(Relation relation, ReorderBufferChange *change)
 {
-	TupleDesc	desc = RelationGetDescr(relation);
+	TupleDesc desc = RelationGetDescr(relation);
 
 	if (change->action == REORDER_BUFFER_CHANGE_INSERT && change->data.tp.newtuple)
 	{
-		CatalogRow	row;
+		CatalogRow row;
 
 		catalog_row_from_tuple(desc, &change->data.tp.newtuple->tuple, &row);
 		(void) registry_register_view(&row);
@@ -82,7 +82,7 @@ static void
 continuous_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 				  Relation relation, ReorderBufferChange *change)
 {
-	List	   *targets;
+	List *targets;
 
 	if (RelationGetRelid(relation) == registry_catalog_relid())
 	{
@@ -139,13 +139,13 @@ continuous_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		return;
 	if (strcmp(prefix, CONTINUOUS_EVENTS_PREFIX) == 0)
 	{
-		Oid			relid = stream_message_relid(message, message_size);
-		Relation	relation;
-		List	   *targets;
+		Oid      relid = stream_message_relid(message, message_size);
+		Relation relation;
+		List    *targets;
 
 		relation = RelationIdGetRelation(relid);
 		if (!RelationIsValid(relation))
-			return;				/* the stream was dropped later in this transaction */
+			return; /* the stream was dropped later in this transaction */
 		targets = registry_targets(relation);
 		RelationClose(relation);
 		if (targets != NIL)

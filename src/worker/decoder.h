@@ -8,7 +8,7 @@
 
 #include "datatype/timestamp.h"
 
-extern bool decoder_drop_requested(void);
+extern bool        decoder_drop_requested(void);
 extern TimestampTz decoder_last_commit_time(void);
 
-#endif							/* CONTINUOUS_DECODER_H */
+#endif /* CONTINUOUS_DECODER_H */

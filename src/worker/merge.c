@@ -34,12 +34,12 @@
 #include "worker/registry.h"
 
 /* GUCs (registered in pg_continuous.c) */
-int			continuous_apply_batch_events = 100000;
-int			continuous_debug_merge_delay_ms = 0;
+int continuous_apply_batch_events = 100000;
+int continuous_debug_merge_delay_ms = 0;
 
 static MemoryContext merge_cxt = NULL;
-static KeptBlobs merge_blobs;	/* blobs of the merge under way (merge_cxt) */
-static bool paused = false;		/* the last merge found shared memory full */
+static KeptBlobs     merge_blobs;    /* blobs of the merge under way (merge_cxt) */
+static bool          paused = false; /* the last merge found shared memory full */
 
 void
 merge_init(MemoryContext parent)
@@ -95,16 +95,16 @@ note_dirty_groups(ApplyView *av, StoreBatch *batch)
 typedef struct StateArg
 {
 	ContinuousAgg *agg;
-	Datum	   *state;
-	bool	   *isnull;
+	Datum         *state;
+	bool          *isnull;
 } StateArg;
 
 static void
 recompute_input(const char *data, uint32 len, int64 count, void *arg)
 {
-	StateArg   *r = arg;
-	Datum		args[CONTINUOUS_MAX_AGG_ARGS];
-	bool		argnulls[CONTINUOUS_MAX_AGG_ARGS];
+	StateArg *r = arg;
+	Datum     args[CONTINUOUS_MAX_AGG_ARGS];
+	bool      argnulls[CONTINUOUS_MAX_AGG_ARGS];
 
 	agg_decode_args(r->agg, data, len, args, argnulls);
 	/* A DISTINCT aggregate's set needs each value once. */
@@ -115,9 +115,9 @@ recompute_input(const char *data, uint32 len, int64 count, void *arg)
 static void
 retract_input(const char *data, uint32 len, int64 count, void *arg)
 {
-	StateArg   *r = arg;
-	Datum		args[CONTINUOUS_MAX_AGG_ARGS];
-	bool		argnulls[CONTINUOUS_MAX_AGG_ARGS];
+	StateArg *r = arg;
+	Datum     args[CONTINUOUS_MAX_AGG_ARGS];
+	bool      argnulls[CONTINUOUS_MAX_AGG_ARGS];
 
 	agg_decode_args(r->agg, data, len, args, argnulls);
 	for (int64 i = 0; i < -count; i++)
@@ -141,15 +141,15 @@ static bool
 merge_aggregate(ApplyView *av, DeltaGroup *g, int a, Datum *shared, bool *sharednulls,
 				Datum *values, bool *nulls, Multiset **remaining, KeptBlobs *kb)
 {
-	CompiledView *cv = av->cv;
+	CompiledView  *cv = av->cv;
 	ContinuousAgg *agg = &cv->aggs[a];
-	int			owner = cv->retractable ? cv->inputs_owner[a] : -1;
-	bool		keeps = owner >= 0;
-	bool		owns = owner == a;
-	bytea	   *runlist = NULL;
-	bytea	   *newlist = NULL;
-	Datum		state;
-	bool		stateisnull;
+	int            owner = cv->retractable ? cv->inputs_owner[a] : -1;
+	bool           keeps = owner >= 0;
+	bool           owns = owner == a;
+	bytea         *runlist = NULL;
+	bytea         *newlist = NULL;
+	Datum          state;
+	bool           stateisnull;
 
 	if (keeps && shared && !sharednulls[COMPILE_INPUTS_ATT(cv, owner)])
 		runlist = DatumGetByteaPP(shared[COMPILE_INPUTS_ATT(cv, owner)]);
@@ -157,11 +157,11 @@ merge_aggregate(ApplyView *av, DeltaGroup *g, int a, Datum *shared, bool *shared
 	if (keeps && g->retracted[owner])
 	{
 		/* A row left: fold every remaining input again. */
-		StateArg	r;
+		StateArg r;
 
 		if (remaining[owner] == NULL)
 		{
-			Multiset   *inputs = multiset_create(merge_cxt);
+			Multiset *inputs = multiset_create(merge_cxt);
 
 			kept_inputs_add_to(inputs, runlist);
 			if (g->inputs[owner])
@@ -208,7 +208,7 @@ merge_aggregate(ApplyView *av, DeltaGroup *g, int a, Datum *shared, bool *shared
 
 	if (cv->retractable && agg->invertible && g->inputs[a])
 	{
-		StateArg	r;
+		StateArg r;
 
 		r.agg = agg;
 		r.state = &state;
@@ -236,18 +236,18 @@ bool
 merge_view(StoreDb *db, ApplyView *av)
 {
 	CompiledView *cv = av->cv;
-	SharedView *shared;
-	StoreChange *changes;
-	int			nchanges = 0;
-	Datum	   *values;
-	bool	   *nulls;
-	Datum	   *sharedkeys;
-	bool	   *sharedkeynulls;
-	bool		ok;
-	bool		full = false;
-	Multiset  **remaining;
+	SharedView   *shared;
+	StoreChange  *changes;
+	int           nchanges = 0;
+	Datum        *values;
+	bool         *nulls;
+	Datum        *sharedkeys;
+	bool         *sharedkeynulls;
+	bool          ok;
+	bool          full = false;
+	Multiset    **remaining;
 	MemoryContext old;
-	StoreBatch	batch;
+	StoreBatch    batch;
 
 	Assert(registry_is_worker() && IsTransactionState());
 
@@ -288,17 +288,17 @@ merge_view(StoreDb *db, ApplyView *av)
 	{
 		for (DeltaGroup *g = av->buckets[b]; g && !full; g = g->next)
 		{
-			dsa_pointer dp = InvalidDsaPointer;
+			dsa_pointer  dp = InvalidDsaPointer;
 			SharedGroup *sg;
 			MinimalTuple local = NULL;
-			bool		live;
-			int64		rows = 0;
+			bool         live;
+			int64        rows = 0;
 
 			/* After a TRUNCATE of the source the delta replaces the shared groups. */
 			for (sg = av->reset_pending ? NULL : store_group_first(shared, g->hash, &dp); sg;
 				 sg = store_group_next(sg, g->hash, &dp))
 			{
-				MinimalTuple mt = SHARED_GROUP_TUPLE(sg);
+				MinimalTuple  mt = SHARED_GROUP_TUPLE(sg);
 				HeapTupleData htup;
 
 				/* A private copy: combine functions may update in place. */
@@ -325,7 +325,7 @@ merge_view(StoreDb *db, ApplyView *av)
 									av->name),
 							 errdetail("The source's rows do not match what the view counted.")));
 				if (rows == 0 && local == NULL)
-					continue;	/* added and deleted within the delta */
+					continue; /* added and deleted within the delta */
 			}
 
 			for (int k = 0; k < cv->nkeys; k++)
@@ -361,8 +361,7 @@ merge_view(StoreDb *db, ApplyView *av)
 			changes[nchanges].group_id = 0;
 			changes[nchanges].hash = g->hash;
 			changes[nchanges].has_window = cv->window_key >= 0 && !g->keynulls[cv->window_key];
-			changes[nchanges].window_start = changes[nchanges].has_window ?
-				DatumGetInt64(g->keys[cv->window_key]) : 0;
+			changes[nchanges].window_start = changes[nchanges].has_window ? DatumGetInt64(g->keys[cv->window_key]) : 0;
 			changes[nchanges].new_tuple = heap_form_minimal_tuple(cv->groupdesc, values, nulls);
 			nchanges++;
 		}
@@ -399,7 +398,7 @@ merge_view(StoreDb *db, ApplyView *av)
 		if (store_publish_changes(shared, &batch))
 			note_dirty_groups(av, &batch);
 		else
-			av->disabled = true;	/* dropped meanwhile */
+			av->disabled = true; /* dropped meanwhile */
 		registry_reset_delta(av);
 		av->reset_pending = false;
 		av->ready_pending = false;
@@ -419,7 +418,7 @@ merge_view(StoreDb *db, ApplyView *av)
 static void
 merge_error_callback(void *arg)
 {
-	ApplyView  *av = arg;
+	ApplyView *av = arg;
 
 	if (av->pending_lsn != InvalidXLogRecPtr)
 		errcontext("merging the transactions up to %X/%X into continuous view \"%s\"",
@@ -431,9 +430,9 @@ merge_error_callback(void *arg)
 bool
 merge_views(StoreDb *db, List *views)
 {
-	ListCell   *lc;
-	volatile bool all_ok = true;
-	bool		own_xact = !IsTransactionState();
+	ListCell            *lc;
+	volatile bool        all_ok = true;
+	bool                 own_xact = !IsTransactionState();
 	ErrorContextCallback errcallback;
 
 	Assert(registry_is_worker());
@@ -444,7 +443,7 @@ merge_views(StoreDb *db, List *views)
 
 	foreach(lc, views)
 	{
-		ApplyView  *av = lfirst(lc);
+		ApplyView    *av = lfirst(lc);
 		MemoryContext cxt = CurrentMemoryContext;
 		volatile bool ok = true;
 		SavedIdentity worker_user;
@@ -461,7 +460,7 @@ merge_views(StoreDb *db, List *views)
 		}
 		PG_CATCH();
 		{
-			ErrorData  *edata;
+			ErrorData *edata;
 
 			security_restore(&worker_user);
 			failed = true;
@@ -480,9 +479,9 @@ merge_views(StoreDb *db, List *views)
 
 		if (!ok)
 		{
-			char	   *msg = psprintf("shared memory for continuous views is full while applying continuous view \"%s\"; "
-									   "raise continuous.shared_memory (now %d kB) or drop views",
-									   av->name, continuous_shared_memory_kb);
+			char *msg = psprintf("shared memory for continuous views is full while applying continuous view \"%s\"; "
+								 "raise continuous.shared_memory (now %d kB) or drop views",
+								 av->name, continuous_shared_memory_kb);
 
 			if (!paused)
 				ereport(LOG, (errmsg("pg_continuous: %s", msg)));

@@ -11,12 +11,12 @@
 #include "store/store.h"
 #include "worker/registry.h"
 
-extern void merge_init(MemoryContext parent);
+extern void          merge_init(MemoryContext parent);
 extern MemoryContext merge_context(void);
-extern bool merge_view(StoreDb *db, ApplyView *av);
-extern bool merge_views(StoreDb *db, List *views);
-extern bool merge_all(void);
-extern void merge_abandon(void);
-extern bool merge_paused(void);
+extern bool          merge_view(StoreDb *db, ApplyView *av);
+extern bool          merge_views(StoreDb *db, List *views);
+extern bool          merge_all(void);
+extern void          merge_abandon(void);
+extern bool          merge_paused(void);
 
-#endif							/* CONTINUOUS_MERGE_H */
+#endif /* CONTINUOUS_MERGE_H */

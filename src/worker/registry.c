@@ -56,24 +56,24 @@
 
 typedef struct RelationMapEntry
 {
-	Oid			relid;
-	List	   *targets;		/* RelationTarget */
+	Oid   relid;
+	List *targets; /* RelationTarget */
 } RelationMapEntry;
 
-static StoreDb *registry_store_db = NULL;	/* set once the worker starts */
-static Oid	catalog_relid = InvalidOid;
-static List *apply_views = NIL;
-static HTAB *relation_map = NULL;
-static bool relation_map_stale = false;
+static StoreDb      *registry_store_db = NULL; /* set once the worker starts */
+static Oid           catalog_relid = InvalidOid;
+static List         *apply_views = NIL;
+static HTAB         *relation_map = NULL;
+static bool          relation_map_stale = false;
 static MemoryContext registry_cxt = NULL;
 static MemoryContext relmap_cxt = NULL;
-static List *forgotten_views = NIL;	/* dropped since the last checkpoint */
+static List         *forgotten_views = NIL; /* dropped since the last checkpoint */
 
 /* Settings in force in the current decoded transaction (see registry_use_view_settings). */
 static const char *current_timezone = NULL;
 static const char *current_datestyle = NULL;
 static const char *current_intervalstyle = NULL;
-static bool owners_stale = false;	/* a relation or role changed: see registry_check_owners */
+static bool        owners_stale = false; /* a relation or role changed: see registry_check_owners */
 
 /* ----------------------------------------------------------------------
  * The registry of views and the relation map
@@ -111,11 +111,11 @@ role_callback(Datum arg, int cacheid, uint32 hashvalue)
 List *
 registry_targets(Relation relation)
 {
-	Oid			relid = RelationGetRelid(relation);
+	Oid               relid = RelationGetRelid(relation);
 	RelationMapEntry *entry;
-	bool		found;
-	ListCell   *lc;
-	List	   *ancestors = NIL;
+	bool              found;
+	ListCell         *lc;
+	List             *ancestors = NIL;
 
 	if (relation_map_stale)
 	{
@@ -125,7 +125,7 @@ registry_targets(Relation relation)
 	}
 	if (relation_map == NULL)
 	{
-		HASHCTL		ctl;
+		HASHCTL ctl;
 
 		ctl.keysize = sizeof(Oid);
 		ctl.entrysize = sizeof(RelationMapEntry);
@@ -142,9 +142,9 @@ registry_targets(Relation relation)
 		ancestors = get_partition_ancestors(relid);
 	foreach(lc, apply_views)
 	{
-		ApplyView  *av = lfirst(lc);
+		ApplyView      *av = lfirst(lc);
 		RelationTarget *t;
-		MemoryContext old;
+		MemoryContext   old;
 
 		if (av->disabled)
 			continue;
@@ -166,11 +166,11 @@ registry_targets(Relation relation)
 pg_noinline ApplyView *
 registry_find_view(int32 view_id)
 {
-	ListCell   *lc;
+	ListCell *lc;
 
 	foreach(lc, apply_views)
 	{
-		ApplyView  *av = lfirst(lc);
+		ApplyView *av = lfirst(lc);
 
 		if (av->view_id == view_id)
 			return av;
@@ -195,8 +195,8 @@ registry_reset_delta(ApplyView *av)
 static Oid
 view_owner(Oid relid)
 {
-	HeapTuple	classtup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner = InvalidOid;
+	HeapTuple classtup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid       owner = InvalidOid;
 
 	if (HeapTupleIsValid(classtup))
 	{
@@ -250,10 +250,10 @@ ApplyView *
 registry_register_view(const CatalogRow *row)
 {
 	MemoryContext old = MemoryContextSwitchTo(registry_cxt);
-	int32		view_id = row->id;
-	Oid			sourcerelid = row->sourcerelid;
-	ApplyView  *av;
-	Relation	source;
+	int32         view_id = row->id;
+	Oid           sourcerelid = row->sourcerelid;
+	ApplyView    *av;
+	Relation      source;
 	SavedIdentity worker_user;
 
 	Assert(registry_is_worker() && IsTransactionState());
@@ -267,7 +267,7 @@ registry_register_view(const CatalogRow *row)
 	av->view_id = view_id;
 	av->viewrelid = row->viewrelid;
 	av->owner = view_owner(row->viewrelid);
-	owners_stale = true;		/* registry_check_owners checks it before use */
+	owners_stale = true; /* registry_check_owners checks it before use */
 	av->name = continuous_view_name(row->viewrelid, view_id);
 	source = RelationIdGetRelation(sourcerelid);
 	if (!RelationIsValid(source))
@@ -322,7 +322,7 @@ registry_register_view(const CatalogRow *row)
 	av->deltacxt = AllocSetContextCreate(registry_cxt, "continuous delta", ALLOCSET_DEFAULT_SIZES);
 	av->is_table = get_rel_relkind(sourcerelid) != RELKIND_FOREIGN_TABLE;
 	{
-		HASHCTL		ctl;
+		HASHCTL ctl;
 
 		ctl.keysize = sizeof(dsa_pointer);
 		ctl.entrysize = sizeof(dsa_pointer);
@@ -345,7 +345,7 @@ registry_register_view(const CatalogRow *row)
 	if (av->shared)
 	{
 		dsa_pointer *dirty;
-		int			ndirty = store_view_dirty_groups(av->shared, &dirty);
+		int          ndirty = store_view_dirty_groups(av->shared, &dirty);
 
 		av->skip_until = av->shared->applied_lsn;
 		for (int i = 0; i < ndirty; i++)
@@ -358,7 +358,7 @@ registry_register_view(const CatalogRow *row)
 	if (!OidIsValid(av->owner) && !av->disabled)
 		registry_disable_view(av, "the view's relation does not exist");
 	av->initializing = av->is_table &&
-		(av->shared == NULL || av->shared->state == VIEW_INITIALIZING);
+					   (av->shared == NULL || av->shared->state == VIEW_INITIALIZING);
 	av->reset_pending = av->initializing;
 	apply_views = lappend(apply_views, av);
 	registry_map_reset();
@@ -371,7 +371,7 @@ registry_register_view(const CatalogRow *row)
 void
 registry_unregister_view(int32 view_id)
 {
-	ApplyView  *av = registry_find_view(view_id);
+	ApplyView *av = registry_find_view(view_id);
 
 	if (av)
 	{
@@ -416,7 +416,7 @@ void
 registry_reset_dirty(ApplyView *av)
 {
 	HASH_SEQ_STATUS seq;
-	dsa_pointer *dp;
+	dsa_pointer    *dp;
 
 	Assert(registry_is_worker());
 
@@ -424,7 +424,6 @@ registry_reset_dirty(ApplyView *av)
 	while ((dp = hash_seq_search(&seq)) != NULL)
 		(void) hash_search(av->dirty, dp, HASH_REMOVE, NULL);
 }
-
 
 /*
  * Runs the view's definition as its owner (security.c) until
@@ -450,7 +449,6 @@ denied_function_checker(Oid funcid, void *context)
 	return true;
 }
 
-
 /*
  * After a relation or role changed (owners_stale), reads each view's owner
  * again (ALTER VIEW ... OWNER TO) and checks that the owner may still read
@@ -463,7 +461,7 @@ denied_function_checker(Oid funcid, void *context)
 void
 registry_check_owners(bool only_if_stale)
 {
-	ListCell   *lc;
+	ListCell *lc;
 
 	if (only_if_stale && !owners_stale)
 		return;
@@ -471,11 +469,11 @@ registry_check_owners(bool only_if_stale)
 	owners_stale = false;
 	foreach(lc, apply_views)
 	{
-		ApplyView  *av = lfirst(lc);
-		Oid			owner;
+		ApplyView    *av = lfirst(lc);
+		Oid           owner;
 		SavedIdentity worker_user;
 		volatile bool allowed;
-		Oid			denied = InvalidOid;
+		Oid           denied = InvalidOid;
 
 		if (av->disabled)
 			continue;
@@ -504,18 +502,18 @@ registry_check_owners(bool only_if_stale)
 		security_restore(&worker_user);
 		if (!allowed)
 		{
-			char	   *source = get_rel_name(av->cv->sourcerelid);
-			char	   *role = GetUserNameFromId(av->owner, true);
+			char *source = get_rel_name(av->cv->sourcerelid);
+			char *role = GetUserNameFromId(av->owner, true);
 
 			registry_disable_view(av, psprintf("permission denied for table %s: the view's owner %s may no longer read it",
-											source ? source : "(dropped)", role ? role : "(dropped)"));
+											   source ? source : "(dropped)", role ? role : "(dropped)"));
 		}
 		else if (OidIsValid(denied))
 		{
-			char	   *role = GetUserNameFromId(av->owner, true);
+			char *role = GetUserNameFromId(av->owner, true);
 
 			registry_disable_view(av, psprintf("permission denied for function %s: the view's owner %s may no longer execute it",
-											format_procedure(denied), role ? role : "(dropped)"));
+											   format_procedure(denied), role ? role : "(dropped)"));
 		}
 	}
 }
@@ -602,7 +600,7 @@ registry_has_views(void)
 bool
 registry_has_changes(void)
 {
-	ListCell   *lc;
+	ListCell *lc;
 
 	if (forgotten_views != NIL)
 		return true;

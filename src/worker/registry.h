@@ -27,15 +27,15 @@
 typedef struct DeltaGroup
 {
 	struct DeltaGroup *next;
-	uint32		hash;
-	Datum	   *keys;
-	bool	   *keynulls;
-	Datum	   *states;			/* the rows added, folded */
-	bool	   *statenulls;
+	uint32             hash;
+	Datum             *keys;
+	bool              *keynulls;
+	Datum             *states; /* the rows added, folded */
+	bool              *statenulls;
 	/* Views over tables only (CompiledView.retractable): */
-	int64		rows;			/* rows added minus rows taken out */
-	Multiset  **inputs;			/* per aggregate, or NULL: see apply.c */
-	bool	   *retracted;		/* per aggregate: a row was taken out */
+	int64      rows;      /* rows added minus rows taken out */
+	Multiset **inputs;    /* per aggregate, or NULL: see apply.c */
+	bool      *retracted; /* per aggregate: a row was taken out */
 } DeltaGroup;
 
 /*
@@ -50,64 +50,64 @@ typedef struct DeltaGroup
  */
 typedef struct ApplyView
 {
-	int32		view_id;
-	char	   *name;			/* for messages: see continuous_view_name */
-	Oid			viewrelid;
-	Oid			owner;			/* the definition runs as this role */
+	int32         view_id;
+	char         *name; /* for messages: see continuous_view_name */
+	Oid           viewrelid;
+	Oid           owner; /* the definition runs as this role */
 	CompiledView *cv;
-	SharedView *shared;
-	bool		disabled;		/* failed or dropped: changes are ignored */
-	bool		uses_settings;	/* calls stable functions: see registry_use_view_settings */
-	bool		runs_user_code; /* calls functions that are not built in */
-	char	   *timezone;		/* the creator's settings */
-	char	   *datestyle;
-	char	   *intervalstyle;
-	XLogRecPtr	skip_until;		/* transactions ending at or before: merged */
-	bool		reset_pending;	/* the next merge replaces every group */
-	bool		is_table;		/* the source is a table, not a stream */
-	bool		initializing;	/* waits for a backfill: changes are ignored */
-	bool		backfilling;	/* the backfill is merging into the view */
-	bool		ready_pending;	/* the next merge ends the backfill */
-	HTAB	   *dirty;			/* shared groups changed since the last checkpoint */
+	SharedView   *shared;
+	bool          disabled;       /* failed or dropped: changes are ignored */
+	bool          uses_settings;  /* calls stable functions: see registry_use_view_settings */
+	bool          runs_user_code; /* calls functions that are not built in */
+	char         *timezone;       /* the creator's settings */
+	char         *datestyle;
+	char         *intervalstyle;
+	XLogRecPtr    skip_until;    /* transactions ending at or before: merged */
+	bool          reset_pending; /* the next merge replaces every group */
+	bool          is_table;      /* the source is a table, not a stream */
+	bool          initializing;  /* waits for a backfill: changes are ignored */
+	bool          backfilling;   /* the backfill is merging into the view */
+	bool          ready_pending; /* the next merge ends the backfill */
+	HTAB         *dirty;         /* shared groups changed since the last checkpoint */
 
 	MemoryContext deltacxt;
-	DeltaGroup **buckets;
-	uint32		nbuckets;
-	uint32		ngroups;
-	uint64		pending_events;
-	XLogRecPtr	pending_lsn;
-	TimestampTz pending_commit_time;
+	DeltaGroup  **buckets;
+	uint32        nbuckets;
+	uint32        ngroups;
+	uint64        pending_events;
+	XLogRecPtr    pending_lsn;
+	TimestampTz   pending_commit_time;
 
-	Datum	   *keybuf;			/* scratch for one row's key and arguments */
-	bool	   *keynullbuf;
+	Datum *keybuf; /* scratch for one row's key and arguments */
+	bool  *keynullbuf;
 } ApplyView;
 
 /* A view that reads a relation (its source, or a partition of it). */
 typedef struct RelationTarget
 {
-	ApplyView  *view;
-	TupleConversionMap *map;	/* partition row -> source row, or NULL */
+	ApplyView          *view;
+	TupleConversionMap *map; /* partition row -> source row, or NULL */
 } RelationTarget;
 
-extern void registry_init(StoreDb *db, Oid catalogrelid);
-extern bool registry_is_worker(void);
-extern StoreDb *registry_db(void);
-extern Oid	registry_catalog_relid(void);
+extern void          registry_init(StoreDb *db, Oid catalogrelid);
+extern bool          registry_is_worker(void);
+extern StoreDb      *registry_db(void);
+extern Oid           registry_catalog_relid(void);
 extern MemoryContext registry_context(void);
 
-extern List *registry_views(void);
+extern List      *registry_views(void);
 extern ApplyView *registry_find_view(int32 view_id);
 extern ApplyView *registry_register_view(const CatalogRow *row);
-extern void registry_unregister_view(int32 view_id);
-extern bool registry_has_views(void);
-extern bool registry_has_changes(void);
-extern List *registry_forgotten_views(void);
-extern void registry_forget_view(int32 view_id);
-extern void registry_clear_forgotten(void);
+extern void       registry_unregister_view(int32 view_id);
+extern bool       registry_has_views(void);
+extern bool       registry_has_changes(void);
+extern List      *registry_forgotten_views(void);
+extern void       registry_forget_view(int32 view_id);
+extern void       registry_clear_forgotten(void);
 
 extern List *registry_targets(Relation relation);
-extern void registry_map_reset(void);
-extern void registry_check_owners(bool only_if_stale);
+extern void  registry_map_reset(void);
+extern void  registry_check_owners(bool only_if_stale);
 
 extern void registry_use_view_settings(ApplyView *av);
 extern void registry_forget_settings(void);
@@ -117,4 +117,4 @@ extern void registry_reset_delta(ApplyView *av);
 extern void registry_reset_dirty(ApplyView *av);
 extern void registry_disable_view(ApplyView *av, const char *error);
 
-#endif							/* CONTINUOUS_REGISTRY_H */
+#endif /* CONTINUOUS_REGISTRY_H */

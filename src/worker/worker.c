@@ -91,26 +91,26 @@
 #include "worker/worker.h"
 
 /* GUCs (registered in pg_continuous.c) */
-int			continuous_naptime_ms = 1000;
-int			continuous_checkpoint_interval_s = 30;
-bool		continuous_enabled = true;
+int  continuous_naptime_ms = 1000;
+int  continuous_checkpoint_interval_s = 30;
+bool continuous_enabled = true;
 
-#define WORKER_RESTART_SECONDS 5
+#define WORKER_RESTART_SECONDS     5
 #define WORKER_MAX_BACKOFF_SECONDS 300
-#define WORKER_CLAIM_TIMEOUT_MS 30000
+#define WORKER_CLAIM_TIMEOUT_MS    30000
 
 PGDLLEXPORT void continuous_launcher_main(Datum arg);
 PGDLLEXPORT void continuous_worker_main(Datum arg);
 
 static StoreDb *worker_db = NULL;
-static char worker_slotname[NAMEDATALEN];
+static char     worker_slotname[NAMEDATALEN];
 
 /* Progress of the decoding, for checkpoints (see take_checkpoint). */
-static XLogRecPtr decoded_upto = InvalidXLogRecPtr;	/* end of the last record decoded */
-static XLogRecPtr merged_upto = InvalidXLogRecPtr;
-static XLogRecPtr last_checkpoint_lsn = InvalidXLogRecPtr;
+static XLogRecPtr  decoded_upto = InvalidXLogRecPtr; /* end of the last record decoded */
+static XLogRecPtr  merged_upto = InvalidXLogRecPtr;
+static XLogRecPtr  last_checkpoint_lsn = InvalidXLogRecPtr;
 static TimestampTz last_checkpoint_time = 0;
-static bool checkpoint_requested = false;	/* checkpoint at the next chance */
+static bool        checkpoint_requested = false; /* checkpoint at the next chance */
 
 /*
  * SIGTERM: while the worker decodes, stopping waits for the next
@@ -123,7 +123,7 @@ static volatile sig_atomic_t shutdown_deferred = false;
 static void
 worker_sigterm(SIGNAL_ARGS)
 {
-	int			save_errno = errno;
+	int save_errno = errno;
 
 	shutdown_requested = true;
 	if (!shutdown_deferred)
@@ -193,11 +193,11 @@ worker_start_for_database(Oid dboid)
 PGDLLEXPORT void
 continuous_launcher_main(Datum arg)
 {
-	Relation	rel;
+	Relation      rel;
 	TableScanDesc scan;
-	HeapTuple	tup;
-	List	   *dbs = NIL;
-	ListCell   *lc;
+	HeapTuple     tup;
+	List         *dbs = NIL;
+	ListCell     *lc;
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -241,7 +241,7 @@ worker_shmem_exit(int code, Datum arg)
 typedef enum SlotCondition
 {
 	SLOT_MISSING,
-	SLOT_INVALIDATED,			/* the server removed WAL it needed */
+	SLOT_INVALIDATED, /* the server removed WAL it needed */
 	SLOT_OK
 } SlotCondition;
 
@@ -249,7 +249,7 @@ static SlotCondition
 slot_condition(const char *slotname, XLogRecPtr *confirmed)
 {
 	ReplicationSlot *slot;
-	SlotCondition result = SLOT_MISSING;
+	SlotCondition    result = SLOT_MISSING;
 
 	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
 	slot = SearchNamedReplicationSlot(slotname, false);
@@ -299,7 +299,7 @@ static XLogRecPtr
 create_slot(const char *slotname)
 {
 	LogicalDecodingContext *ctx;
-	XLogRecPtr	consistent;
+	XLogRecPtr              consistent;
 
 	ereport(LOG, (errmsg("pg_continuous: creating replication slot \"%s\"", slotname)));
 	StartTransactionCommand();
@@ -379,7 +379,7 @@ detach_slot(LogicalDecodingContext *ctx)
 static void
 take_checkpoint(void)
 {
-	XLogRecPtr	lsn = Max(merged_upto, last_checkpoint_lsn);
+	XLogRecPtr lsn = Max(merged_upto, last_checkpoint_lsn);
 
 	checkpoint_take(lsn);
 	LogicalConfirmReceivedLocation(lsn);
@@ -417,10 +417,10 @@ checkpoint_due(void)
 static LogicalDecodingContext *
 run_backfill(LogicalDecodingContext *ctx)
 {
-	char		name[NAMEDATALEN];
+	char                    name[NAMEDATALEN];
 	LogicalDecodingContext *initctx;
-	XLogRecPtr	consistent;
-	Snapshot	snap;
+	XLogRecPtr              consistent;
+	Snapshot                snap;
 
 	take_checkpoint();
 	detach_slot(ctx);
@@ -438,7 +438,7 @@ run_backfill(LogicalDecodingContext *ctx)
 	RestoreTransactionSnapshot(snap, MyProc);
 	consistent = MyReplicationSlot->data.confirmed_flush;
 	FreeDecodingContext(initctx);
-	ReplicationSlotRelease();	/* drops the temporary slot; the snapshot stays */
+	ReplicationSlotRelease(); /* drops the temporary slot; the snapshot stays */
 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	backfill_views(consistent);
@@ -469,14 +469,14 @@ worker_drop_and_exit(LogicalDecodingContext *ctx, const char *slotname)
 static void
 back_off(void)
 {
-	int			starts = store_db_count_start(worker_db);
-	int			delay_s;
+	int         starts = store_db_count_start(worker_db);
+	int         delay_s;
 	TimestampTz until;
 
 	if (starts <= 1)
 		return;
 	delay_s = Min(WORKER_RESTART_SECONDS << Min(starts - 1, 8), WORKER_MAX_BACKOFF_SECONDS) -
-		WORKER_RESTART_SECONDS;
+			  WORKER_RESTART_SECONDS;
 	ereport(LOG,
 			(errmsg("pg_continuous: worker start %d in a row after failures; waiting %d s",
 					starts, delay_s)));
@@ -494,7 +494,7 @@ back_off(void)
 static void
 wait_until_enabled(void)
 {
-	bool		logged = false;
+	bool logged = false;
 
 	for (;;)
 	{
@@ -527,10 +527,10 @@ static bool
 start_from_checkpoint(void)
 {
 	CheckpointInfo ckpt;
-	XLogRecPtr	confirmed = InvalidXLogRecPtr;
-	SlotCondition cond;
-	bool		have_views;
-	bool		gap;
+	XLogRecPtr     confirmed = InvalidXLogRecPtr;
+	SlotCondition  cond;
+	bool           have_views;
+	bool           gap;
 
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -601,7 +601,7 @@ no_view_coming(Oid catalogrelid)
 static bool
 release_slot_if_no_views(LogicalDecodingContext *ctx, Oid catalogrelid)
 {
-	bool		empty;
+	bool empty;
 
 	StartTransactionCommand();
 	empty = no_view_coming(catalogrelid);
@@ -645,10 +645,10 @@ wait_for_views(Oid catalogrelid)
 	store_db_set_slot_pending(worker_db, false);
 	for (;;)
 	{
-		bool		wanted;
-		bool		gone = false;
-		bool		have_views = false;
-		XLogRecPtr	flush;
+		bool       wanted;
+		bool       gone = false;
+		bool       have_views = false;
+		XLogRecPtr flush;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -724,12 +724,12 @@ finish_and_exit(LogicalDecodingContext *ctx)
 PGDLLEXPORT void
 continuous_worker_main(Datum arg)
 {
-	Oid			dboid = DatumGetObjectId(arg);
-	Oid			catalogrelid = InvalidOid;
+	Oid                     dboid = DatumGetObjectId(arg);
+	Oid                     catalogrelid = InvalidOid;
 	LogicalDecodingContext *ctx;
-	MemoryContext loopcxt;
-	TimestampTz claim_deadline;
-	bool		progress_reported = false;
+	MemoryContext           loopcxt;
+	TimestampTz             claim_deadline;
+	bool                    progress_reported = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, worker_sigterm);
@@ -757,7 +757,7 @@ continuous_worker_main(Datum arg)
 	worker_slot_name(dboid, worker_slotname);
 	if (!OidIsValid(catalogrelid))
 	{
-		XLogRecPtr	confirmed;
+		XLogRecPtr confirmed;
 
 		/*
 		 * The extension is not installed here.  A slot of a previous worker
@@ -778,7 +778,7 @@ continuous_worker_main(Datum arg)
 	merge_init(registry_context());
 	if (start_from_checkpoint())
 	{
-		StoreDb		status;
+		StoreDb status;
 
 		ctx = attach_slot();
 		/* A worker died making the slot: checkpoint at its start, as it would have. */
@@ -803,8 +803,8 @@ continuous_worker_main(Datum arg)
 	defer_shutdown(true);
 	for (;;)
 	{
-		XLogRecPtr	flush;
-		bool		progressed = false;
+		XLogRecPtr flush;
+		bool       progressed = false;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -813,7 +813,7 @@ continuous_worker_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		if (shutdown_requested || !continuous_enabled)
-			finish_and_exit(ctx);	/* when disabled, the next worker waits */
+			finish_and_exit(ctx); /* when disabled, the next worker waits */
 
 		if (merge_paused())
 		{
@@ -827,7 +827,7 @@ continuous_worker_main(Datum arg)
 			   !shutdown_requested)
 		{
 			XLogRecord *record;
-			char	   *errm = NULL;
+			char       *errm = NULL;
 
 			MemoryContextSwitchTo(ctx->context);
 			record = XLogReadRecord(ctx->reader, &errm);

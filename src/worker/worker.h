@@ -12,4 +12,4 @@ extern void worker_register_launcher(void);
 extern void worker_start_for_database(Oid dboid);
 extern void worker_slot_name(Oid dboid, char *name);
 
-#endif							/* CONTINUOUS_WORKER_H */
+#endif /* CONTINUOUS_WORKER_H */
