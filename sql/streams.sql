@@ -58,6 +58,22 @@ SELECT continuous.create_stream('clicks', 'x int');
 SELECT * FROM expect_error($$SELECT continuous.create_stream('a.b.c', 'x int')$$);
 SELECT * FROM expect_error($$SELECT continuous.create_stream('clicks', 'x int')$$);
 
+-- The column list is parsed as the columns of one CREATE FOREIGN TABLE and
+-- is refused when it is anything else: it is never run as SQL text.
+CREATE TABLE victim (x int);
+SELECT * FROM expect_error($$SELECT continuous.create_stream('inj', 'a int) SERVER continuous_streams; DROP TABLE victim; --')$$);
+SELECT * FROM expect_error($$SELECT continuous.create_stream('inj', E'a int) SERVER continuous_streams\n; DROP TABLE victim; CREATE FOREIGN TABLE inj2 (b int')$$);
+SELECT * FROM expect_error($$SELECT continuous.create_stream('inj', 'a int) SERVER continuous_streams OPTIONS (k ''v'') --')$$);
+SELECT * FROM expect_error($$SELECT continuous.create_stream('inj', 'a int) INHERITS (victim) SERVER continuous_streams --')$$);
+SELECT * FROM expect_error($$SELECT continuous.create_stream('inj', 'a int) SERVER other_server --')$$);
+SELECT * FROM expect_error($$SELECT continuous.create_stream('inj', 'a int) SERVER continuous_streams; CREATE FOREIGN TABLE victim2 (a int) SERVER continuous_streams --')$$);
+SELECT to_regclass('victim') AS victim_kept, to_regclass('inj') AS inj, to_regclass('victim2') AS victim2;
+-- What CREATE FOREIGN TABLE accepts inside the list still works.
+SELECT continuous.create_stream('st.checked', 'a int NOT NULL CHECK (a > 0), b text COLLATE "C" DEFAULT $$)$$, CONSTRAINT b_short CHECK (length(b) < 10)');
+\d st.checked
+DROP FOREIGN TABLE st.checked;
+DROP TABLE victim;
+
 -- Views counting what arrives.
 SELECT continuous.create_view('clicks_per_url', $$
 	SELECT url, count(*) AS hits, count(latency_ms) AS timed, sum(latency_ms) AS total_ms,

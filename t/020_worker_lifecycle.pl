@@ -125,6 +125,39 @@ is($node->safe_psql('hardened', q{SELECT count(*) FROM evil.calls WHERE backend_
 	'0', 'the worker did not call the operator = of a schema in the database\'s search_path');
 $node->safe_psql('postgres', 'DROP DATABASE hardened');
 
+# --- An error in one view fails it alone, with the view and LSN as context --
+
+{
+	my $log_offset = -s $node->logfile;
+	$node->safe_psql('postgres', q{
+		SELECT continuous.create_stream('ov', 'x int');
+		SELECT continuous.create_view('ov_sum', 'SELECT sum(x) AS s FROM ov');
+		SELECT continuous.create_view('ov_count', 'SELECT count(*) AS n FROM ov');
+	});
+	# The sum of int is a bigint: an int2 cast of a large value overflows instead.
+	$node->safe_psql('postgres', q{
+		SELECT continuous.create_view('ov_small', 'SELECT sum(x::int2) AS s FROM ov');
+	});
+	my $before = $node->safe_psql('postgres', 'SELECT pg_current_wal_insert_lsn()');
+	$node->safe_psql('postgres', 'INSERT INTO ov VALUES (1), (40000)');
+	my $after = $node->safe_psql('postgres', 'SELECT pg_current_wal_insert_lsn()');
+	$node->safe_psql('postgres', 'SELECT continuous.sync()');
+	is($node->safe_psql('postgres', q{SELECT state || ': ' || error FROM continuous.views WHERE name = 'ov_small'::regclass}),
+		'failed: smallint out of range', 'the failing view is failed, with the error');
+	is($node->safe_psql('postgres', 'SELECT n FROM ov_count'), '2', 'the other views go on');
+	is($node->safe_psql('postgres', 'SELECT s FROM ov_sum'), '40001', 'exactly');
+	my $log = slurp_file($node->logfile, $log_offset);
+	like($log, qr/continuous view "ov_small" is no longer maintained.*\n.*DETAIL:  smallint out of range\n.*CONTEXT:  applying the transaction that ends at [0-9A-F]+\/[0-9A-F]+ to continuous view "ov_small"/,
+		'the log names the view and the transaction');
+	my ($end) = $log =~ /applying the transaction that ends at ([0-9A-F]+\/[0-9A-F]+) to continuous view "ov_small"/;
+	ok( defined $end
+		  && ContinuousCluster::lsn_value($end) > ContinuousCluster::lsn_value($before)
+		  && ContinuousCluster::lsn_value($end) <= ContinuousCluster::lsn_value($after),
+		'the context gives the end of the failing transaction')
+	  or diag("context LSN " . ($end // 'none') . ", the INSERT between $before and $after");
+	$node->safe_psql('postgres', 'DROP VIEW ov_small, ov_sum, ov_count; SELECT continuous.drop_stream(\'ov\')');
+}
+
 # --- Exactly-once across worker and server restarts ------------------------
 
 $node->safe_psql('postgres', q{

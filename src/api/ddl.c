@@ -1,7 +1,12 @@
 /*-------------------------------------------------------------------------
  * ddl.c
- *	  SQL-callable DDL of continuous views: create_view, drop_view, and the
+ *	  SQL-callable DDL: create_stream, create_view, drop_view, and the
  *	  release of a dropped view's shared memory at commit.
+ *
+ * No user text is spliced into SQL here.  Names are parsed into identifiers
+ * and quoted again; create_stream parses its column list as the element
+ * list of a CREATE FOREIGN TABLE statement, checks that it is nothing else,
+ * and executes the parsed statement, never the text.
  *
  * create_view analyzes the definition (analyze.c), creates the ordinary
  * view "name" that selects from continuous.read_view(id) with a column
@@ -25,11 +30,13 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
+#include "parser/parser.h"
 #include "pgstat.h"
 #include "replication/slot.h"
 #include "rewrite/rewriteSupport.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -46,7 +53,113 @@
 #include "base/guc.h"
 #include "query/analyze.h"
 #include "store/store.h"
+#include "stream/stream.h"
 #include "worker/worker.h"
+
+/* ----------------------------------------------------------------------
+ * create_stream
+ * ----------------------------------------------------------------------
+ */
+
+/* What create_stream parses, for errors that point into it. */
+typedef struct StreamSource
+{
+	const char *statement; /* CREATE FOREIGN TABLE ... the columns ... */
+	const char *name;      /* the stream's name, for the context line */
+} StreamSource;
+
+/*
+ * Errors raised while parsing or executing the statement point into it, not
+ * into the caller's query: the position becomes an internal one, shown with
+ * the statement, as for a statement run by a PL/pgSQL function.
+ */
+static void
+stream_source_callback(void *arg)
+{
+	StreamSource *source = arg;
+	int           position = geterrposition();
+
+	if (position > 0)
+	{
+		errposition(0);
+		internalerrposition(position);
+		internalerrquery(source->statement);
+	}
+	errcontext("creating stream %s", source->name);
+}
+
+/*
+ * continuous.create_stream(name, columns): creates stream name, a foreign
+ * table of CONTINUOUS_STREAM_SERVER with the columns given as in CREATE
+ * TABLE.  columns is parsed as the element list of that statement and must
+ * be nothing else: one statement, the relation and server create_stream
+ * put there, no other clause.  The parsed statement runs as the caller;
+ * what CREATE FOREIGN TABLE refuses among the elements, it refuses.
+ */
+CONTINUOUS_SQL_FUNCTION(continuous_create_stream);
+Datum
+continuous_create_stream(PG_FUNCTION_ARGS)
+{
+	char                   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char                   *columns = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	List                   *names = stringToQualifiedNameList(name);
+	RangeVar               *rv;
+	StreamSource            source;
+	ErrorContextCallback    errcallback;
+	List                   *parsed;
+	CreateForeignTableStmt *stmt = NULL;
+	PlannedStmt            *pstmt;
+
+	if (list_length(names) > 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("improper stream name \"%s\"", name),
+				 errhint("Use a name or schema.name.")));
+	rv = makeRangeVarFromNameList(names);
+	source.name = quote_qualified_identifier(rv->schemaname, rv->relname);
+	source.statement = psprintf("CREATE FOREIGN TABLE %s (%s) SERVER %s",
+								source.name, columns, CONTINUOUS_STREAM_SERVER);
+
+	errcallback.callback = stream_source_callback;
+	errcallback.arg = &source;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	parsed = raw_parser(source.statement, RAW_PARSE_DEFAULT);
+	if (list_length(parsed) == 1 &&
+		IsA(linitial_node(RawStmt, parsed)->stmt, CreateForeignTableStmt))
+		stmt = (CreateForeignTableStmt *) linitial_node(RawStmt, parsed)->stmt;
+	if (stmt == NULL ||
+		strcmp(stmt->servername, CONTINUOUS_STREAM_SERVER) != 0 || stmt->options != NIL ||
+		strcmp(stmt->base.relation->relname, rv->relname) != 0 ||
+		(stmt->base.relation->schemaname == NULL) != (rv->schemaname == NULL) ||
+		(rv->schemaname && strcmp(stmt->base.relation->schemaname, rv->schemaname) != 0) ||
+		stmt->base.relation->catalogname != NULL ||
+		stmt->base.relation->relpersistence != RELPERSISTENCE_PERMANENT ||
+		stmt->base.inhRelations != NIL || stmt->base.partbound != NULL ||
+		stmt->base.partspec != NULL || stmt->base.ofTypename != NULL ||
+		stmt->base.constraints != NIL || stmt->base.options != NIL ||
+		stmt->base.oncommit != ONCOMMIT_NOOP || stmt->base.tablespacename != NULL ||
+		stmt->base.accessMethod != NULL || stmt->base.if_not_exists)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("invalid column list for stream %s", source.name),
+				 errdetail("The column list must be column definitions as in CREATE TABLE, and nothing else."),
+				 errhint("Write the columns as: name type [, name type ...].")));
+
+	pstmt = makeNode(PlannedStmt);
+	pstmt->commandType = CMD_UTILITY;
+	pstmt->canSetTag = false;
+	pstmt->utilityStmt = (Node *) stmt;
+	pstmt->stmt_location = linitial_node(RawStmt, parsed)->stmt_location;
+	pstmt->stmt_len = linitial_node(RawStmt, parsed)->stmt_len;
+	ProcessUtility(pstmt, source.statement, false, PROCESS_UTILITY_QUERY, NULL, NULL,
+				   None_Receiver, NULL);
+	CommandCounterIncrement();
+	error_context_stack = errcallback.previous;
+
+	PG_RETURN_OID(RangeVarGetRelid(rv, NoLock, false));
+}
 
 /* How long create_view waits for a new database's worker to be ready. */
 #define WORKER_READY_TIMEOUT_MS 60000

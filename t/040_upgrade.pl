@@ -1,0 +1,108 @@
+# Upgrades: a database that installed pg_continuous 1.0 (from its own
+# script) and has views with state runs ALTER EXTENSION pg_continuous
+# UPDATE; every view goes on working and exact, across a restart too, and
+# what 1.1 changes takes effect (create_stream no longer runs its column
+# list as SQL).
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use ContinuousCluster;
+
+my $node = ContinuousCluster::new_node('upgrade');
+my $db = 'postgres';
+
+$node->safe_psql($db, q{CREATE EXTENSION pg_continuous VERSION '1.0'});
+is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'pg_continuous'}),
+	'1.0', 'version 1.0 installed from its script');
+ok(ContinuousCluster::wait_for_worker($node, $db), 'the worker runs');
+
+$node->safe_psql($db, q{
+	SELECT continuous.create_stream('ev', 'g int, x bigint, note text');
+	CREATE TABLE ev_copy (g int, x bigint, note text);
+	CREATE TABLE items (id int PRIMARY KEY, g int, price numeric);
+	ALTER TABLE items REPLICA IDENTITY FULL;
+	INSERT INTO items SELECT i, i % 5, i * 1.5 FROM generate_series(1, 200) i;
+});
+$node->safe_psql($db, q{
+	SELECT continuous.create_view('ev_by_g',
+		'SELECT g, count(*) AS n, sum(x) AS sx, min(note) AS first_note FROM ev GROUP BY g');
+});
+$node->safe_psql($db, q{
+	SELECT continuous.create_view('items_by_g',
+		'SELECT g, count(*) AS n, sum(price) AS total, max(price) AS top FROM items GROUP BY g');
+});
+
+my $round = 0;
+sub write_round
+{
+	$round++;
+	$node->safe_psql($db, qq{
+		BEGIN;
+		INSERT INTO ev SELECT i % 7, i * $round, 'n' || (i % 11) FROM generate_series(1, 300) i;
+		INSERT INTO ev_copy SELECT i % 7, i * $round, 'n' || (i % 11) FROM generate_series(1, 300) i;
+		UPDATE items SET price = price + $round WHERE id % 3 = 0;
+		DELETE FROM items WHERE id % 17 = $round % 17;
+		COMMIT;
+	});
+	$node->safe_psql($db, 'SELECT continuous.sync()');
+}
+
+sub views_exact
+{
+	my ($label) = @_;
+	ContinuousCluster::view_equals_ok($node, $db, 'ev_by_g',
+		'SELECT g, count(*) AS n, sum(x) AS sx, min(note) AS first_note FROM ev_copy GROUP BY g',
+		'g', "stream view exact $label");
+	ContinuousCluster::view_equals_ok($node, $db, 'items_by_g',
+		'SELECT g, count(*) AS n, sum(price) AS total, max(price) AS top FROM items GROUP BY g',
+		'g', "table view exact $label");
+}
+
+write_round();
+write_round();
+views_exact('on 1.0');
+
+$node->safe_psql($db, 'ALTER EXTENSION pg_continuous UPDATE');
+is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'pg_continuous'}),
+	'1.1', 'ALTER EXTENSION ... UPDATE moves to 1.1');
+views_exact('right after the update');
+write_round();
+views_exact('after changes applied on 1.1');
+is($node->safe_psql($db, q{SELECT string_agg(state, ',' ORDER BY id) FROM continuous.views}),
+	'ready,ready', 'both views ready');
+
+# 1.1's create_stream parses its column list.
+$node->safe_psql($db, 'CREATE TABLE victim (x int)');
+my ($rc, $out, $err) = $node->psql($db,
+	q{SELECT continuous.create_stream('inj', 'a int) SERVER continuous_streams; DROP TABLE victim; --')});
+isnt($rc, 0, 'an injection attempt fails after the update');
+like($err, qr/invalid column list for stream inj/, 'as an invalid column list');
+is($node->safe_psql($db, q{SELECT to_regclass('victim') IS NOT NULL AND to_regclass('inj') IS NULL}),
+	't', 'nothing else ran');
+is($node->safe_psql($db, q{SELECT continuous.create_stream('more', 'y int, z text')}),
+	'more', 'an ordinary column list still creates a stream');
+
+$node->restart;
+ok(ContinuousCluster::wait_for_worker($node, $db), 'the worker runs after a restart');
+write_round();
+views_exact('after a restart on 1.1');
+
+# A fresh install gets 1.1 directly, with the same objects as an update.
+$node->safe_psql($db, 'CREATE DATABASE fresh');
+$node->safe_psql('fresh', 'CREATE EXTENSION pg_continuous');
+my $objects = q{
+	SELECT string_agg(pg_describe_object(classid, objid, objsubid), E'\n'
+					  ORDER BY pg_describe_object(classid, objid, objsubid))
+	FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+	  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_continuous')};
+is($node->safe_psql('fresh', $objects), $node->safe_psql($db, $objects),
+	'a fresh 1.1 has the objects of an updated one');
+my $function = q{SELECT l.lanname || ' ' || p.prosrc FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+	WHERE p.oid = 'continuous.create_stream(text,text)'::regprocedure};
+is($node->safe_psql('fresh', $function), $node->safe_psql($db, $function),
+	'create_stream is the same function in both');
+
+done_testing();
