@@ -11,7 +11,10 @@
  *	- security_run_as_owner: a view's definition (its expressions, functions,
  *	  operators and aggregates) runs with its owner's privileges, in a
  *	  security-restricted operation, as REFRESH MATERIALIZED VIEW runs a
- *	  materialized view's query.  The worker, a superuser, brackets every
+ *	  materialized view's query, and read-only: a view's code must not
+ *	  write (the worker runs it inside the transactions logical decoding
+ *	  replays, which must never get a transaction ID; see
+ *	  registry_fail_if_wrote for what read-only does not stop).  The worker, a superuser, brackets every
  *	  call into a definition with it (compiling, applying rows, merging,
  *	  backfilling).  With undo_settings, settings the owner's code changes
  *	  (set_config()) are rolled back at security_restore, so they reach
@@ -36,6 +39,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -43,8 +47,8 @@
 #include "base/security.h"
 
 /*
- * Becomes owner inside a security-restricted operation; saved receives what
- * security_restore needs.
+ * Becomes owner inside a security-restricted operation, with the transaction
+ * read-only; saved receives what security_restore needs.
  */
 void
 security_run_as_owner(Oid owner, bool undo_settings, SavedIdentity *saved)
@@ -55,6 +59,8 @@ security_run_as_owner(Oid owner, bool undo_settings, SavedIdentity *saved)
 									  SECURITY_RESTRICTED_OPERATION);
 	saved->guc_nest_level = undo_settings ? NewGUCNestLevel() : -1;
 	saved->keep_settings = false;
+	saved->read_only = XactReadOnly;
+	XactReadOnly = true;
 }
 
 /* Becomes the catalog's owner with search_path pinned (see the file header). */
@@ -67,6 +73,7 @@ security_run_as_catalog_owner(SavedIdentity *saved)
 							   SECURITY_RESTRICTED_OPERATION);
 	saved->guc_nest_level = security_pin_search_path();
 	saved->keep_settings = true;
+	saved->read_only = XactReadOnly;
 }
 
 /* Ends either bracket: undoes its settings, then restores the identity. */
@@ -76,6 +83,7 @@ security_restore(const SavedIdentity *saved)
 	if (saved->guc_nest_level >= 0)
 		AtEOXact_GUC(saved->keep_settings, saved->guc_nest_level);
 	SetUserIdAndSecContext(saved->userid, saved->sec_context);
+	XactReadOnly = saved->read_only;
 }
 
 /*

@@ -15,6 +15,7 @@ typedef struct SavedIdentity
 	int  sec_context;
 	int  guc_nest_level; /* -1: no settings to undo */
 	bool keep_settings;  /* AtEOXact_GUC's isCommit when undoing them */
+	bool read_only;      /* XactReadOnly before the bracket */
 } SavedIdentity;
 
 extern void security_run_as_owner(Oid owner, bool undo_settings, SavedIdentity *saved);

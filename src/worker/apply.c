@@ -268,6 +268,7 @@ apply_to_targets(List *targets, HeapTuple tuple, int sign)
 		}
 		PG_END_TRY();
 		security_restore(&worker_user);
+		registry_fail_if_wrote(av);
 	}
 	error_context_stack = errcallback.previous;
 }

@@ -475,6 +475,7 @@ merge_views(StoreDb *db, List *views)
 		PG_END_TRY();
 		if (!failed)
 			security_restore(&worker_user);
+		registry_fail_if_wrote(av);
 		error_context_stack = errcallback.previous;
 
 		if (!ok)

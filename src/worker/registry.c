@@ -518,6 +518,31 @@ registry_check_owners(bool only_if_stale)
 	}
 }
 
+/*
+ * After a view's code ran (its bracket closed): did it get a transaction ID?
+ * The bracket is read-only, which stops writes to tables, sequences and the
+ * catalog, but a function can still take a transaction ID (with
+ * pg_current_xact_id(), or by making its transaction read-write again), and
+ * logical decoding cannot finish a replayed transaction that has one.  The
+ * view then fails, in shared memory, and this ends the worker's pass with an
+ * error: the worker restarts, decodes the transaction again without the
+ * failed view, and every other view goes on from what it had merged.
+ */
+void
+registry_fail_if_wrote(ApplyView *av)
+{
+	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		return;
+	if (!av->disabled)
+		registry_disable_view(av, "its code took a transaction ID (it wrote to the database), "
+								  "which the functions and aggregates of a continuous view must not do");
+	ereport(ERROR,
+			(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+			 errmsg("continuous view \"%s\" wrote to the database while the worker maintained it", av->name),
+			 errdetail("The view is failed. The worker restarts and goes on without it."),
+			 errhint("Drop the view: the functions and aggregates of a continuous view must not write.")));
+}
+
 /* Fails the view for good: error is what continuous.views shows. */
 void
 registry_disable_view(ApplyView *av, const char *error)

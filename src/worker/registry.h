@@ -116,5 +116,6 @@ extern void registry_become_owner(ApplyView *av, SavedIdentity *saved);
 extern void registry_reset_delta(ApplyView *av);
 extern void registry_reset_dirty(ApplyView *av);
 extern void registry_disable_view(ApplyView *av, const char *error);
+extern void registry_fail_if_wrote(ApplyView *av);
 
 #endif /* CONTINUOUS_REGISTRY_H */
