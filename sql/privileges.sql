@@ -251,6 +251,61 @@ SELECT name, state, error FROM continuous.views
 WHERE name IN ('pv.tens'::regclass, 'pv.counts'::regclass) ORDER BY name::text;
 SELECT * FROM pv.counts ORDER BY k;
 
+-- Row-level security.  A continuous view keeps every row of its source in
+-- its aggregates and cannot apply policies: a source that row security
+-- applies to for the view's owner is refused, and a view fails, in commit
+-- order, when row security comes to apply to its owner (ENABLE, FORCE).
+-- Roles row security does not apply to (the table's owner without FORCE, a
+-- role with BYPASSRLS) see what their own queries see.
+CREATE ROLE regress_continuous_bypass BYPASSRLS;
+GRANT USAGE, CREATE ON SCHEMA pv TO regress_continuous_bypass;
+CREATE TABLE pv.secret (k int, who text);
+ALTER TABLE pv.secret REPLICA IDENTITY FULL;
+INSERT INTO pv.secret VALUES (1, 'regress_continuous_owner'), (2, 'regress_continuous_reader'),
+	(3, 'regress_continuous_owner');
+GRANT SELECT ON pv.secret TO regress_continuous_owner, regress_continuous_bypass;
+ALTER TABLE pv.secret ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON pv.secret FOR SELECT USING (who = current_user);
+SET ROLE regress_continuous_owner;
+SELECT count(*) AS rows_it_sees FROM pv.secret;
+SELECT * FROM expect_error($$SELECT continuous.create_view('pv.secret_n', 'SELECT count(*) AS n FROM pv.secret')$$);
+SET ROLE regress_continuous_bypass;
+SELECT continuous.create_view('pv.secret_all', 'SELECT count(*) AS n FROM pv.secret');
+SELECT continuous.sync();
+SELECT n FROM pv.secret_all;
+-- Enabled after the view was created.
+RESET ROLE;
+CREATE TABLE pv.later (k int, who text);
+ALTER TABLE pv.later REPLICA IDENTITY FULL;
+INSERT INTO pv.later VALUES (1, 'regress_continuous_owner'), (2, 'regress_continuous_reader');
+GRANT SELECT ON pv.later TO regress_continuous_owner;
+CREATE POLICY own_rows ON pv.later FOR SELECT USING (who = current_user);
+SET ROLE regress_continuous_owner;
+SELECT continuous.create_view('pv.later_n', 'SELECT count(*) AS n FROM pv.later');
+SELECT continuous.sync();
+SELECT n FROM pv.later_n;
+RESET ROLE;
+ALTER TABLE pv.later ENABLE ROW LEVEL SECURITY;
+SELECT continuous.sync();
+SELECT name, state, error FROM continuous.views WHERE name = 'pv.later_n'::regclass;
+SELECT * FROM expect_error('SELECT * FROM pv.later_n');
+-- The table's owner, until the table forces row security on it too.
+SET ROLE regress_continuous_owner;
+CREATE TABLE pv.mine (k int, who text);
+ALTER TABLE pv.mine REPLICA IDENTITY FULL;
+INSERT INTO pv.mine VALUES (1, 'someone else'), (2, 'regress_continuous_owner');
+ALTER TABLE pv.mine ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_rows ON pv.mine FOR SELECT USING (who = current_user);
+SELECT continuous.create_view('pv.mine_n', 'SELECT count(*) AS n FROM pv.mine');
+SELECT continuous.sync();
+SELECT n FROM pv.mine_n;
+ALTER TABLE pv.mine FORCE ROW LEVEL SECURITY;
+SELECT continuous.sync();
+SELECT name, state, error FROM continuous.views WHERE name = 'pv.mine_n'::regclass;
+SELECT * FROM expect_error($$SELECT continuous.create_view('pv.mine_n2', 'SELECT count(*) AS n FROM pv.mine')$$);
+RESET ROLE;
+SELECT name, state FROM continuous.views WHERE name = 'pv.secret_all'::regclass;
+
 -- The extension's catalog queries run as superuser, with search_path set to
 -- pg_catalog: a function the caller puts first in its search_path, here one
 -- shadowing nextval(), is not called.
@@ -276,4 +331,5 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = c.viewrelid);
 DROP ROLE regress_continuous_owner;
 DROP ROLE regress_continuous_reader;
 DROP ROLE regress_continuous_outsider;
+DROP ROLE regress_continuous_bypass;
 DROP FUNCTION expect_error(text);

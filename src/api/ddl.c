@@ -51,6 +51,7 @@
 #include "base/catalog.h"
 #include "base/continuous.h"
 #include "base/guc.h"
+#include "base/security.h"
 #include "query/analyze.h"
 #include "store/store.h"
 #include "stream/stream.h"
@@ -348,6 +349,15 @@ continuous_create_view(PG_FUNCTION_ARGS)
 
 	query = analyze_view_query(query_string, &sourcerelid);
 	check_column_names(query);
+	if (security_row_security_applies(sourcerelid, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("row-level security applies to table %s for role %s",
+						quote_qualified_identifier(get_namespace_name(get_rel_namespace(sourcerelid)),
+												   get_rel_name(sourcerelid)),
+						GetUserNameFromId(GetUserId(), false)),
+				 errdetail("A continuous view keeps every row of its source in its aggregates and cannot apply row security policies."),
+				 errhint("Create the view as a role row security does not apply to: the table's owner (unless the table has FORCE ROW LEVEL SECURITY) or a role with BYPASSRLS.")));
 
 	SPI_connect();
 	require_full_replica_identity(sourcerelid);

@@ -43,6 +43,7 @@
 #include "catalog/pg_authid.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/rls.h"
 
 #include "base/security.h"
 
@@ -106,4 +107,17 @@ security_unpin_search_path(int nest_level)
 {
 	Assert(nest_level > 0);
 	AtEOXact_GUC(true, nest_level);
+}
+
+/*
+ * Would row-level security filter what role reads of relation relid?  Not
+ * for a superuser, a role with BYPASSRLS, or the table's owner unless the
+ * table has FORCE ROW LEVEL SECURITY; as PostgreSQL decides for a query.
+ * A continuous view keeps every row of its source in its aggregates, so it
+ * cannot apply policies: such a source is refused, or fails the view.
+ */
+bool
+security_row_security_applies(Oid relid, Oid role)
+{
+	return check_enable_rls(relid, role, true) == RLS_ENABLED;
 }

@@ -22,6 +22,8 @@ extern void security_run_as_owner(Oid owner, bool undo_settings, SavedIdentity *
 extern void security_run_as_catalog_owner(SavedIdentity *saved);
 extern void security_restore(const SavedIdentity *saved);
 
+extern bool security_row_security_applies(Oid relid, Oid role);
+
 extern int  security_pin_search_path(void);
 extern void security_unpin_search_path(int nest_level);
 

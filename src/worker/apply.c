@@ -427,6 +427,12 @@ apply_commit(XLogRecPtr end_lsn, TimestampTz commit_time)
 {
 	ListCell *lc;
 
+	/*
+	 * A transaction with no rows for the views may still take their owner's
+	 * rights away (REVOKE, ENABLE ROW LEVEL SECURITY): check at its commit.
+	 */
+	registry_check_owners(true);
+
 	foreach(lc, registry_views())
 	{
 		ApplyView *av = lfirst(lc);

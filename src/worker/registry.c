@@ -25,7 +25,8 @@
  * the owner, in a security-restricted operation (registry_become_owner,
  * security.c).  After a relation, role or function changed (owners_stale),
  * registry_check_owners re-reads owners and fails views whose owner may no
- * longer read or execute what the definition does.
+ * longer read or execute what the definition does, or to whom row-level
+ * security now applies on the source.
  *
  * Errors while applying a change to one view (say an integer overflow in
  * sum()) fail that view (registry_disable_view), with the message, instead
@@ -453,10 +454,12 @@ denied_function_checker(Oid funcid, void *context)
  * After a relation or role changed (owners_stale), reads each view's owner
  * again (ALTER VIEW ... OWNER TO) and checks that the owner may still read
  * what the definition reads and execute the functions it calls, as the
- * owner's code had to when the view was compiled; a view whose owner may
- * not fails, as REFRESH MATERIALIZED VIEW would.  In the
- * catalog as of the transaction being decoded, so a view stops exactly at
- * a REVOKE.  Needs a transaction.
+ * owner's code had to when the view was compiled, and that row-level
+ * security does not apply to the owner on the source (the view could not
+ * apply its policies); a view whose owner may not fails, as REFRESH
+ * MATERIALIZED VIEW would.  In the catalog as of the transaction being
+ * decoded, so a view stops exactly at a REVOKE or an ENABLE ROW LEVEL
+ * SECURITY.  Needs a transaction.
  */
 void
 registry_check_owners(bool only_if_stale)
@@ -514,6 +517,14 @@ registry_check_owners(bool only_if_stale)
 
 			registry_disable_view(av, psprintf("permission denied for function %s: the view's owner %s may no longer execute it",
 											   format_procedure(denied), role ? role : "(dropped)"));
+		}
+		else if (security_row_security_applies(av->cv->sourcerelid, av->owner))
+		{
+			char *source = get_rel_name(av->cv->sourcerelid);
+			char *role = GetUserNameFromId(av->owner, true);
+
+			registry_disable_view(av, psprintf("row-level security applies to table %s for the view's owner %s",
+											   source ? source : "(dropped)", role ? role : "(dropped)"));
 		}
 	}
 }
