@@ -7,3 +7,86 @@
 -- the statement it executed, so a column list could run any SQL.
 CREATE OR REPLACE FUNCTION continuous.create_stream(name text, columns text)
 RETURNS regclass LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'continuous_create_stream';
+
+-- Honest monitoring: the worker's last failure and next attempt, and why it
+-- does not apply changes (not running, failed, paused, no database slot
+-- left) in continuous.worker_stats.error and in every view's row of
+-- continuous.views (worker_error).  continuous.stats reads worker_stats, so
+-- both are made again around the function's new result columns.
+DROP VIEW continuous.stats;
+DROP VIEW continuous.worker_stats;
+DROP FUNCTION continuous._worker_state();
+CREATE FUNCTION continuous._worker_state(
+	OUT worker_pid integer, OUT slot_name text, OUT applied_lsn pg_lsn,
+	OUT applied_commit_time timestamptz, OUT shared_memory_used bigint,
+	OUT shared_memory_limit bigint, OUT error text,
+	OUT last_checkpoint_lsn pg_lsn, OUT last_checkpoint_at timestamptz,
+	OUT last_failure text, OUT last_failure_at timestamptz, OUT next_retry_at timestamptz)
+RETURNS SETOF record LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'continuous_worker_state';
+
+CREATE VIEW continuous.worker_stats AS
+SELECT w.worker_pid,
+	   CASE WHEN sl.slot_name IS NOT NULL THEN w.slot_name END AS slot_name,
+	   sl.confirmed_flush_lsn AS confirmed_lsn,
+	   pg_wal_lsn_diff(pg_current_wal_insert_lsn(), sl.restart_lsn) AS retained_wal_bytes,
+	   sl.wal_status,
+	   sl.catalog_xmin,
+	   w.applied_lsn,
+	   pg_wal_lsn_diff(pg_current_wal_insert_lsn(), w.applied_lsn) AS lag_bytes,
+	   CASE WHEN w.applied_lsn >= pg_current_wal_insert_lsn() THEN interval '0'
+			ELSE now() - w.applied_commit_time END AS lag_time,
+	   w.last_checkpoint_lsn,
+	   w.last_checkpoint_at,
+	   w.shared_memory_used,
+	   w.shared_memory_limit,
+	   w.error,
+	   w.last_failure,
+	   w.last_failure_at,
+	   w.next_retry_at
+FROM continuous._worker_state() w
+LEFT JOIN pg_replication_slots sl ON sl.slot_name = w.slot_name;
+
+CREATE VIEW continuous.stats AS
+SELECT c.viewrelid::regclass AS name,
+	   coalesce(s.state, 'initializing') AS state,
+	   s.events_applied,
+	   s.groups,
+	   s.memory_bytes,
+	   s.applied_lsn,
+	   s.applied_commit_time,
+	   now() - s.applied_commit_time AS commit_age,
+	   w.slot_name,
+	   w.confirmed_lsn,
+	   w.retained_wal_bytes,
+	   w.lag_bytes,
+	   w.lag_time,
+	   w.last_checkpoint_at,
+	   s.error,
+	   w.error AS worker_error
+FROM continuous.view_catalog c
+LEFT JOIN continuous._view_state() s ON s.view_id = c.id
+LEFT JOIN continuous.worker_stats w ON true;
+
+CREATE OR REPLACE VIEW continuous.views AS
+SELECT c.viewrelid::regclass AS name,
+	   c.id,
+	   c.definition,
+	   c.sourcerelid::regclass AS source,
+	   coalesce(s.state, 'initializing') AS state,
+	   s.groups,
+	   s.memory_bytes,
+	   s.applied_lsn,
+	   s.applied_commit_time,
+	   s.stale_reason,
+	   s.error,
+	   s.backfill_rows_scanned,
+	   s.backfill_rows_estimated,
+	   s.events_lost_from,
+	   s.events_lost_to,
+	   c.created_at,
+	   w.error AS worker_error
+FROM continuous.view_catalog c
+LEFT JOIN continuous._view_state() s ON s.view_id = c.id
+LEFT JOIN continuous._worker_state() w ON true;
+
+GRANT SELECT ON continuous.views, continuous.stats, continuous.worker_stats TO PUBLIC;

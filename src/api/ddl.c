@@ -198,6 +198,13 @@ wait_for_slot(void)
 		if (ready && !pending)
 			return;
 
+		if (store_db_no_room(MyDatabaseId))
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("too many databases use pg_continuous"),
+					 errdetail("continuous.max_databases is %d, and as many other databases run a pg_continuous worker, so this database has none.",
+							   continuous_max_databases),
+					 errhint("Raise continuous.max_databases and restart the server, or drop the extension in a database that no longer uses it.")));
 		if (TransactionIdIsValid(GetTopTransactionIdIfAny()))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -150,9 +150,10 @@ continuous_worker_state(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	StoreDb        status;
-	Datum          values[9];
-	bool           nulls[9] = {0};
+	Datum          values[12];
+	bool           nulls[12] = {0};
 	char           slotname[NAMEDATALEN];
+	char           problem[STORE_MESSAGE_LEN];
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (!store_db_get_status(MyDatabaseId, &status))
@@ -167,12 +168,20 @@ continuous_worker_state(PG_FUNCTION_ARGS)
 	nulls[3] = (status.applied_commit_time == 0);
 	values[4] = Int64GetDatum((int64) store_db_memory_used(MyDatabaseId));
 	values[5] = Int64GetDatum((int64) store_memory_limit());
-	values[6] = CStringGetTextDatum(status.error);
-	nulls[6] = (status.error[0] == '\0');
+	/* Why the worker does not apply changes, if it does not (1.1). */
+	nulls[6] = !store_db_worker_problem(MyDatabaseId, problem);
+	values[6] = CStringGetTextDatum(problem);
 	values[7] = LSNGetDatum(status.checkpoint_lsn);
 	nulls[7] = (status.checkpoint_lsn == InvalidXLogRecPtr);
 	values[8] = TimestampTzGetDatum(status.checkpoint_time);
 	nulls[8] = (status.checkpoint_time == 0);
+	/* Columns 10 to 12 exist from 1.1 on; 1.0's definition ignores them. */
+	values[9] = CStringGetTextDatum(status.last_failure);
+	nulls[9] = (status.last_failure[0] == '\0');
+	values[10] = TimestampTzGetDatum(status.last_failure_time);
+	nulls[10] = (status.last_failure_time == 0);
+	values[11] = TimestampTzGetDatum(status.next_retry_time);
+	nulls[11] = (status.next_retry_time == 0 || status.worker_pid != 0);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum) 0;
 }

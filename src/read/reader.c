@@ -21,6 +21,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xlog.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -101,6 +102,33 @@ struct ViewReader
 	bool           *output_needed;  /* per output column: the caller reads it */
 	bool           *agg_needed;     /* per aggregate: a needed output or HAVING reads it */
 };
+
+/*
+ * A read while this database's worker does not apply changes (not running,
+ * failed, paused, no database slot left) and changes are waiting: the rows
+ * may be behind, and the reader is told why.  Costs one look at the
+ * database's slot in shared memory when all is well.
+ */
+static void
+warn_if_not_maintained(const char *viewname)
+{
+	char       problem[STORE_MESSAGE_LEN];
+	StoreDb    status;
+	XLogRecPtr applied = InvalidXLogRecPtr;
+
+	if (!store_db_worker_problem(MyDatabaseId, problem))
+		return;
+	if (store_db_get_status(MyDatabaseId, &status))
+		applied = status.applied_lsn;
+	if (applied >= GetFlushRecPtr(NULL))
+		return; /* nothing committed since is waiting */
+	ereport(WARNING,
+			(errcode(ERRCODE_WARNING),
+			 errmsg("continuous view \"%s\" may be behind: changes committed after %X/%X are not applied",
+					viewname, LSN_FORMAT_ARGS(applied)),
+			 errdetail("%s.", problem),
+			 errhint("See continuous.worker_stats and the server log.")));
+}
 
 /* Whether this database's worker has loaded its views since the server started. */
 static bool
@@ -225,6 +253,7 @@ view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup,
 				 errmsg("continuous view \"%s\" is stale", continuous_view_name(row.viewrelid, view_id)),
 				 errdetail("%s", snap->stale_reason),
 				 errhint("Its rows may no longer match its definition. Remove the cause, then drop the view and create it again.")));
+	warn_if_not_maintained(continuous_view_name(row.viewrelid, view_id));
 
 	reader->cv = cv;
 	reader->snap = snap;

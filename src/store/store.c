@@ -67,6 +67,7 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "base/continuous.h"
 #include "base/guc.h"
@@ -248,6 +249,8 @@ store_db_claim_for_worker(Oid dboid)
 			ereport(ERROR,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("too many databases use pg_continuous"),
+					 errdetail("continuous.max_databases is %d, and as many other databases run a pg_continuous worker.",
+							   continuous_max_databases),
 					 errhint("Raise continuous.max_databases and restart the server.")));
 		}
 		memset(db, 0, sizeof(StoreDb));
@@ -431,6 +434,21 @@ store_db_set_slot_pending(StoreDb *db, bool pending)
 	LWLockRelease(store_control->lock);
 }
 
+/*
+ * Gives back the slot of a database whose worker finds no extension there,
+ * so that databases without pg_continuous do not use up
+ * continuous.max_databases.  Only the claiming worker calls it, on a slot
+ * holding no view.
+ */
+void
+store_db_give_back(StoreDb *db)
+{
+	LWLockAcquire(store_control->lock, LW_EXCLUSIVE);
+	if (db->worker_pid == MyProcPid && !DsaPointerIsValid(db->views))
+		memset(db, 0, sizeof(StoreDb));
+	LWLockRelease(store_control->lock);
+}
+
 /* Frees a dropped database's views and its slot in shared memory. */
 void
 store_db_forget(Oid dboid)
@@ -489,10 +507,76 @@ store_db_count_start(StoreDb *db)
 	return n;
 }
 
+/*
+ * Records the error that is ending the worker of db, and about when the
+ * next worker starts (continuous.worker_stats shows both).  Kept until a
+ * worker makes progress (store_db_reset_starts).
+ */
+void
+store_db_record_failure(StoreDb *db, const char *message, TimestampTz next_retry)
+{
+	LWLockAcquire(store_control->lock, LW_EXCLUSIVE);
+	strlcpy(db->last_failure, message, STORE_MESSAGE_LEN);
+	db->last_failure_time = GetCurrentTimestamp();
+	db->next_retry_time = next_retry;
+	LWLockRelease(store_control->lock);
+}
+
+/*
+ * Why the worker of database dboid does not apply changes, into buf (of
+ * STORE_MESSAGE_LEN bytes): it is paused (shared memory full), it is not
+ * running (with the error that ended it, if one did), or no database slot
+ * is left for it.  Returns false, with buf empty, when it runs and applies.
+ */
+bool
+store_db_worker_problem(Oid dboid, char *buf)
+{
+	StoreDb status;
+
+	buf[0] = '\0';
+	if (!store_db_get_status(dboid, &status))
+	{
+		if (store_db_no_room(dboid))
+			snprintf(buf, STORE_MESSAGE_LEN,
+					 "too many databases use pg_continuous: continuous.max_databases is %d, and as many other databases run a worker",
+					 continuous_max_databases);
+		else
+			strlcpy(buf, "no pg_continuous worker has started for this database", STORE_MESSAGE_LEN);
+	}
+	else if (status.worker_pid == 0 && status.last_failure[0] != '\0')
+		snprintf(buf, STORE_MESSAGE_LEN, "the pg_continuous worker is not running; it failed with: %s",
+				 status.last_failure);
+	else if (status.worker_pid == 0)
+		strlcpy(buf, "the pg_continuous worker is not running", STORE_MESSAGE_LEN);
+	else if (status.error[0] != '\0')
+		strlcpy(buf, status.error, STORE_MESSAGE_LEN);
+	return buf[0] != '\0';
+}
+
+/*
+ * Does database dboid have no slot, and no free slot is left for it
+ * (continuous.max_databases other databases run pg_continuous)?
+ */
+bool
+store_db_no_room(Oid dboid)
+{
+	bool no_room;
+
+	if (store_control == NULL)
+		return false;
+	LWLockAcquire(store_control->lock, LW_SHARED);
+	no_room = store_find_db_locked(dboid) == NULL && store_find_db_locked(InvalidOid) == NULL;
+	LWLockRelease(store_control->lock);
+	return no_room;
+}
+
 void
 store_db_reset_starts(StoreDb *db)
 {
 	LWLockAcquire(store_control->lock, LW_EXCLUSIVE);
 	db->failed_starts = 0;
+	db->last_failure[0] = '\0';
+	db->last_failure_time = 0;
+	db->next_retry_time = 0;
 	LWLockRelease(store_control->lock);
 }

@@ -93,6 +93,10 @@ typedef struct StoreDb
 	TimestampTz checkpoint_time;
 	int         failed_starts;            /* worker starts since one last made progress */
 	char        error[STORE_MESSAGE_LEN]; /* why the worker is paused, if it is */
+	/* The worker's last failure (an error that ended it), for monitoring. */
+	char        last_failure[STORE_MESSAGE_LEN];
+	TimestampTz last_failure_time;
+	TimestampTz next_retry_time; /* when the next worker starts, about */
 } StoreDb;
 
 /*
@@ -196,6 +200,10 @@ extern void     store_db_forget(Oid dboid);
 extern void     store_db_mark_loaded(StoreDb *db);
 extern void     store_db_set_checkpoint(StoreDb *db, XLogRecPtr lsn, TimestampTz time);
 extern int      store_db_count_start(StoreDb *db);
+extern void     store_db_record_failure(StoreDb *db, const char *message, TimestampTz next_retry);
+extern bool     store_db_no_room(Oid dboid);
+extern void     store_db_give_back(StoreDb *db);
+extern bool     store_db_worker_problem(Oid dboid, char *buf);
 extern void     store_db_reset_starts(StoreDb *db);
 
 /* Views (worker) */

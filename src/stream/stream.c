@@ -8,7 +8,7 @@
  * wrapper implements only the insert path (INSERT in all its forms, COPY
  * FROM, tuple routing into a stream partition); every way of reading a
  * stream, and UPDATE and DELETE, fails at plan time with an error that says
- * what to do instead.
+ * what to do instead; TRUNCATE fails when it runs.
  *
  * Vocabulary:
  *
@@ -174,6 +174,17 @@ stream_refuse_scan(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
 				errdetail("Streams do not store rows."),
 				errhint("Streams accept only INSERT and COPY FROM."));
 	stream_refuse_read(relid);
+}
+
+/* TRUNCATE: nothing to empty. */
+static void
+stream_truncate(List *rels, DropBehavior behavior, bool restart_seqs)
+{
+	ereport(ERROR,
+			errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			errmsg("cannot truncate stream \"%s\"", RelationGetRelationName((Relation) linitial(rels))),
+			errdetail("Streams do not store rows."),
+			errhint("To start the continuous views over a stream afresh, drop them and create them again."));
 }
 
 static void
@@ -461,6 +472,7 @@ continuous_stream_fdw_handler(PG_FUNCTION_ARGS)
 	routine->EndForeignModify = stream_end_modify;
 	routine->BeginForeignInsert = stream_begin_insert;
 	routine->EndForeignInsert = stream_end_modify;
+	routine->ExecForeignTruncate = stream_truncate;
 
 	PG_RETURN_POINTER(routine);
 }

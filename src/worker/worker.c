@@ -466,6 +466,41 @@ worker_drop_and_exit(LogicalDecodingContext *ctx, const char *slotname)
  * doubling, up to WORKER_MAX_BACKOFF_SECONDS, on top of the server's
  * restart delay.
  */
+/*
+ * How long the starts-th worker start in a row after failures waits, beyond
+ * the postmaster's own WORKER_RESTART_SECONDS: the total doubles from 5 s
+ * up to 5 minutes.
+ */
+static int
+backoff_seconds(int starts)
+{
+	if (starts <= 1)
+		return 0;
+	return Min(WORKER_RESTART_SECONDS << Min(starts - 1, 8), WORKER_MAX_BACKOFF_SECONDS) -
+		   WORKER_RESTART_SECONDS;
+}
+
+/*
+ * The worker is ending with an error: records it, with about when the next
+ * worker starts, for continuous.worker_stats and continuous.views.  Called
+ * in PG_CATCH, before the error is re-thrown (and reported, as FATAL).
+ */
+static void
+record_failure(void)
+{
+	ErrorData  *edata;
+	StoreDb     status;
+	TimestampTz next_retry;
+
+	if (worker_db == NULL || !store_db_get_status(MyDatabaseId, &status))
+		return;
+	MemoryContextSwitchTo(TopMemoryContext);
+	edata = CopyErrorData();
+	next_retry = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											 (WORKER_RESTART_SECONDS + backoff_seconds(status.failed_starts + 1)) * 1000);
+	store_db_record_failure(worker_db, edata->message, next_retry);
+}
+
 static void
 back_off(void)
 {
@@ -475,8 +510,7 @@ back_off(void)
 
 	if (starts <= 1)
 		return;
-	delay_s = Min(WORKER_RESTART_SECONDS << Min(starts - 1, 8), WORKER_MAX_BACKOFF_SECONDS) -
-			  WORKER_RESTART_SECONDS;
+	delay_s = backoff_seconds(starts);
 	ereport(LOG,
 			(errmsg("pg_continuous: worker start %d in a row after failures; waiting %d s",
 					starts, delay_s)));
@@ -675,6 +709,8 @@ wait_for_views(Oid catalogrelid)
 		if (gone)
 		{
 			store_db_forget_views(worker_db);
+			store_db_give_back(worker_db);
+			worker_db = NULL;
 			ereport(LOG, (errmsg("pg_continuous: extension dropped; worker exiting")));
 			proc_exit(0);
 		}
@@ -721,10 +757,27 @@ finish_and_exit(LogicalDecodingContext *ctx)
 	proc_exit(1);
 }
 
+static void worker_run(Oid dboid) pg_attribute_noreturn();
+
 PGDLLEXPORT void
 continuous_worker_main(Datum arg)
 {
-	Oid                     dboid = DatumGetObjectId(arg);
+	PG_TRY();
+	{
+		worker_run(DatumGetObjectId(arg));
+	}
+	PG_CATCH();
+	{
+		record_failure();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/* The worker of database dboid: never returns (proc_exit ends it). */
+static void
+worker_run(Oid dboid)
+{
 	Oid                     catalogrelid = InvalidOid;
 	LogicalDecodingContext *ctx;
 	MemoryContext           loopcxt;
@@ -769,6 +822,8 @@ continuous_worker_main(Datum arg)
 			ereport(LOG, (errmsg("pg_continuous: replication slot \"%s\" of a dropped extension dropped",
 								 worker_slotname)));
 		}
+		store_db_give_back(worker_db);
+		worker_db = NULL;
 		proc_exit(0);
 	}
 
