@@ -90,3 +90,30 @@ LEFT JOIN continuous._view_state() s ON s.view_id = c.id
 LEFT JOIN continuous._worker_state() w ON true;
 
 GRANT SELECT ON continuous.views, continuous.stats, continuous.worker_stats TO PUBLIC;
+
+-- Logical replication: a FOR ALL TABLES publication also publishes the
+-- extension's own tables.  A subscriber's replication workers (which run
+-- with session_replication_role = replica) must not write another
+-- database's catalog and checkpoints into these: each row they bring is
+-- dropped by a trigger that fires only for them.  The worker also ignores
+-- decoded catalog rows that came through replication (their origin).
+CREATE FUNCTION continuous._ignore_replicated_row() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+	RETURN NULL;
+END
+$fn$;
+REVOKE ALL ON FUNCTION continuous._ignore_replicated_row() FROM PUBLIC;
+
+CREATE TRIGGER ignore_replicated BEFORE INSERT OR UPDATE OR DELETE ON continuous.view_catalog
+	FOR EACH ROW EXECUTE FUNCTION continuous._ignore_replicated_row();
+ALTER TABLE continuous.view_catalog ENABLE REPLICA TRIGGER ignore_replicated;
+CREATE TRIGGER ignore_replicated BEFORE INSERT OR UPDATE OR DELETE ON continuous.checkpoint
+	FOR EACH ROW EXECUTE FUNCTION continuous._ignore_replicated_row();
+ALTER TABLE continuous.checkpoint ENABLE REPLICA TRIGGER ignore_replicated;
+CREATE TRIGGER ignore_replicated BEFORE INSERT OR UPDATE OR DELETE ON continuous.checkpoint_view
+	FOR EACH ROW EXECUTE FUNCTION continuous._ignore_replicated_row();
+ALTER TABLE continuous.checkpoint_view ENABLE REPLICA TRIGGER ignore_replicated;
+CREATE TRIGGER ignore_replicated BEFORE INSERT OR UPDATE OR DELETE ON continuous.checkpoint_group
+	FOR EACH ROW EXECUTE FUNCTION continuous._ignore_replicated_row();
+ALTER TABLE continuous.checkpoint_group ENABLE REPLICA TRIGGER ignore_replicated;

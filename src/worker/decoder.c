@@ -7,8 +7,10 @@
  *	begin		apply.c starts the transaction (views that merged it already
  *				skip it)
  *	change		an insert into or a delete from continuous.view_catalog
- *				registers or unregisters a view (registry.c); a row of a
- *				source table goes to the views that read it (apply.c)
+ *				registers or unregisters a view (registry.c), unless it came
+ *				through logical replication (another database's catalog); a
+ *				row of a source table goes to the views that read it
+ *				(apply.c), wherever it came from
  *	truncate	apply.c empties the views of a truncated source
  *	message		stream events (stream.c's format) go to the views of the
  *				stream; the drop message of DROP EXTENSION is noted
@@ -86,7 +88,9 @@ continuous_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 
 	if (RelationGetRelid(relation) == registry_catalog_relid())
 	{
-		handle_catalog_change(relation, change);
+		/* Rows another database's worker wrote, come through replication. */
+		if (txn->origin_id == InvalidRepOriginId)
+			handle_catalog_change(relation, change);
 		return;
 	}
 	targets = registry_targets(relation);
