@@ -18,6 +18,7 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 RUN_SECONDS=${CONTINUOUS_DEMO_SECONDS:-20}
+STEP=starting
 BATCH_ROWS=${CONTINUOUS_DEMO_BATCH:-300}
 SHOW_SECONDS=$((RUN_SECONDS + 2))
 DB=postgres
@@ -32,16 +33,22 @@ on_exit()
 		wait "$GENERATOR_PID" 2>/dev/null
 	fi
 	stop_all_clusters
-	remove_work_dir "${CONTINUOUS_KEEP_TMP:-0}"
+	# A failed demo keeps its files (server log, build log) for a look.
+	if [ "$rc" -ne 0 ]; then
+		remove_work_dir 1
+	else
+		remove_work_dir "${CONTINUOUS_KEEP_TMP:-0}"
+	fi
 	exit "$rc"
 }
 trap_exit_signals
 
-# Fail with the server's log.
+# Fail naming the step, with the end of the server's log; the files stay.
 fail_demo()
 {
-	msg "demo failed: $*"
+	msg "demo failed while $STEP: $*"
 	[ -n "$PGC_WORK" ] && log_tail "$PGC_WORK/server/server.log" 40
+	[ -n "$PGC_WORK" ] && msg "the server log is $PGC_WORK/server/server.log (kept)"
 	exit 1
 }
 
@@ -49,7 +56,7 @@ fail_demo()
 psql_show()
 {
 	as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" PGTZ=UTC \
-		"$PG_BINDIR/psql" -X -q -d "$DB" -P pager=off -P footer=off 2>&1
+		"$PG_BINDIR/psql" -X -q -d "$DB" -P pager=off -P footer=off "$@" 2>&1
 }
 
 now_ms() { date +%s%3N; }
@@ -59,15 +66,19 @@ now_ms() { date +%s%3N; }
 ###########################################################################
 
 step "pg_continuous demo"
+STEP="installing packages"
 if [ "${CONTINUOUS_SKIP_INSTALL:-0}" != 1 ]; then
 	install_deps
 fi
 make_workdir pg_continuous_demo
+STEP="building and installing the extension"
 prepare_tree "$PGC_WORK/tree"
-build_install "$PGC_WORK/tree" || fail_demo "the extension does not build"
+build_install "$PGC_WORK/tree" || fail_demo "the extension does not build (log: $PGC_WORK/build.log)"
+STEP="starting the server"
 start_cluster "$PGC_WORK/server" || fail_demo "the server does not start"
 
-step "creating the stream and the continuous views"
+STEP="creating the stream and the continuous views"
+step "$STEP"
 psql_as -d "$DB" -q <<'SQL' || fail_demo "setup failed"
 \set ECHO queries
 CREATE EXTENSION pg_continuous;
@@ -132,31 +143,40 @@ SQL
 # Run: the generator in the background, the display in the foreground
 ###########################################################################
 
-# One frame: the header line, then the three views.
+# One frame, fitting an 80x24 terminal: a header, then the top rows of each
+# view.  One psql session reads totals first and prints the header and the
+# totals table from that one read, so they agree; it also leaves the event
+# count in $PGC_WORK/events for the next frame's rate.
 frame()
 {
-	local elapsed=$1 events=$2 rate=$3 title=$4
-	printf '%s   t = %2d s   events in totals: %s   rate: %s events/s\n\n' \
-		"$title" "$elapsed" "$events" "$rate"
-	psql_show <<'SQL'
-\echo clicks_per_minute: hits per page and one-minute window (latest first)
+	local elapsed=$1 prev_events=$2 dt_ms=$3 title=$4
+	psql_show -v title="$title" -v elapsed="$elapsed" -v prev="$prev_events" -v dt="$dt_ms" \
+		-v events_file="$PGC_WORK/events" <<'SQL'
+SELECT coalesce(events, 0) AS events,
+	   CASE WHEN :dt > 0 THEN ((coalesce(events, 0) - :prev) * 1000 / :dt)::text ELSE '-' END AS rate,
+	   round(total_latency_ms::numeric) AS total_ms,
+	   coalesce(to_char(first_event, 'HH24:MI:SS'), '-') AS first_at,
+	   coalesce(to_char(last_event, 'HH24:MI:SS'), '-') AS last_at
+FROM totals \gset
+\o :events_file
+\qecho :events
+\o
+\echo :title '  t =' :elapsed 's   events:' :events '  rate:' :rate 'events/s'
+\echo
+\echo 'clicks_per_minute (latest window, top 5 pages):'
 SELECT url, to_char(minute, 'HH24:MI') AS minute, hits
-FROM clicks_per_minute ORDER BY minute DESC, hits DESC, url LIMIT 16;
-\echo latency_by_page: per page, over all time
+FROM clicks_per_minute ORDER BY minute DESC, hits DESC, url LIMIT 5;
+\echo 'latency_by_page (top 5 pages):'
 SELECT url, hits, round(avg_ms::numeric, 1) AS avg_ms, round(max_ms::numeric, 1) AS max_ms
-FROM latency_by_page ORDER BY hits DESC, url;
-\echo totals
-SELECT events, round(total_latency_ms::numeric) AS total_latency_ms,
-	   to_char(first_event, 'HH24:MI:SS.MS') AS first_event,
-	   to_char(last_event, 'HH24:MI:SS.MS') AS last_event
-FROM totals;
+FROM latency_by_page ORDER BY hits DESC, url LIMIT 5;
+\echo 'totals:' :events 'events,' :total_ms 'ms of latency, from' :first_at 'to' :last_at
 SQL
 }
 
 current_events()
 {
 	local n
-	n=$(psql_db "$DB" "SELECT coalesce(events, 0) FROM totals" 2>/dev/null | head -n 1)
+	n=$(head -n 1 "$PGC_WORK/events" 2>/dev/null)
 	case $n in ''|*[!0-9]*) echo 0 ;; *) echo "$n" ;; esac
 }
 
@@ -176,12 +196,9 @@ for ((tick = 1; tick <= SHOW_SECONDS; tick++)); do
 	wait_ms=$((start_ms + tick * 1000 - $(now_ms)))
 	[ "$wait_ms" -gt 0 ] && sleep "$(printf '%d.%03d' $((wait_ms / 1000)) $((wait_ms % 1000)))"
 	t_ms=$(now_ms)
-	events=$(current_events)
-	rate=0
-	[ "$t_ms" -gt "$prev_ms" ] && rate=$(((events - prev_events) * 1000 / (t_ms - prev_ms)))
+	out=$(frame $(((t_ms - start_ms) / 1000)) "$prev_events" $((t_ms - prev_ms)) "pg_continuous demo")
 	prev_ms=$t_ms
-	prev_events=$events
-	out=$(frame $(((t_ms - start_ms) / 1000)) "$events" "$rate" "pg_continuous demo")
+	prev_events=$(current_events)
 	if [ "$TERMINAL" = 1 ]; then
 		printf '\033[H\033[2J%s\n' "$out"
 	else
@@ -204,9 +221,9 @@ fi
 
 psql_db "$DB" "SELECT continuous.sync()" >/dev/null 2>&1 || msg "continuous.sync() failed"
 written=$(psql_db "$DB" "SELECT count(*) FROM demo_events" 2>/dev/null || echo "?")
-events=$(current_events)
 msg "------------------------------------------------------------------------"
-frame $((total_ms / 1000)) "$events" "-" "pg_continuous demo, after continuous.sync()"
+frame $((total_ms / 1000)) 0 0 "after continuous.sync():"
+events=$(current_events)
 echo
 psql_show <<'SQL'
 \echo continuous.stats
@@ -228,7 +245,8 @@ check()
 }
 CHECK_OK=1
 echo
-msg "Each view against its defining query run over demo_events (a plain table with the same events):"
+msg "Each view against its defining query run over demo_events,"
+msg "a plain table that received the same events:"
 check clicks_per_minute "
 	SELECT count(*) FROM (
 		(SELECT url, minute, hits FROM clicks_per_minute
