@@ -8,6 +8,7 @@ OBJS = \
 	src/base/security.o \
 	src/base/catalog.o \
 	src/agg/multiset.o \
+	src/agg/firstlast.o \
 	src/agg/distinct.o \
 	src/agg/aggregate.o \
 	src/store/store.o \

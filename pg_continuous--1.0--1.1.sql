@@ -93,14 +93,23 @@ GRANT SELECT ON continuous.views, continuous.stats, continuous.worker_stats TO P
 
 -- Logical replication: a FOR ALL TABLES publication also publishes the
 -- extension's own tables.  A subscriber's replication workers (which run
--- with session_replication_role = replica) must not write another
--- database's catalog and checkpoints into these: each row they bring is
--- dropped by a trigger that fires only for them.  The worker also ignores
+-- with session_replication_role = replica and a replication origin) must
+-- not write another database's catalog and checkpoints into these: each row
+-- they bring is dropped by a trigger that fires only for them.  The worker also ignores
 -- decoded catalog rows that came through replication (their origin).
 CREATE FUNCTION continuous._ignore_replicated_row() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
-	RETURN NULL;
+	-- Replication workers set up a replication origin; a local session that
+	-- merely uses session_replication_role = replica does not, and its rows
+	-- (the worker's checkpoints, a create_view) stay.
+	IF pg_replication_origin_session_is_setup() THEN
+		RETURN NULL;
+	END IF;
+	IF TG_OP = 'DELETE' THEN
+		RETURN OLD;
+	END IF;
+	RETURN NEW;
 END
 $fn$;
 REVOKE ALL ON FUNCTION continuous._ignore_replicated_row() FROM PUBLIC;
@@ -117,3 +126,35 @@ ALTER TABLE continuous.checkpoint_view ENABLE REPLICA TRIGGER ignore_replicated;
 CREATE TRIGGER ignore_replicated BEFORE INSERT OR UPDATE OR DELETE ON continuous.checkpoint_group
 	FOR EACH ROW EXECUTE FUNCTION continuous._ignore_replicated_row();
 ALTER TABLE continuous.checkpoint_group ENABLE REPLICA TRIGGER ignore_replicated;
+
+-- continuous.last(value, t) and continuous.first(value, t): the value of the
+-- row with the greatest (least) t; rows with a NULL t are ignored; ties on t
+-- go to the greatest (least) value, a NULL value losing.  Combinable, so a
+-- view over a stream keeps one value per group.
+CREATE FUNCTION continuous._last_trans(internal, anyelement, anycompatible) RETURNS internal
+	LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'continuous_last_trans';
+CREATE FUNCTION continuous._first_trans(internal, anyelement, anycompatible) RETURNS internal
+	LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'continuous_first_trans';
+CREATE FUNCTION continuous._last_combine(internal, internal) RETURNS internal
+	LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'continuous_last_combine';
+CREATE FUNCTION continuous._first_combine(internal, internal) RETURNS internal
+	LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'continuous_first_combine';
+CREATE FUNCTION continuous._firstlast_final(internal, anyelement, anycompatible) RETURNS anyelement
+	LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'continuous_firstlast_final';
+CREATE FUNCTION continuous._firstlast_serialize(internal) RETURNS bytea
+	LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'continuous_firstlast_serialize';
+CREATE FUNCTION continuous._firstlast_deserialize(bytea, internal) RETURNS internal
+	LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'continuous_firstlast_deserialize';
+
+CREATE AGGREGATE continuous.last(value anyelement, t anycompatible) (
+	SFUNC = continuous._last_trans, STYPE = internal,
+	FINALFUNC = continuous._firstlast_final, FINALFUNC_EXTRA,
+	COMBINEFUNC = continuous._last_combine,
+	SERIALFUNC = continuous._firstlast_serialize, DESERIALFUNC = continuous._firstlast_deserialize,
+	PARALLEL = SAFE);
+CREATE AGGREGATE continuous.first(value anyelement, t anycompatible) (
+	SFUNC = continuous._first_trans, STYPE = internal,
+	FINALFUNC = continuous._firstlast_final, FINALFUNC_EXTRA,
+	COMBINEFUNC = continuous._first_combine,
+	SERIALFUNC = continuous._firstlast_serialize, DESERIALFUNC = continuous._firstlast_deserialize,
+	PARALLEL = SAFE);

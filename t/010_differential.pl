@@ -367,6 +367,14 @@ sub random_plain_aggregate
 		my $col = pick('g', 'x', 's', 'n', 'y', 'r', 'k', 'ts', 'lt', 'tb');
 		return { sql => "$f($col)" };
 	}
+	if ($c >= 0.93)
+	{
+		# The value of the row with the greatest (least) time; ties go to
+		# the greatest (least) value, so any order of events agrees.
+		my $f = pick('continuous.first', 'continuous.last');
+		return { sql => $f . '(' . pick('g', 'x', 's', 'n', 'y', 'r', 'k', 'ts', 'tb') . ', '
+			  . pick('ts', 'lt', 'g', 'x', 'k', 'tb') . ')' };
+	}
 	my @exprs = (
 		{ sql => 'sum(x) / count(*)' },
 		{ sql => 'sum(g) / count(g)' },

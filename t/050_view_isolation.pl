@@ -100,6 +100,26 @@ is(scalar(() = $log =~ /continuous view "w_xid" wrote to the database while the 
 	'the worker stopped once, naming the view');
 unlike($log, qr/output plugin used XID/, 'never with logical decoding\'s own error');
 
+# Compiling a definition folds constants, running IMMUTABLE functions: one
+# that takes a transaction ID there fails its view the same way, once; one
+# that raises fails its view, and the failure survives restarts (the view
+# reads as failed, not as an empty view).
+$node->safe_psql($db, q{
+	CREATE FUNCTION boom(x int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$
+	BEGIN RAISE EXCEPTION 'boom %', x; END $$;
+});
+$log_offset = -s $node->logfile;
+$node->safe_psql($db, q{SELECT continuous.create_view('w_fold_xid', 'SELECT sum(x + take_xid(1)) AS s FROM ev')});
+$node->safe_psql($db, q{SELECT continuous.create_view('w_boom', 'SELECT sum(x + boom(1)) AS s FROM ev')});
+write_round();
+like(view_state('w_fold_xid'), qr/^failed: its code took a transaction ID/,
+	'a view whose constant folding takes a transaction ID fails');
+is(view_state('w_boom'), 'failed: boom 1', 'a view whose definition raises when compiled fails');
+healthy_exact('beside views that failed compiling');
+$log = slurp_file($node->logfile, $log_offset);
+is(scalar(() = $log =~ /continuous view "w_fold_xid" wrote to the database/g), 1,
+	'the worker stopped once for it');
+
 # The failed views stay failed and the others exact across a clean restart
 # and a crash, and the worker is never brought down again.
 $node->restart;
@@ -108,6 +128,9 @@ write_round();
 healthy_exact('after a restart');
 like(view_state('w_xid'), qr/^failed/, 'the view stays failed after a restart');
 like(view_state('w_insert'), qr/^failed/, 'so does the writing one');
+is(view_state('w_boom'), 'failed: boom 1', 'and the one that did not compile, with its error');
+($rc, $out, $err) = $node->psql($db, 'SELECT * FROM w_boom');
+like($err, qr/continuous view "w_boom" is no longer maintained/, 'it reads as failed, not empty');
 
 $node->safe_psql($db, q{SELECT continuous.create_view('w_xid2', 'SELECT count(*) AS n, sum(take_xid(x)) AS s FROM ev')});
 write_round();
@@ -126,7 +149,7 @@ is(ContinuousCluster::worker_pid($node, $db), $pid, 'the worker no longer restar
 unlike(slurp_file($node->logfile, $log_offset), qr/wrote to the database/, 'nor fails again');
 
 # Failed views can be dropped; the others go on.
-$node->safe_psql($db, 'DROP VIEW w_insert, w_agg, w_xid, w_xid2');
+$node->safe_psql($db, 'DROP VIEW w_insert, w_agg, w_xid, w_xid2, w_fold_xid, w_boom');
 write_round();
 healthy_exact('after the failed views were dropped');
 is($node->safe_psql($db, q{SELECT string_agg(name::text, ',' ORDER BY id) || ' ' || string_agg(state, ',' ORDER BY id) FROM continuous.views}),

@@ -169,7 +169,7 @@ continuous_worker_state(PG_FUNCTION_ARGS)
 	values[4] = Int64GetDatum((int64) store_db_memory_used(MyDatabaseId));
 	values[5] = Int64GetDatum((int64) store_memory_limit());
 	/* Why the worker does not apply changes, if it does not (1.1). */
-	nulls[6] = !store_db_worker_problem(MyDatabaseId, problem);
+	nulls[6] = !worker_problem(MyDatabaseId, problem);
 	values[6] = CStringGetTextDatum(problem);
 	values[7] = LSNGetDatum(status.checkpoint_lsn);
 	nulls[7] = (status.checkpoint_lsn == InvalidXLogRecPtr);
@@ -181,7 +181,7 @@ continuous_worker_state(PG_FUNCTION_ARGS)
 	values[10] = TimestampTzGetDatum(status.last_failure_time);
 	nulls[10] = (status.last_failure_time == 0);
 	values[11] = TimestampTzGetDatum(status.next_retry_time);
-	nulls[11] = (status.next_retry_time == 0 || status.worker_pid != 0);
+	nulls[11] = (status.next_retry_time == 0); /* until a worker makes progress */
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	return (Datum) 0;
 }

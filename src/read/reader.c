@@ -39,6 +39,7 @@
 #include "query/compile.h"
 #include "read/reader.h"
 #include "store/store.h"
+#include "worker/worker.h"
 
 typedef struct CachedView
 {
@@ -116,7 +117,7 @@ warn_if_not_maintained(const char *viewname)
 	StoreDb    status;
 	XLogRecPtr applied = InvalidXLogRecPtr;
 
-	if (!store_db_worker_problem(MyDatabaseId, problem))
+	if (!worker_problem(MyDatabaseId, problem))
 		return;
 	if (store_db_get_status(MyDatabaseId, &status))
 		applied = status.applied_lsn;

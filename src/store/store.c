@@ -525,7 +525,8 @@ store_db_record_failure(StoreDb *db, const char *message, TimestampTz next_retry
 /*
  * Why the worker of database dboid does not apply changes, into buf (of
  * STORE_MESSAGE_LEN bytes): it is paused (shared memory full), it is not
- * running (with the error that ended it, if one did), or no database slot
+ * running (with the error that ended it, if one did), it runs again after a
+ * failure but has not made progress yet (backing off), or no database slot
  * is left for it.  Returns false, with buf empty, when it runs and applies.
  */
 bool
@@ -550,6 +551,9 @@ store_db_worker_problem(Oid dboid, char *buf)
 		strlcpy(buf, "the pg_continuous worker is not running", STORE_MESSAGE_LEN);
 	else if (status.error[0] != '\0')
 		strlcpy(buf, status.error, STORE_MESSAGE_LEN);
+	else if (status.last_failure[0] != '\0')
+		snprintf(buf, STORE_MESSAGE_LEN, "the pg_continuous worker is starting again after failing with: %s",
+				 status.last_failure);
 	return buf[0] != '\0';
 }
 

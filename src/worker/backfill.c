@@ -156,7 +156,8 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 
 			if (RelationGetRelid(rel) != sourcerelid)
 				map = convert_tuples_by_name(RelationGetDescr(rel), av->cv->sourcedesc);
-			while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+			/* A merge finds the view dropped meanwhile: it is disabled, stop. */
+			while (!av->disabled && table_scan_getnextslot(scan, ForwardScanDirection, slot))
 			{
 				bool      should_free;
 				HeapTuple tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);

@@ -532,7 +532,7 @@ checkpoint_take(XLogRecPtr lsn)
 		tuples = palloc(sizeof(MinimalTuple) * Max(n, 1));
 		store_view_get_header(av->shared, &header);
 		if (store_view_copy_groups(av->shared, groups, n, ids, tuples, &cleared,
-								   av->cv->retractable ? checkpoint_row : NULL, av->cv))
+								   av->cv && av->cv->retractable ? checkpoint_row : NULL, av->cv))
 		{
 			checkpoint_write_view(av->view_id, &header, cleared, n, ids, tuples);
 			written[nwritten].av = av;
@@ -731,15 +731,19 @@ checkpoint_restore(const CheckpointInfo *ckpt, bool shared_loaded, bool gap, XLo
 		if (cpv == NULL && !gap)
 			continue; /* created after the checkpoint: decoded later */
 		av = registry_register_view(row);
-		if (av == NULL)
-			continue; /* its definition does not compile: failed */
 		if (av->shared == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("shared memory for continuous views is full"),
 					 errhint("Raise continuous.shared_memory (now %d kB) and restart the server.",
 							 continuous_shared_memory_kb)));
-		if (cpv && !shared_loaded)
+		if (cpv && !shared_loaded && av->cv == NULL)
+		{
+			/* Failed, not compiled: keep the checkpoint's failure, if it has one. */
+			if (cpv->header.state == VIEW_FAILED)
+				store_view_set_header(av->shared, &cpv->header);
+		}
+		else if (cpv && !shared_loaded)
 		{
 			load_view(av, &cpv->header);
 			av->disabled = cpv->header.state == VIEW_FAILED;

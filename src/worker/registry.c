@@ -242,20 +242,72 @@ registry_forget_settings(void)
 }
 
 /*
+ * Compiles av's definition as its owner.  Returns NULL, or the error that
+ * failed it.  Compiling runs the owner's code too (constant folding, initial
+ * values), which may run SQL: it needs a snapshot (the historic one while
+ * decoding).  An error there fails the view, not the worker; code that takes
+ * a transaction ID fails the view and ends the worker's pass (see
+ * registry_fail_if_wrote).
+ */
+static char *
+compile_as_owner(ApplyView *av, const CatalogRow *row)
+{
+	Relation      source = RelationIdGetRelation(row->sourcerelid);
+	SavedIdentity worker_user;
+	MemoryContext cxt = CurrentMemoryContext;
+	char         *error = NULL;
+
+	if (!RelationIsValid(source))
+		elog(ERROR, "could not open source %u of continuous view \"%s\"", row->sourcerelid, av->name);
+	if (OidIsValid(av->owner))
+		registry_become_owner(av, &worker_user);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		av->cv = compile_view(row->id, row->sourcerelid, row->querytree);
+		compile_view_for_apply(av->cv, RelationGetDescr(source));
+	}
+	PG_CATCH();
+	{
+		ErrorData *edata;
+
+		if (OidIsValid(av->owner))
+			security_restore(&worker_user);
+		if (ProcDiePending || QueryCancelPending)
+			PG_RE_THROW();
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		PopActiveSnapshot();
+		RelationClose(source);
+		av->cv = NULL;
+		error = pstrdup(edata->message);
+		FreeErrorData(edata);
+		return error;
+	}
+	PG_END_TRY();
+	PopActiveSnapshot();
+	if (OidIsValid(av->owner))
+		security_restore(&worker_user);
+	RelationClose(source);
+	return NULL;
+}
+
+/*
  * Registers the view of a catalog row (decoded, or read at start), inside a
- * transaction; returns it, or NULL when compiling its definition failed
- * (the view is then failed in shared memory).  A view already registered
- * is returned as it is.
+ * transaction, and returns it; a view already registered is returned as it
+ * is.  A view whose state in shared memory says it failed is not compiled
+ * again, and one whose definition does not compile is registered failed,
+ * without a compiled definition (cv NULL): either way its failure stays in
+ * shared memory and in the checkpoints, and it never runs.
  */
 ApplyView *
 registry_register_view(const CatalogRow *row)
 {
 	MemoryContext old = MemoryContextSwitchTo(registry_cxt);
 	int32         view_id = row->id;
-	Oid           sourcerelid = row->sourcerelid;
 	ApplyView    *av;
-	Relation      source;
-	SavedIdentity worker_user;
+	char         *compile_error = NULL;
 
 	Assert(registry_is_worker() && IsTransactionState());
 	av = registry_find_view(view_id);
@@ -270,58 +322,11 @@ registry_register_view(const CatalogRow *row)
 	av->owner = view_owner(row->viewrelid);
 	owners_stale = true; /* registry_check_owners checks it before use */
 	av->name = continuous_view_name(row->viewrelid, view_id);
-	source = RelationIdGetRelation(sourcerelid);
-	if (!RelationIsValid(source))
-		elog(ERROR, "could not open source %u of continuous view \"%s\"", sourcerelid, av->name);
-	/*
-	 * Compiling runs the owner's code too (constant folding, initial
-	 * values), which may run SQL: it needs a snapshot (the historic one while
-	 * decoding).  An error there fails the view, not the worker.
-	 */
-	if (OidIsValid(av->owner))
-		registry_become_owner(av, &worker_user);
-	PushActiveSnapshot(GetTransactionSnapshot());
-	PG_TRY();
-	{
-		av->cv = compile_view(view_id, sourcerelid, row->querytree);
-		compile_view_for_apply(av->cv, RelationGetDescr(source));
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-		SharedView *shared;
-
-		if (OidIsValid(av->owner))
-			security_restore(&worker_user);
-		if (ProcDiePending || QueryCancelPending)
-			PG_RE_THROW();
-		MemoryContextSwitchTo(registry_cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		PopActiveSnapshot();
-		RelationClose(source);
-		shared = store_view_attach(registry_store_db, view_id, VIEW_READY);
-		if (shared)
-			store_view_mark_failed(shared, edata->message);
-		ereport(LOG,
-				(errmsg("pg_continuous: continuous view \"%s\" is no longer maintained", av->name),
-				 errdetail("Compiling its definition failed: %s", edata->message)));
-		FreeErrorData(edata);
-		MemoryContextSwitchTo(old);
-		return NULL;
-	}
-	PG_END_TRY();
-	PopActiveSnapshot();
-	if (OidIsValid(av->owner))
-		security_restore(&worker_user);
-	RelationClose(source);
-	av->uses_settings = compile_uses_session_settings(av->cv);
-	av->runs_user_code = compile_calls_user_functions(av->cv);
 	av->timezone = pstrdup(row->timezone);
 	av->datestyle = pstrdup(row->datestyle);
 	av->intervalstyle = pstrdup(row->intervalstyle);
+	av->is_table = get_rel_relkind(row->sourcerelid) != RELKIND_FOREIGN_TABLE;
 	av->deltacxt = AllocSetContextCreate(registry_cxt, "continuous delta", ALLOCSET_DEFAULT_SIZES);
-	av->is_table = get_rel_relkind(sourcerelid) != RELKIND_FOREIGN_TABLE;
 	{
 		HASHCTL ctl;
 
@@ -331,8 +336,6 @@ registry_register_view(const CatalogRow *row)
 		av->dirty = hash_create("continuous dirty groups", 256, &ctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
-	av->keybuf = palloc(sizeof(Datum) * (av->cv->nkeys + CONTINUOUS_MAX_AGG_ARGS + 1));
-	av->keynullbuf = palloc(sizeof(bool) * (av->cv->nkeys + CONTINUOUS_MAX_AGG_ARGS + 1));
 	registry_reset_delta(av);
 
 	/*
@@ -343,6 +346,32 @@ registry_register_view(const CatalogRow *row)
 	 */
 	av->shared = store_view_attach(registry_store_db, view_id,
 								   av->is_table ? VIEW_INITIALIZING : VIEW_READY);
+	if (av->shared == NULL || av->shared->state != VIEW_FAILED)
+		compile_error = compile_as_owner(av, row);
+	if (av->cv == NULL)
+	{
+		av->disabled = true;
+		apply_views = lappend(apply_views, av);
+		if (compile_error)
+		{
+			if (av->shared)
+				store_view_mark_failed(av->shared, compile_error);
+			ereport(LOG,
+					(errmsg("pg_continuous: continuous view \"%s\" is no longer maintained", av->name),
+					 errdetail("Compiling its definition failed: %s", compile_error)));
+		}
+		MemoryContextSwitchTo(old);
+		return av;
+	}
+	av->uses_settings = compile_uses_session_settings(av->cv);
+	av->runs_user_code = compile_calls_user_functions(av->cv);
+	av->keybuf = palloc(sizeof(Datum) * (av->cv->nkeys + CONTINUOUS_MAX_AGG_ARGS + 1));
+	av->keynullbuf = palloc(sizeof(bool) * (av->cv->nkeys + CONTINUOUS_MAX_AGG_ARGS + 1));
+	apply_views = lappend(apply_views, av);
+	registry_map_reset();
+	/* Constant folding took a transaction ID: the view fails (see above). */
+	registry_fail_if_wrote(av);
+
 	if (av->shared)
 	{
 		dsa_pointer *dirty;
@@ -361,8 +390,6 @@ registry_register_view(const CatalogRow *row)
 	av->initializing = av->is_table &&
 					   (av->shared == NULL || av->shared->state == VIEW_INITIALIZING);
 	av->reset_pending = av->initializing;
-	apply_views = lappend(apply_views, av);
-	registry_map_reset();
 	MemoryContextSwitchTo(old);
 	elog(DEBUG1, "pg_continuous: maintaining continuous view \"%s\"", av->name);
 	return av;
@@ -378,7 +405,8 @@ registry_unregister_view(int32 view_id)
 	{
 		apply_views = list_delete_ptr(apply_views, av);
 		registry_map_reset();
-		compile_view_free(av->cv);
+		if (av->cv)
+			compile_view_free(av->cv);
 		MemoryContextDelete(av->deltacxt);
 		hash_destroy(av->dirty);
 		pfree(av);

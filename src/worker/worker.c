@@ -146,6 +146,24 @@ defer_shutdown(bool defer)
 	}
 }
 
+/*
+ * Why the worker of database dboid does not apply changes, into buf (of
+ * STORE_MESSAGE_LEN bytes), as store_db_worker_problem says, or because
+ * continuous.enabled is off; false when it applies them.
+ */
+bool
+worker_problem(Oid dboid, char *buf)
+{
+	if (store_db_worker_problem(dboid, buf))
+		return true;
+	if (!continuous_enabled)
+	{
+		strlcpy(buf, "continuous.enabled is off", STORE_MESSAGE_LEN);
+		return true;
+	}
+	return false;
+}
+
 void
 worker_slot_name(Oid dboid, char *name)
 {
@@ -457,6 +475,8 @@ worker_drop_and_exit(LogicalDecodingContext *ctx, const char *slotname)
 	ReplicationSlotRelease();
 	ReplicationSlotDrop(slotname, true);
 	store_db_forget_views(worker_db);
+	store_db_give_back(worker_db);
+	worker_db = NULL;
 	ereport(LOG, (errmsg("pg_continuous: extension dropped; replication slot \"%s\" dropped", slotname)));
 	proc_exit(0);
 }
@@ -768,6 +788,8 @@ continuous_worker_main(Datum arg)
 	}
 	PG_CATCH();
 	{
+		/* The control lock comes before any view lock still held. */
+		LWLockReleaseAll();
 		record_failure();
 		PG_RE_THROW();
 	}
@@ -789,6 +811,22 @@ worker_run(Oid dboid)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("pg_continuous worker");
+
+	/*
+	 * With every database slot taken, a database without the extension has
+	 * nothing to do; one with it waits for a slot (the claim fails, and the
+	 * next worker tries again).
+	 */
+	if (store_db_no_room(dboid))
+	{
+		bool has_extension;
+
+		StartTransactionCommand();
+		has_extension = OidIsValid(get_extension_oid(CONTINUOUS_EXTENSION_NAME, true));
+		CommitTransactionCommand();
+		if (!has_extension)
+			proc_exit(0);
+	}
 
 	/* A worker of an earlier extension may still be finishing: wait for it. */
 	claim_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), WORKER_CLAIM_TIMEOUT_MS);

@@ -11,5 +11,6 @@
 extern void worker_register_launcher(void);
 extern void worker_start_for_database(Oid dboid);
 extern void worker_slot_name(Oid dboid, char *name);
+extern bool worker_problem(Oid dboid, char *buf);
 
 #endif /* CONTINUOUS_WORKER_H */
