@@ -215,6 +215,14 @@ _PG_init(void)
 							 true,
 							 PGC_SIGHUP, 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("continuous.view_timeout",
+							"Longest time one call into a continuous view's code may run.",
+							"A call (applying a row, merging a view's changes, compiling its definition) "
+							"running longer fails that view alone; 0 turns the limit off.",
+							&continuous_view_timeout_ms,
+							60000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	DefineCustomBoolVariable("continuous.enable_view_scan",
 							 "Whether the planner reads continuous views with a view scan.",
 							 "When off, a continuous view is read through a function scan of "

@@ -148,8 +148,33 @@ healthy_exact('with every failing view still there');
 is(ContinuousCluster::worker_pid($node, $db), $pid, 'the worker no longer restarts');
 unlike(slurp_file($node->logfile, $log_offset), qr/wrote to the database/, 'nor fails again');
 
+# A view whose code runs longer than continuous.view_timeout fails alone; the
+# worker goes on without a restart.
+ContinuousCluster::set_config($node, 'continuous.view_timeout' => '1s');
+$node->safe_psql($db, q{
+	CREATE FUNCTION slow(x int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$
+	BEGIN IF x = 4242 THEN PERFORM pg_sleep(60); END IF; RETURN x; END $$;
+});
+$node->safe_psql($db, q{SELECT continuous.create_view('w_slow', 'SELECT sum(slow(x)) AS s FROM ev')});
+write_round();
+$pid = ContinuousCluster::worker_pid($node, $db);
+$node->safe_psql($db, q{
+	BEGIN;
+	INSERT INTO ev VALUES (1, 4242);
+	INSERT INTO ev_copy VALUES (1, 4242);
+	COMMIT;
+	SELECT continuous.sync('60 s');
+});
+is(view_state('w_slow'), 'failed: its code ran longer than continuous.view_timeout (1000 ms)',
+	'a view whose code runs longer than continuous.view_timeout fails');
+healthy_exact('beside a view that timed out');
+is(ContinuousCluster::worker_pid($node, $db), $pid, 'without a worker restart');
+write_round();
+healthy_exact('after it');
+ContinuousCluster::set_config($node, 'continuous.view_timeout' => undef);
+
 # Failed views can be dropped; the others go on.
-$node->safe_psql($db, 'DROP VIEW w_insert, w_agg, w_xid, w_xid2, w_fold_xid, w_boom');
+$node->safe_psql($db, 'DROP VIEW w_insert, w_agg, w_xid, w_xid2, w_fold_xid, w_boom, w_slow');
 write_round();
 healthy_exact('after the failed views were dropped');
 is($node->safe_psql($db, q{SELECT string_agg(name::text, ',' ORDER BY id) || ' ' || string_agg(state, ',' ORDER BY id) FROM continuous.views}),

@@ -12,6 +12,9 @@
 extern int continuous_shared_memory_kb; /* continuous.shared_memory */
 extern int continuous_max_databases;    /* continuous.max_databases */
 
+/* worker/registry.c */
+extern int continuous_view_timeout_ms; /* continuous.view_timeout */
+
 /* worker/merge.c */
 extern int continuous_apply_batch_events;   /* continuous.apply_batch_events */
 extern int continuous_debug_merge_delay_ms; /* continuous.debug_merge_delay */

@@ -263,11 +263,11 @@ apply_to_targets(List *targets, HeapTuple tuple, int sign)
 			MemoryContextSwitchTo(cxt);
 			edata = CopyErrorData();
 			FlushErrorState();
-			registry_disable_view(av, edata->message);
+			registry_disable_view(av, registry_error_text(edata));
 			FreeErrorData(edata);
 		}
 		PG_END_TRY();
-		security_restore(&worker_user);
+		registry_restore_owner(&worker_user);
 		registry_fail_if_wrote(av);
 	}
 	error_context_stack = errcallback.previous;

@@ -165,6 +165,7 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 
 				if (av->uses_settings)
 					registry_use_view_settings(av);
+				registry_view_progress();
 				apply_row(av, converted, 1);
 				if (converted != tuple)
 					heap_freetuple(converted);
@@ -191,7 +192,7 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 	{
 		ErrorData *edata;
 
-		security_restore(&worker_user);
+		registry_restore_owner(&worker_user);
 		registry_forget_settings();
 		/* Interrupts (shutdown) are not the view's fault. */
 		if (ProcDiePending || QueryCancelPending)
@@ -202,13 +203,13 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 		LWLockReleaseAll();
 		merge_abandon();
 		av->backfilling = false;
-		registry_disable_view(av, edata->message);
+		registry_disable_view(av, registry_error_text(edata));
 		FreeErrorData(edata);
 		error_context_stack = errcallback.previous;
 		return;
 	}
 	PG_END_TRY();
-	security_restore(&worker_user);
+	registry_restore_owner(&worker_user);
 	error_context_stack = errcallback.previous;
 	/* The view's settings applied inside the bracket were undone with it. */
 	registry_forget_settings();

@@ -294,6 +294,8 @@ merge_view(StoreDb *db, ApplyView *av)
 			bool         live;
 			int64        rows = 0;
 
+			registry_view_progress();
+
 			/* After a TRUNCATE of the source the delta replaces the shared groups. */
 			for (sg = av->reset_pending ? NULL : store_group_first(shared, g->hash, &dp); sg;
 				 sg = store_group_next(sg, g->hash, &dp))
@@ -462,19 +464,19 @@ merge_views(StoreDb *db, List *views)
 		{
 			ErrorData *edata;
 
-			security_restore(&worker_user);
+			registry_restore_owner(&worker_user);
 			failed = true;
 			MemoryContextSwitchTo(cxt);
 			edata = CopyErrorData();
 			FlushErrorState();
 			LWLockReleaseAll();
 			merge_abandon();
-			registry_disable_view(av, edata->message);
+			registry_disable_view(av, registry_error_text(edata));
 			FreeErrorData(edata);
 		}
 		PG_END_TRY();
 		if (!failed)
-			security_restore(&worker_user);
+			registry_restore_owner(&worker_user);
 		registry_fail_if_wrote(av);
 		error_context_stack = errcallback.previous;
 

@@ -52,6 +52,7 @@
 #include "utils/regproc.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/timeout.h"
 
 #include "worker/registry.h"
 
@@ -272,7 +273,7 @@ compile_as_owner(ApplyView *av, const CatalogRow *row)
 		ErrorData *edata;
 
 		if (OidIsValid(av->owner))
-			security_restore(&worker_user);
+			registry_restore_owner(&worker_user);
 		if (ProcDiePending || QueryCancelPending)
 			PG_RE_THROW();
 		MemoryContextSwitchTo(cxt);
@@ -281,14 +282,14 @@ compile_as_owner(ApplyView *av, const CatalogRow *row)
 		PopActiveSnapshot();
 		RelationClose(source);
 		av->cv = NULL;
-		error = pstrdup(edata->message);
+		error = pstrdup(registry_error_text(edata));
 		FreeErrorData(edata);
 		return error;
 	}
 	PG_END_TRY();
 	PopActiveSnapshot();
 	if (OidIsValid(av->owner))
-		security_restore(&worker_user);
+		registry_restore_owner(&worker_user);
 	RelationClose(source);
 	return NULL;
 }
@@ -454,10 +455,93 @@ registry_reset_dirty(ApplyView *av)
 		(void) hash_search(av->dirty, dp, HASH_REMOVE, NULL);
 }
 
+/* ----------------------------------------------------------------------
+ * A view's code: its owner's identity, and continuous.view_timeout
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * The view-code watchdog.  A periodic timeout ticks every half
+ * continuous.view_timeout; each call into a view's code, and each row of a
+ * backfill and group of a merge (registry_view_progress), moves
+ * view_call_seq on.  A call still running, with no progress, at three
+ * ticks in a row has run for at least view_timeout: the handler asks for a
+ * query cancel, which the view's code gets at its next interrupt check, and
+ * the catch block of the call fails that view (registry_error_text).  It
+ * costs two stores per call; code that never checks for interrupts (a
+ * loop in C) cannot be stopped this way.
+ */
+int continuous_view_timeout_ms = 60000;
+
+static volatile sig_atomic_t in_view_call = false;
+static volatile uint32       view_call_seq = 0;
+static volatile sig_atomic_t view_timed_out = false;
+static uint32                seen_seq = 0;
+static int                   seen_ticks = 0;
+static TimeoutId             view_timeout_id = MAX_TIMEOUTS;
+static int                   armed_ms = 0;
+
+static void
+view_timeout_handler(void)
+{
+	if (!in_view_call || view_call_seq != seen_seq)
+	{
+		seen_seq = view_call_seq;
+		seen_ticks = 0;
+		return;
+	}
+	if (++seen_ticks < 2)
+		return;
+	seen_ticks = 0;
+	view_timed_out = true;
+	QueryCancelPending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+/* Arms the watchdog for continuous.view_timeout; again after it changed. */
+void
+registry_arm_view_timeout(void)
+{
+	if (continuous_view_timeout_ms == armed_ms)
+		return;
+	if (view_timeout_id == MAX_TIMEOUTS)
+		view_timeout_id = RegisterTimeout(USER_TIMEOUT, view_timeout_handler);
+	if (armed_ms > 0)
+		disable_timeout(view_timeout_id, false);
+	armed_ms = continuous_view_timeout_ms;
+	if (armed_ms > 0)
+		enable_timeout_every(view_timeout_id,
+							 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(armed_ms / 2, 1)),
+							 Max(armed_ms / 2, 1));
+}
+
+/* A long call into a view's code is making progress (a row, a group). */
+void
+registry_view_progress(void)
+{
+	view_call_seq++;
+}
+
+/*
+ * What to record as the failure of a view whose code raised edata: the
+ * watchdog's verdict if the watchdog canceled it, else the error itself.
+ */
+const char *
+registry_error_text(ErrorData *edata)
+{
+	if (view_timed_out)
+	{
+		view_timed_out = false;
+		return psprintf("its code ran longer than continuous.view_timeout (%d ms)", armed_ms);
+	}
+	return edata->message;
+}
+
 /*
  * Runs the view's definition as its owner (security.c) until
- * security_restore(saved); an error in between must restore the worker's
- * role before the worker goes on.  A view's own settings
+ * registry_restore_owner(saved); an error in between must restore the
+ * worker's role before the worker goes on.  A view's own settings
  * (registry_use_view_settings) are applied before the bracket.  Only
  * functions that are not built in can change settings, so only views that
  * call some have them undone; before compiling (cv NULL), assume they do.
@@ -466,6 +550,27 @@ void
 registry_become_owner(ApplyView *av, SavedIdentity *saved)
 {
 	security_run_as_owner(av->owner, av->cv == NULL || av->runs_user_code, saved);
+	view_call_seq++;
+	in_view_call = true;
+}
+
+/*
+ * Ends the bracket registry_become_owner opened.  A cancel the watchdog
+ * asked for that the code did not get to is dropped: it was for this call.
+ * One the code got raised an error, whose catch block asks
+ * registry_error_text for the view's failure.
+ */
+void
+registry_restore_owner(const SavedIdentity *saved)
+{
+	in_view_call = false;
+	if (view_timed_out && QueryCancelPending)
+	{
+		/* The call ended before it got the cancel: nothing to fail. */
+		view_timed_out = false;
+		QueryCancelPending = false;
+	}
+	security_restore(saved);
 }
 
 /* A function the current user may not execute: its oid into *context. */
@@ -526,11 +631,11 @@ registry_check_owners(bool only_if_stale)
 		}
 		PG_CATCH();
 		{
-			security_restore(&worker_user);
+			registry_restore_owner(&worker_user);
 			PG_RE_THROW();
 		}
 		PG_END_TRY();
-		security_restore(&worker_user);
+		registry_restore_owner(&worker_user);
 		if (!allowed)
 		{
 			char *source = get_rel_name(av->cv->sourcerelid);

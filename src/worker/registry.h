@@ -109,9 +109,13 @@ extern List *registry_targets(Relation relation);
 extern void  registry_map_reset(void);
 extern void  registry_check_owners(bool only_if_stale);
 
-extern void registry_use_view_settings(ApplyView *av);
-extern void registry_forget_settings(void);
-extern void registry_become_owner(ApplyView *av, SavedIdentity *saved);
+extern void        registry_use_view_settings(ApplyView *av);
+extern void        registry_forget_settings(void);
+extern void        registry_become_owner(ApplyView *av, SavedIdentity *saved);
+extern void        registry_restore_owner(const SavedIdentity *saved);
+extern void        registry_arm_view_timeout(void);
+extern void        registry_view_progress(void);
+extern const char *registry_error_text(ErrorData *edata);
 
 extern void registry_reset_delta(ApplyView *av);
 extern void registry_reset_dirty(ApplyView *av);

@@ -868,6 +868,7 @@ worker_run(Oid dboid)
 	back_off();
 	wait_until_enabled();
 	registry_init(worker_db, catalogrelid);
+	registry_arm_view_timeout();
 	merge_init(registry_context());
 	if (start_from_checkpoint())
 	{
@@ -904,6 +905,7 @@ worker_run(Oid dboid)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			registry_arm_view_timeout();
 		}
 		if (shutdown_requested || !continuous_enabled)
 			finish_and_exit(ctx); /* when disabled, the next worker waits */
