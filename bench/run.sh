@@ -29,14 +29,14 @@ usage()
 	cat <<'EOF'
 usage: bash bench/run.sh [--quick] [--only LIST] [--keep]
   --quick      smaller sizes and 3 runs per figure; under two minutes
-  --only LIST  comma-separated benchmark numbers to run (1-6), e.g. --only 2,6
+  --only LIST  comma-separated benchmark numbers to run (1-7), e.g. --only 2,6
   --keep       keep the temporary directory (server, logs, generated files)
 Environment: CONTINUOUS_SKIP_INSTALL=1 skips apt-get (packages already present).
 EOF
 }
 
 QUICK=0
-ONLY=1,2,3,4,5,6
+ONLY=1,2,3,4,5,6,7
 KEEP=${CONTINUOUS_KEEP_TMP:-0}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -61,6 +61,7 @@ if [ "$QUICK" = 1 ]; then
 	READ_EVENTS=1000000 READ_SECONDS=1
 	STATE_GROUPS=(1000 10000 100000)
 	NEXMARK_EVENTS=500000 NEXMARK_RUNS=3
+	LATEST_EVENTS=200000 LATEST_DEVICES=100000
 else
 	MODE=full
 	RUNS=5
@@ -71,6 +72,7 @@ else
 	READ_EVENTS=10000000 READ_SECONDS=3
 	STATE_GROUPS=(1000 10000 100000 1000000)
 	NEXMARK_EVENTS=5000000 NEXMARK_RUNS=3
+	LATEST_EVENTS=1000000 LATEST_DEVICES=100000
 fi
 
 # Server settings for benchmarking (appended after scripts/common.sh's own,
@@ -173,6 +175,7 @@ run_one 3 bench_freshness
 run_one 4 bench_reads
 run_one 5 bench_state
 run_one 6 bench_nexmark
+run_one 7 bench_latest
 
 ELAPSED=$((SECONDS - START_SECONDS))
 mkdir -p "$BENCH_DIR/results"
