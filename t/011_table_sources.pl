@@ -292,6 +292,8 @@ my @AGGREGATES = (
 	{ name => 'count',       sql => 'count(DISTINCT k)' },
 	{ name => 'sum',         sql => 'sum(DISTINCT g % 10)' },
 	{ name => 'array_agg',   sql => 'array_agg(DISTINCT k)' },
+	{ name => 'string_agg',  sql => "string_agg(DISTINCT k, ',')" },
+	{ name => 'string_agg',  sql => "string_agg(DISTINCT k, ' > ' ORDER BY k DESC)" },
 	{ name => 'count',       sql => 'count(*) FILTER (WHERE y > 0)' },
 	{ name => 'max',         sql => "max(x) FILTER (WHERE k <> 'a')" },
 	{ name => 'sum',         sql => 'sum(n) FILTER (WHERE g % 3 = 0)' },

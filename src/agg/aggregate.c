@@ -29,6 +29,7 @@
 #include "catalog/pg_type.h"
 #include "nodes/execnodes.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "parser/parse_agg.h"
 #include "parser/parse_coerce.h"
 #include "utils/builtins.h"
@@ -95,6 +96,36 @@ agg_name(Oid aggfnoid)
 	return get_func_name(aggfnoid);
 }
 
+/*
+ * Are the arguments of a DISTINCT aggregate after the first constants (the
+ * same for every row, so DISTINCT is over the first)?  Their values go to
+ * values/nulls when given.
+ */
+static bool
+distinct_others_constant(Aggref *aggref, Datum *values, bool *nulls)
+{
+	ListCell *lc;
+	int       i = 0;
+
+	foreach(lc, aggref->args)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+		Node        *folded;
+
+		if (i++ == 0 || tle->resjunk)
+			continue;
+		folded = eval_const_expressions(NULL, (Node *) tle->expr);
+		if (!IsA(folded, Const))
+			return false;
+		if (values)
+		{
+			values[i - 1] = ((Const *) folded)->constvalue;
+			nulls[i - 1] = ((Const *) folded)->constisnull;
+		}
+	}
+	return true;
+}
+
 void
 agg_check_supported(Aggref *aggref)
 {
@@ -109,9 +140,8 @@ agg_check_supported(Aggref *aggref)
 				 errdetail("Its result needs every input value in order."),
 				 errhint("Use a combinable approximation such as tdigest_percentile() of the tdigest extension.")));
 	if (aggref->aggorder != NIL &&
-		(aggref->aggdistinct == NIL ||
-		 list_length(aggref->aggorder) != list_length(aggref->aggdistinct) ||
-		 !equal(aggref->aggorder, aggref->aggdistinct)))
+		(aggref->aggdistinct == NIL || list_length(aggref->aggorder) != 1 ||
+		 !equal(linitial(aggref->aggorder), linitial(aggref->aggdistinct))))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("ORDER BY inside aggregate %s is not supported in a continuous view",
@@ -122,12 +152,15 @@ agg_check_supported(Aggref *aggref)
 		SortGroupClause *sgc = linitial_node(SortGroupClause, aggref->aggdistinct);
 		Oid              argtype = exprType((Node *) linitial_node(TargetEntry, aggref->args)->expr);
 
-		if (list_length(aggref->args) != 1)
+		/* The other arguments must be constants: DISTINCT is then over the first. */
+		if (list_length(aggref->args) > CONTINUOUS_MAX_AGG_ARGS ||
+			!distinct_others_constant(aggref, NULL, NULL))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("DISTINCT over several arguments of aggregate %s is not supported in a continuous view",
 							agg_name(aggref->aggfnoid)),
-					 errhint("Use DISTINCT with an aggregate of one argument.")));
+					 errdetail("Only the first argument of a DISTINCT aggregate may vary from row to row; the others must be constants."),
+					 errhint("Use DISTINCT over one column, with constant other arguments such as string_agg(DISTINCT url, ',').")));
 		if (!sgc->hashable || !OidIsValid(sgc->sortop) || !OidIsValid(get_array_type(argtype)))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -315,6 +348,7 @@ agg_init(ContinuousAgg *agg, Aggref *aggref)
 		fmgr_info(get_opcode(sgc->eqop), &agg->distincteq);
 		fmgr_info(get_opcode(sgc->sortop), &agg->distinctlt);
 		agg->distinctNullsFirst = sgc->nulls_first;
+		(void) distinct_others_constant(aggref, agg->distinctConsts, agg->distinctConstNulls);
 		get_typlenbyvalalign(agg->inputTypes[0], &agg->argLen, &agg->argByVal, &agg->argAlign);
 		agg->storedType = get_array_type(agg->inputTypes[0]);
 		get_typlenbyval(agg->storedType, &agg->storedTypeLen, &agg->storedTypeByVal);
@@ -741,8 +775,17 @@ static void
 fold_distinct_value(Datum value, bool isnull, void *arg)
 {
 	FoldDistinct *fold = (FoldDistinct *) arg;
+	Datum         args[CONTINUOUS_MAX_AGG_ARGS];
+	bool          argnulls[CONTINUOUS_MAX_AGG_ARGS];
 
-	advance_plain(fold->agg, &fold->state, &fold->isnull, &value, &isnull, fold->statecxt);
+	args[0] = value;
+	argnulls[0] = isnull;
+	for (int i = 1; i < fold->agg->numArgs; i++)
+	{
+		args[i] = fold->agg->distinctConsts[i];
+		argnulls[i] = fold->agg->distinctConstNulls[i];
+	}
+	advance_plain(fold->agg, &fold->state, &fold->isnull, args, argnulls, fold->statecxt);
 }
 
 /* The aggregate's result for a state, in the current memory context. */

@@ -50,9 +50,12 @@ typedef struct ContinuousAgg
 	FmgrInfo distincteq;
 	FmgrInfo distinctlt; /* the DISTINCT clause's sort operator */
 	bool     distinctNullsFirst;
-	int16    argLen;
-	bool     argByVal;
-	char     argAlign;
+	/* The other arguments, constants (string_agg(DISTINCT x, ',')). */
+	Datum distinctConsts[CONTINUOUS_MAX_AGG_ARGS];
+	bool  distinctConstNulls[CONTINUOUS_MAX_AGG_ARGS];
+	int16 argLen;
+	bool  argByVal;
+	char  argAlign;
 
 	/*
 	 * Taking a row out (views over tables).  invertible: the moving-aggregate
