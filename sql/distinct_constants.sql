@@ -35,6 +35,9 @@ SELECT session, string_agg(DISTINCT url, ';') AS pages FROM dc.shadow GROUP BY s
 
 -- An argument that varies is still refused.
 SELECT continuous.create_view('dc.refused', $$SELECT string_agg(DISTINCT url, url) FROM dc.clicks$$);
+-- ORDER BY must be over the first argument (PostgreSQL lists ORDER BY items
+-- first among the DISTINCT clauses; a constant there is not the argument).
+SELECT continuous.create_view('dc.refused', $$SELECT string_agg(DISTINCT url, ','::text ORDER BY ','::text) FROM dc.clicks$$);
 
 SET client_min_messages = warning;
 DROP SCHEMA dc CASCADE;

@@ -39,6 +39,13 @@ FROM (VALUES ('{"a": 2}'::json, 1), ('{"a": 1}'::json, 1)) AS r(v, t);
 SELECT continuous.last(v, t)::text AS last_json, continuous.first(v, t)::text AS first_json
 FROM (VALUES ('{"a": 1}'::json, 1), ('{"a": 2}'::json, 1)) AS r(v, t);
 SELECT continuous.last(v, t) IS NULL AS empty FROM (VALUES (1, NULL::int)) AS r(v, t);
+-- Stored values (short headers) and constants (long ones) tie the same way,
+-- in either order.
+CREATE TABLE fl.j (v json, t int, o int);
+INSERT INTO fl.j VALUES ('{"a": 1}', 1, 1), ('{"a": 2}', 1, 2), ('{"a": 0}', 0, 3);
+SELECT (SELECT continuous.last(v, t)::text FROM (SELECT * FROM fl.j ORDER BY o) s) AS last_up,
+	   (SELECT continuous.last(v, t)::text FROM (SELECT * FROM fl.j ORDER BY o DESC) s) AS last_down,
+	   (SELECT continuous.last(v, t)::text FROM (SELECT * FROM fl.j UNION ALL SELECT '{"a": 2}'::json, 1, 4) s) AS with_constant;
 
 -- The time must have an ordering.
 SELECT continuous.last(1, '{}'::json);

@@ -217,7 +217,7 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("continuous.view_timeout",
 							"Longest time one call into a continuous view's code may run.",
-							"A call (applying a row, merging a view's changes, compiling its definition) "
+							"A call (applying a row, backfilling a row, compiling its definition) "
 							"running longer fails that view alone; 0 turns the limit off.",
 							&continuous_view_timeout_ms,
 							60000, 0, INT_MAX,

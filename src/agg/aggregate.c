@@ -126,6 +126,27 @@ distinct_others_constant(Aggref *aggref, Datum *values, bool *nulls)
 	return true;
 }
 
+/*
+ * The DISTINCT clause of the aggregate's first argument: PostgreSQL lists
+ * ORDER BY items first in aggdistinct, so it need not be the first one.
+ * NULL if the first argument has none.
+ */
+static SortGroupClause *
+distinct_clause_of_first(Aggref *aggref)
+{
+	TargetEntry *first = linitial_node(TargetEntry, aggref->args);
+	ListCell    *lc;
+
+	foreach(lc, aggref->aggdistinct)
+	{
+		SortGroupClause *sgc = lfirst_node(SortGroupClause, lc);
+
+		if (sgc->tleSortGroupRef == first->ressortgroupref)
+			return sgc;
+	}
+	return NULL;
+}
+
 void
 agg_check_supported(Aggref *aggref)
 {
@@ -141,7 +162,8 @@ agg_check_supported(Aggref *aggref)
 				 errhint("Use a combinable approximation such as tdigest_percentile() of the tdigest extension.")));
 	if (aggref->aggorder != NIL &&
 		(aggref->aggdistinct == NIL || list_length(aggref->aggorder) != 1 ||
-		 !equal(linitial(aggref->aggorder), linitial(aggref->aggdistinct))))
+		 distinct_clause_of_first(aggref) == NULL ||
+		 !equal(linitial(aggref->aggorder), distinct_clause_of_first(aggref))))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("ORDER BY inside aggregate %s is not supported in a continuous view",
@@ -149,7 +171,7 @@ agg_check_supported(Aggref *aggref)
 				 errhint("Remove the ORDER BY from the aggregate's arguments.")));
 	if (aggref->aggdistinct != NIL)
 	{
-		SortGroupClause *sgc = linitial_node(SortGroupClause, aggref->aggdistinct);
+		SortGroupClause *sgc = distinct_clause_of_first(aggref);
 		Oid              argtype = exprType((Node *) linitial_node(TargetEntry, aggref->args)->expr);
 
 		/* The other arguments must be constants: DISTINCT is then over the first. */
@@ -161,6 +183,8 @@ agg_check_supported(Aggref *aggref)
 							agg_name(aggref->aggfnoid)),
 					 errdetail("Only the first argument of a DISTINCT aggregate may vary from row to row; the others must be constants."),
 					 errhint("Use DISTINCT over one column, with constant other arguments such as string_agg(DISTINCT url, ',').")));
+		if (sgc == NULL)
+			elog(ERROR, "DISTINCT clause of the first argument of aggregate %u not found", aggref->aggfnoid);
 		if (!sgc->hashable || !OidIsValid(sgc->sortop) || !OidIsValid(get_array_type(argtype)))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -337,10 +361,12 @@ agg_init(ContinuousAgg *agg, Aggref *aggref)
 
 	if (aggref->aggdistinct != NIL)
 	{
-		SortGroupClause *sgc = linitial_node(SortGroupClause, aggref->aggdistinct);
+		SortGroupClause *sgc = distinct_clause_of_first(aggref);
 		Oid              lhs_hash,
 			rhs_hash;
 
+		if (sgc == NULL)
+			elog(ERROR, "DISTINCT clause of the first argument of aggregate %u not found", aggref->aggfnoid);
 		agg->distinct = true;
 		if (!get_op_hash_functions(sgc->eqop, &lhs_hash, &rhs_hash))
 			elog(ERROR, "could not find hash function for operator %u", sgc->eqop);

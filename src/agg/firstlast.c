@@ -72,15 +72,37 @@ compare_with(TypeCacheEntry *cache, Oid collation, Datum a, Datum b)
 	return DatumGetInt32(FunctionCall2Coll(&cache->cmp_proc_finfo, collation, a, b));
 }
 
-/* Orders values of a type without a default ordering by their bytes. */
+/*
+ * Orders values of a type without a default ordering by their bytes:
+ * variable-length ones by their contents, whatever their header or
+ * compression, so that equal values compare equal.
+ */
 static int
 compare_bytes(FirstLastState *state, Datum a, Datum b)
 {
-	Size  alen = datumGetSize(a, state->value_byval, state->value_len);
-	Size  blen = datumGetSize(b, state->value_byval, state->value_len);
-	char *abytes = state->value_byval ? (char *) &a : DatumGetPointer(a);
-	char *bbytes = state->value_byval ? (char *) &b : DatumGetPointer(b);
+	Size  alen;
+	Size  blen;
+	char *abytes;
+	char *bbytes;
 	int   c;
+
+	if (state->value_len == -1)
+	{
+		struct varlena *av = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(a));
+		struct varlena *bv = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(b));
+
+		alen = VARSIZE_ANY_EXHDR(av);
+		blen = VARSIZE_ANY_EXHDR(bv);
+		abytes = VARDATA_ANY(av);
+		bbytes = VARDATA_ANY(bv);
+	}
+	else
+	{
+		alen = datumGetSize(a, state->value_byval, state->value_len);
+		blen = datumGetSize(b, state->value_byval, state->value_len);
+		abytes = state->value_byval ? (char *) &a : DatumGetPointer(a);
+		bbytes = state->value_byval ? (char *) &b : DatumGetPointer(b);
+	}
 
 	if (alen != blen)
 		return alen < blen ? -1 : 1;
@@ -111,6 +133,23 @@ replaces(FirstLastState *state, Oid collation, int direction, Datum time, Datum 
 	return direction > 0 ? c > 0 : c < 0;
 }
 
+/*
+ * A copy of a datum in the current memory context; a variable-length one
+ * plain (not toasted, with a 4-byte header), which detoasting copies once.
+ */
+static Datum
+keep_datum(Datum value, bool byval, int16 len)
+{
+	if (len == -1)
+	{
+		struct varlena *plain = pg_detoast_datum((struct varlena *) DatumGetPointer(value));
+
+		if ((Pointer) plain != DatumGetPointer(value))
+			return PointerGetDatum(plain);
+	}
+	return datumCopy(value, byval, len);
+}
+
 /* Makes (time, value) the state's row, copied into cxt; frees the old one. */
 static void
 take_row(FirstLastState *state, MemoryContext cxt, Datum time, Datum value, bool value_null)
@@ -124,19 +163,11 @@ take_row(FirstLastState *state, MemoryContext cxt, Datum time, Datum value, bool
 		if (!state->value_byval && !state->value_null)
 			pfree(DatumGetPointer(state->value));
 	}
-	/*
-	 * Variable-length values are kept in plain form (not toasted, a 4-byte
-	 * header), so that they can be serialized and equal values have equal
-	 * bytes (compare_bytes).
-	 */
-	if (state->time_len == -1)
-		time = PointerGetDatum(pg_detoast_datum((struct varlena *) DatumGetPointer(time)));
-	if (!value_null && state->value_len == -1)
-		value = PointerGetDatum(pg_detoast_datum((struct varlena *) DatumGetPointer(value)));
-	state->time = datumCopy(time, state->time_byval, state->time_len);
+	/* Kept plain, so that they can be serialized (keep_datum). */
+	state->time = keep_datum(time, state->time_byval, state->time_len);
 	state->has_row = true;
 	state->value_null = value_null;
-	state->value = value_null ? (Datum) 0 : datumCopy(value, state->value_byval, state->value_len);
+	state->value = value_null ? (Datum) 0 : keep_datum(value, state->value_byval, state->value_len);
 	MemoryContextSwitchTo(old);
 }
 
@@ -261,11 +292,9 @@ continuous_firstlast_deserialize(PG_FUNCTION_ARGS)
 	Oid             value_type;
 	Oid             time_type;
 	FirstLastState *state;
-	MemoryContext   aggcxt;
-	MemoryContext   old;
 	bool            isnull;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
+	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "continuous.first/last deserialization function called in a non-aggregate context");
 	if (VARSIZE_ANY_EXHDR(bytes) < 2 * sizeof(Oid) + 1)
 		elog(ERROR, "invalid continuous.first/last state");
@@ -273,8 +302,8 @@ continuous_firstlast_deserialize(PG_FUNCTION_ARGS)
 	p += sizeof(Oid);
 	memcpy(&time_type, p, sizeof(Oid));
 	p += sizeof(Oid);
-	old = MemoryContextSwitchTo(aggcxt);
-	state = state_create(aggcxt, value_type, time_type);
+	/* In the current memory context, as the executor's callers expect. */
+	state = state_create(CurrentMemoryContext, value_type, time_type);
 	if (*p++)
 	{
 		/* datumRestore copies by-reference values into fresh, aligned memory. */
@@ -282,6 +311,5 @@ continuous_firstlast_deserialize(PG_FUNCTION_ARGS)
 		state->value = datumRestore(&p, &state->value_null);
 		state->has_row = true;
 	}
-	MemoryContextSwitchTo(old);
 	PG_RETURN_POINTER(state);
 }

@@ -156,16 +156,27 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 
 			if (RelationGetRelid(rel) != sourcerelid)
 				map = convert_tuples_by_name(RelationGetDescr(rel), av->cv->sourcedesc);
-			/* A merge finds the view dropped meanwhile: it is disabled, stop. */
-			while (!av->disabled && table_scan_getnextslot(scan, ForwardScanDirection, slot))
+			/*
+			 * A merge finds the view dropped meanwhile: it is disabled, stop.
+			 * Reading the table is not the view's code (view_timeout).
+			 */
+			for (;;)
 			{
+				bool      found;
 				bool      should_free;
-				HeapTuple tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
-				HeapTuple converted = map ? execute_attr_map_tuple(tuple, map) : tuple;
+				HeapTuple tuple;
+				HeapTuple converted;
+
+				registry_view_pause();
+				found = !av->disabled && table_scan_getnextslot(scan, ForwardScanDirection, slot);
+				registry_view_resume();
+				if (!found)
+					break;
+				tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
+				converted = map ? execute_attr_map_tuple(tuple, map) : tuple;
 
 				if (av->uses_settings)
 					registry_use_view_settings(av);
-				registry_view_progress();
 				apply_row(av, converted, 1);
 				if (converted != tuple)
 					heap_freetuple(converted);

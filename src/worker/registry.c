@@ -469,13 +469,15 @@ registry_reset_dirty(ApplyView *av)
  * query cancel, which the view's code gets at its next interrupt check, and
  * the catch block of the call fails that view (registry_error_text).  It
  * costs two stores per call; code that never checks for interrupts (a
- * loop in C) cannot be stopped this way.
+ * loop in C) cannot be stopped this way, nor can a merge, which runs
+ * combine functions holding the view's lock (interrupts are held then).
  */
 int continuous_view_timeout_ms = 60000;
 
 static volatile sig_atomic_t in_view_call = false;
 static volatile uint32       view_call_seq = 0;
-static volatile sig_atomic_t view_timed_out = false;
+static volatile sig_atomic_t view_timed_out = false;   /* for registry_error_text */
+static volatile sig_atomic_t cancel_requested = false; /* not yet dropped */
 static uint32                seen_seq = 0;
 static int                   seen_ticks = 0;
 static TimeoutId             view_timeout_id = MAX_TIMEOUTS;
@@ -494,6 +496,7 @@ view_timeout_handler(void)
 		return;
 	seen_ticks = 0;
 	view_timed_out = true;
+	cancel_requested = true;
 	QueryCancelPending = true;
 	InterruptPending = true;
 	SetLatch(MyLatch);
@@ -524,6 +527,24 @@ registry_view_progress(void)
 }
 
 /*
+ * Inside a bracket, the worker's own work (a backfill reading its table)
+ * does not count against the view: between registry_view_pause and
+ * registry_view_resume the watchdog does not fire.
+ */
+void
+registry_view_pause(void)
+{
+	in_view_call = false;
+}
+
+void
+registry_view_resume(void)
+{
+	view_call_seq++;
+	in_view_call = true;
+}
+
+/*
  * What to record as the failure of a view whose code raised edata: the
  * watchdog's verdict if the watchdog canceled it, else the error itself.
  */
@@ -550,24 +571,25 @@ void
 registry_become_owner(ApplyView *av, SavedIdentity *saved)
 {
 	security_run_as_owner(av->owner, av->cv == NULL || av->runs_user_code, saved);
+	view_timed_out = false;
+	cancel_requested = false;
 	view_call_seq++;
 	in_view_call = true;
 }
 
 /*
  * Ends the bracket registry_become_owner opened.  A cancel the watchdog
- * asked for that the code did not get to is dropped: it was for this call.
- * One the code got raised an error, whose catch block asks
- * registry_error_text for the view's failure.
+ * asked for that the code did not get to is dropped: it was for this call
+ * (whose error, if it raised one, registry_error_text tells apart).
  */
 void
 registry_restore_owner(const SavedIdentity *saved)
 {
 	in_view_call = false;
-	if (view_timed_out && QueryCancelPending)
+	if (cancel_requested)
 	{
-		/* The call ended before it got the cancel: nothing to fail. */
-		view_timed_out = false;
+		/* The watchdog's cancel never leaves the call it was for. */
+		cancel_requested = false;
 		QueryCancelPending = false;
 	}
 	security_restore(saved);
