@@ -69,23 +69,13 @@ typedef struct StreamSource
 	const char *name;      /* the stream's name, for the context line */
 } StreamSource;
 
-/*
- * Errors raised while parsing or executing the statement point into it, not
- * into the caller's query: the position becomes an internal one, shown with
- * the statement, as for a statement run by a PL/pgSQL function.
- */
+/* Errors point into the statement (analyze_position_in) and name the stream. */
 static void
 stream_source_callback(void *arg)
 {
 	StreamSource *source = arg;
-	int           position = geterrposition();
 
-	if (position > 0)
-	{
-		errposition(0);
-		internalerrposition(position);
-		internalerrquery(source->statement);
-	}
+	analyze_position_in(source->statement);
 	errcontext("creating stream %s", source->name);
 }
 

@@ -56,13 +56,25 @@ error_position(int location)
 static void
 definition_error_callback(void *arg)
 {
+	analyze_position_in((const char *) arg);
+}
+
+/*
+ * In an error context callback for a statement the extension parses on the
+ * user's behalf (a definition, create_stream's statement): the error's
+ * position points into query, shown as an internal query, not into the
+ * caller's statement.
+ */
+void
+analyze_position_in(const char *query)
+{
 	int pos = geterrposition();
 
 	if (pos > 0)
 	{
 		errposition(0);
 		internalerrposition(pos);
-		internalerrquery((const char *) arg);
+		internalerrquery(query);
 	}
 }
 

@@ -9,5 +9,6 @@
 #include "nodes/parsenodes.h"
 
 extern Query *analyze_view_query(const char *query_string, Oid *sourcerelid);
+extern void   analyze_position_in(const char *query);
 
 #endif /* CONTINUOUS_ANALYZE_H */

@@ -294,8 +294,6 @@ merge_view(StoreDb *db, ApplyView *av)
 			bool         live;
 			int64        rows = 0;
 
-			registry_view_progress();
-
 			/* After a TRUNCATE of the source the delta replaces the shared groups. */
 			for (sg = av->reset_pending ? NULL : store_group_first(shared, g->hash, &dp); sg;
 				 sg = store_group_next(sg, g->hash, &dp))

@@ -463,8 +463,7 @@ registry_reset_dirty(ApplyView *av)
 /*
  * The view-code watchdog.  A periodic timeout ticks every half
  * continuous.view_timeout; each call into a view's code, and each row of a
- * backfill and group of a merge (registry_view_progress), moves
- * view_call_seq on.  A call still running, with no progress, at three
+ * backfill (registry_view_resume), moves view_call_seq on.  A call still running, with no progress, at three
  * ticks in a row has run for at least view_timeout: the handler asks for a
  * query cancel, which the view's code gets at its next interrupt check, and
  * the catch block of the call fails that view (registry_error_text).  It
@@ -517,13 +516,6 @@ registry_arm_view_timeout(void)
 		enable_timeout_every(view_timeout_id,
 							 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(armed_ms / 2, 1)),
 							 Max(armed_ms / 2, 1));
-}
-
-/* A long call into a view's code is making progress (a row, a group). */
-void
-registry_view_progress(void)
-{
-	view_call_seq++;
 }
 
 /*

@@ -114,7 +114,6 @@ extern void        registry_forget_settings(void);
 extern void        registry_become_owner(ApplyView *av, SavedIdentity *saved);
 extern void        registry_restore_owner(const SavedIdentity *saved);
 extern void        registry_arm_view_timeout(void);
-extern void        registry_view_progress(void);
 extern void        registry_view_pause(void);
 extern void        registry_view_resume(void);
 extern const char *registry_error_text(ErrorData *edata);
