@@ -21,6 +21,7 @@ OBJS = \
 	src/worker/apply.o \
 	src/worker/merge.o \
 	src/worker/checkpoint.o \
+	src/worker/restore.o \
 	src/worker/backfill.o \
 	src/worker/decoder.o \
 	src/worker/worker.o \

@@ -8,6 +8,63 @@
 CREATE OR REPLACE FUNCTION continuous.create_stream(name text, columns text)
 RETURNS regclass LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'continuous_create_stream';
 
+-- Backup and restore.  A view's body reads its state by a view key (a
+-- random UUID that a dump keeps and no other view has), beside its
+-- definition printed with qualified names:
+--   SELECT * FROM continuous.read_view('<key>'::uuid, '<definition>') AS r(...)
+-- Restoring the body (CREATE VIEW) fires continuous_create_view, which
+-- makes it a continuous view again under the same key.  Views over tables
+-- are backfilled; of views over streams, pg_dump keeps the rows of the last
+-- checkpoint (checkpoint_group is a configuration table, filtered to them),
+-- which a trigger diverts into restored_group when restored, for the
+-- worker to load into the restored view.
+ALTER TABLE continuous.view_catalog
+	ADD COLUMN view_key uuid UNIQUE,
+	ADD COLUMN restored_at timestamptz;		-- made from a restored body, at
+UPDATE continuous.view_catalog SET view_key = gen_random_uuid();
+ALTER TABLE continuous.view_catalog ALTER COLUMN view_key SET NOT NULL;
+
+ALTER TABLE continuous.checkpoint_view ADD COLUMN restored_at timestamptz; -- loaded a dump's checkpoint, at
+ALTER TABLE continuous.checkpoint_group ADD COLUMN view_key uuid;
+UPDATE continuous.checkpoint_group g SET view_key = c.view_key
+FROM continuous.view_catalog c WHERE c.id = g.view_id;
+SELECT pg_catalog.pg_extension_config_dump('continuous.checkpoint_group',
+	'WHERE view_key IN (SELECT c.view_key FROM continuous.view_catalog c '
+	'JOIN pg_catalog.pg_foreign_table f ON f.ftrelid = c.sourcerelid)');
+
+CREATE TABLE continuous.restored_group (
+	view_key	uuid NOT NULL,
+	state		bytea NOT NULL
+);
+REVOKE ALL ON continuous.restored_group FROM PUBLIC;
+-- The worker deletes its rows; a FOR ALL TABLES publication needs an identity.
+ALTER TABLE continuous.restored_group REPLICA IDENTITY FULL;
+
+CREATE FUNCTION continuous._divert_restored_group() RETURNS trigger
+	LANGUAGE c AS 'MODULE_PATHNAME', 'continuous_divert_restored_group';
+REVOKE ALL ON FUNCTION continuous._divert_restored_group() FROM PUBLIC;
+CREATE TRIGGER divert_restored BEFORE INSERT ON continuous.checkpoint_group
+	FOR EACH ROW EXECUTE FUNCTION continuous._divert_restored_group();
+
+CREATE FUNCTION continuous.read_view(view_key uuid, definition text) RETURNS SETOF record
+	LANGUAGE c STRICT STABLE AS 'MODULE_PATHNAME', 'continuous_read_view';
+
+CREATE FUNCTION continuous._on_create_view() RETURNS event_trigger
+	LANGUAGE c AS 'MODULE_PATHNAME', 'continuous_on_create_view';
+CREATE EVENT TRIGGER continuous_create_view ON ddl_command_end WHEN TAG IN ('CREATE VIEW')
+	EXECUTE FUNCTION continuous._on_create_view();
+
+-- 1.0's views read continuous.read_view(id): their bodies read their key now.
+CREATE FUNCTION continuous._upgrade_view_bodies() RETURNS void
+	LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'continuous_upgrade_view_bodies';
+SELECT continuous._upgrade_view_bodies();
+DROP FUNCTION continuous._upgrade_view_bodies();
+
+-- Waits until every commit before the call is in a checkpoint: call it
+-- before pg_dump, which saves views over streams as of their checkpoint.
+CREATE FUNCTION continuous.checkpoint(timeout interval DEFAULT '1 minute') RETURNS pg_lsn
+	LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'continuous_checkpoint';
+
 -- Honest monitoring: the worker's last failure and next attempt, and why it
 -- does not apply changes (not running, failed, paused, no database slot
 -- left) in continuous.worker_stats.error and in every view's row of
@@ -84,10 +141,17 @@ SELECT c.viewrelid::regclass AS name,
 	   s.events_lost_from,
 	   s.events_lost_to,
 	   c.created_at,
-	   w.error AS worker_error
+	   w.error AS worker_error,
+	   CASE WHEN f.ftrelid IS NULL THEN 'backfill of the table, then its changes'
+			WHEN cp.restored_at IS NOT NULL THEN 'checkpoint restored from a dump, then events committed since'
+			WHEN c.restored_at IS NOT NULL THEN 'events committed since the view was restored (no checkpoint restored)'
+			ELSE 'events committed since the view was created' END AS contents_from,
+	   c.restored_at
 FROM continuous.view_catalog c
 LEFT JOIN continuous._view_state() s ON s.view_id = c.id
-LEFT JOIN continuous._worker_state() w ON true;
+LEFT JOIN continuous._worker_state() w ON true
+LEFT JOIN pg_catalog.pg_foreign_table f ON f.ftrelid = c.sourcerelid
+LEFT JOIN continuous.checkpoint_view cp ON cp.view_id = c.id;
 
 GRANT SELECT ON continuous.views, continuous.stats, continuous.worker_stats TO PUBLIC;
 
@@ -126,6 +190,9 @@ ALTER TABLE continuous.checkpoint_view ENABLE REPLICA TRIGGER ignore_replicated;
 CREATE TRIGGER ignore_replicated BEFORE INSERT OR UPDATE OR DELETE ON continuous.checkpoint_group
 	FOR EACH ROW EXECUTE FUNCTION continuous._ignore_replicated_row();
 ALTER TABLE continuous.checkpoint_group ENABLE REPLICA TRIGGER ignore_replicated;
+CREATE TRIGGER ignore_replicated BEFORE INSERT OR UPDATE OR DELETE ON continuous.restored_group
+	FOR EACH ROW EXECUTE FUNCTION continuous._ignore_replicated_row();
+ALTER TABLE continuous.restored_group ENABLE REPLICA TRIGGER ignore_replicated;
 
 -- continuous.last(value, t) and continuous.first(value, t): the value of the
 -- row with the greatest (least) t; rows with a NULL t are ignored; ties on t

@@ -69,6 +69,13 @@ $node->safe_psql($db, 'ALTER EXTENSION pg_continuous UPDATE');
 is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'pg_continuous'}),
 	'1.1', 'ALTER EXTENSION ... UPDATE moves to 1.1');
 views_exact('right after the update');
+# 1.1's view bodies read the view's key beside its definition (what a dump restores).
+like($node->safe_psql($db, q{SELECT pg_get_viewdef('items_by_g'::regclass)}),
+	qr/continuous\.read_view\('[0-9a-f-]{36}'::uuid, ' ?SELECT g,.*FROM public\.items/s,
+	'the update gives 1.0 views the body of 1.1');
+is($node->safe_psql($db, q{SELECT count(*) > 0 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+	WHERE r.ev_class = 'items_by_g'::regclass AND d.refobjid = 'items'::regclass}),
+	't', 'the new body still depends on the source');
 write_round();
 views_exact('after changes applied on 1.1');
 is($node->safe_psql($db, q{SELECT string_agg(state, ',' ORDER BY id) FROM continuous.views}),

@@ -21,18 +21,24 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_rewrite.h"
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/parser.h"
+#include "parser/parsetree.h"
 #include "pgstat.h"
 #include "replication/slot.h"
+#include "rewrite/rewriteHandler.h"
 #include "rewrite/rewriteSupport.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
@@ -45,6 +51,7 @@
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 #include "utils/varlena.h"
 
 #include "api/ddl.h"
@@ -53,6 +60,7 @@
 #include "base/guc.h"
 #include "base/security.h"
 #include "query/analyze.h"
+#include "read/reader.h"
 #include "store/store.h"
 #include "stream/stream.h"
 #include "worker/worker.h"
@@ -320,19 +328,83 @@ require_full_replica_identity(Oid sourcerelid)
 	}
 }
 
+/*
+ * The definition as a view's body records it: the analyzed query printed
+ * with every name outside pg_catalog qualified (search_path pinned), so
+ * that it means the same wherever the body is restored.
+ */
+static char *
+qualified_definition(Query *query)
+{
+	int   nest_level = security_pin_search_path();
+	char *definition = pg_get_querydef(copyObject(query), true);
+
+	security_unpin_search_path(nest_level);
+	return definition;
+}
+
+/*
+ * The body of continuous view names: a read of its state by view key, with
+ * the qualified definition beside the key.  A dump restores the body, and
+ * the event trigger (below) makes a continuous view of it again.
+ */
+static char *
+view_statement(const char *verb, const char *qualified_name, const pg_uuid_t *view_key,
+			   Query *query)
+{
+	char *key = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(view_key)));
+
+	return psprintf("%s %s AS SELECT * FROM continuous.read_view(%s::uuid, %s) AS r(%s)",
+					verb, qualified_name, quote_literal_cstr(key),
+					quote_literal_cstr(qualified_definition(query)), column_definitions(query));
+}
+
+/* The RLS refusal of create_view, for a source sourcerelid and the current user. */
+static void
+refuse_row_security(Oid sourcerelid)
+{
+	if (security_row_security_applies(sourcerelid, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("row-level security applies to table %s for role %s",
+						quote_qualified_identifier(get_namespace_name(get_rel_namespace(sourcerelid)),
+												   get_rel_name(sourcerelid)),
+						GetUserNameFromId(GetUserId(), false)),
+				 errdetail("A continuous view keeps every row of its source in its aggregates and cannot apply row security policies."),
+				 errhint("Create the view as a role row security does not apply to: the table's owner (unless the table has FORCE ROW LEVEL SECURITY) or a role with BYPASSRLS.")));
+}
+
+/*
+ * The view's rule depends on the source, the columns and the functions the
+ * definition uses, exactly as an ordinary view's rule would: DROP and ALTER
+ * of them are refused, or cascade, with PostgreSQL's own messages.
+ */
+static void
+record_definition_dependencies(Oid viewrelid, Query *query)
+{
+	ObjectAddress ruleaddr;
+
+	ObjectAddressSet(ruleaddr, RewriteRelationId, get_rewrite_oid(viewrelid, "_RETURN", false));
+	recordDependencyOnExpr(&ruleaddr, (Node *) query, NIL, DEPENDENCY_NORMAL);
+}
+
+/* Set while create_view creates its view: the event trigger leaves it alone. */
+static bool creating_view = false;
+
 CONTINUOUS_SQL_FUNCTION(continuous_create_view);
 Datum
 continuous_create_view(PG_FUNCTION_ARGS)
 {
-	char         *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char         *query_string = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	List         *names = stringToQualifiedNameList(name);
-	RangeVar     *rv = makeRangeVarFromNameList(names);
-	Query        *query;
-	Oid           sourcerelid;
-	Oid           viewrelid;
-	int32         view_id;
-	ObjectAddress ruleaddr;
+	char     *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char     *query_string = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	List     *names = stringToQualifiedNameList(name);
+	RangeVar *rv = makeRangeVarFromNameList(names);
+	Query    *query;
+	Oid       sourcerelid;
+	Oid       viewrelid;
+	int32     view_id;
+	pg_uuid_t view_key;
+	bool      keyed;
 
 	/* Errors about the name first, in the words CREATE VIEW would use. */
 	(void) RangeVarGetCreationNamespace(rv);
@@ -346,37 +418,281 @@ continuous_create_view(PG_FUNCTION_ARGS)
 
 	query = analyze_view_query(query_string, &sourcerelid);
 	check_column_names(query);
-	if (security_row_security_applies(sourcerelid, GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("row-level security applies to table %s for role %s",
-						quote_qualified_identifier(get_namespace_name(get_rel_namespace(sourcerelid)),
-												   get_rel_name(sourcerelid)),
-						GetUserNameFromId(GetUserId(), false)),
-				 errdetail("A continuous view keeps every row of its source in its aggregates and cannot apply row security policies."),
-				 errhint("Create the view as a role row security does not apply to: the table's owner (unless the table has FORCE ROW LEVEL SECURITY) or a role with BYPASSRLS.")));
+	refuse_row_security(sourcerelid);
 
 	SPI_connect();
 	require_full_replica_identity(sourcerelid);
 	view_id = catalog_next_view_id();
-	if (SPI_execute(psprintf("CREATE VIEW %s AS SELECT * FROM continuous.read_view(%d) AS r(%s)",
-							 NameListToQuotedString(names), view_id, column_definitions(query)),
-					false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not create view \"%s\"", name);
+	keyed = catalog_has_view_keys();
+	catalog_new_view_key(&view_key);
+	creating_view = true;
+	PG_TRY();
+	{
+		/* Until ALTER EXTENSION ... UPDATE, 1.0's catalog and body. */
+		const char *statement =
+			keyed ? view_statement("CREATE VIEW", NameListToQuotedString(names), &view_key, query)
+				  : psprintf("CREATE VIEW %s AS SELECT * FROM continuous.read_view(%d) AS r(%s)",
+							 NameListToQuotedString(names), view_id, column_definitions(query));
+
+		if (SPI_execute(statement, false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not create view \"%s\"", name);
+	}
+	PG_FINALLY();
+	{
+		creating_view = false;
+	}
+	PG_END_TRY();
 	viewrelid = RangeVarGetRelid(rv, NoLock, false);
-
-	/*
-	 * The view's rule depends on the source, the columns and the functions
-	 * the definition uses, exactly as an ordinary view's rule would: DROP and
-	 * ALTER of them are refused, or cascade, with PostgreSQL's own messages.
-	 */
-	ObjectAddressSet(ruleaddr, RewriteRelationId, get_rewrite_oid(viewrelid, "_RETURN", false));
-	recordDependencyOnExpr(&ruleaddr, (Node *) query, NIL, DEPENDENCY_NORMAL);
-
-	catalog_insert_view(view_id, viewrelid, sourcerelid, query_string, nodeToString(query));
+	record_definition_dependencies(viewrelid, query);
+	catalog_insert_view(view_id, viewrelid, sourcerelid, query_string, nodeToString(query),
+						keyed ? &view_key : NULL, false);
 	SPI_finish();
 
 	PG_RETURN_OID(viewrelid);
+}
+
+/* ----------------------------------------------------------------------
+ * Restored views: the body of a continuous view made a continuous view
+ * ----------------------------------------------------------------------
+ */
+
+/*
+ * If the view viewrelid selects from continuous.read_view(key, definition)
+ * and nothing else, sets *view_key and *definition and returns true.
+ */
+static bool
+body_reads_view(Oid viewrelid, pg_uuid_t *view_key, char **definition)
+{
+	Relation          rel = relation_open(viewrelid, AccessShareLock);
+	Query            *body = get_view_query(rel);
+	RangeTblRef      *rtr;
+	RangeTblEntry    *rte;
+	RangeTblFunction *rtfunc;
+	FuncExpr         *call;
+	Const            *key;
+	Const            *def;
+	bool              found = false;
+
+	if (list_length(body->jointree->fromlist) == 1 && body->jointree->quals == NULL &&
+		IsA(linitial(body->jointree->fromlist), RangeTblRef) && body->groupClause == NIL &&
+		!body->hasAggs && body->havingQual == NULL && body->limitCount == NULL &&
+		body->limitOffset == NULL && body->sortClause == NIL && body->distinctClause == NIL &&
+		body->setOperations == NULL && body->cteList == NIL)
+	{
+		rtr = linitial_node(RangeTblRef, body->jointree->fromlist);
+		rte = rt_fetch(rtr->rtindex, body->rtable);
+		if (rte->rtekind == RTE_FUNCTION && list_length(rte->functions) == 1 &&
+			!rte->funcordinality)
+		{
+			rtfunc = linitial_node(RangeTblFunction, rte->functions);
+			call = (FuncExpr *) rtfunc->funcexpr;
+			if (IsA(call, FuncExpr) && list_length(call->args) == 2 &&
+				IsA(linitial(call->args), Const) && IsA(lsecond(call->args), Const) &&
+				reader_is_read_view(call->funcid))
+			{
+				key = linitial_node(Const, call->args);
+				def = lsecond_node(Const, call->args);
+				if (!key->constisnull && !def->constisnull && key->consttype == UUIDOID &&
+					def->consttype == TEXTOID)
+				{
+					*view_key = *DatumGetUUIDP(key->constvalue);
+					*definition = TextDatumGetCString(def->constvalue);
+					found = true;
+				}
+			}
+		}
+	}
+	relation_close(rel, AccessShareLock);
+	return found;
+}
+
+/* Does the analyzed definition give exactly the view's columns? */
+static void
+check_columns_match(Oid viewrelid, Query *query)
+{
+	Relation  rel = relation_open(viewrelid, AccessShareLock);
+	TupleDesc desc = RelationGetDescr(rel);
+	int       natts = 0;
+	ListCell *lc;
+
+	foreach(lc, query->targetList)
+	{
+		TargetEntry      *tle = lfirst_node(TargetEntry, lc);
+		Form_pg_attribute att;
+
+		if (tle->resjunk)
+			continue;
+		if (natts >= desc->natts)
+			break;
+		att = TupleDescAttr(desc, natts);
+		if (exprType((Node *) tle->expr) != att->atttypid)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+					 errmsg("column \"%s\" of view \"%s\" has type %s, but its continuous view definition gives %s",
+							NameStr(att->attname), RelationGetRelationName(rel),
+							format_type_be(att->atttypid),
+							format_type_be(exprType((Node *) tle->expr)))));
+		natts++;
+	}
+	if (natts != desc->natts || list_length(query->targetList) < natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("view \"%s\" has %d columns, but its continuous view definition gives %d",
+						RelationGetRelationName(rel), desc->natts, natts)));
+	relation_close(rel, AccessShareLock);
+}
+
+/*
+ * A view whose body reads a continuous view key that no continuous view
+ * has (a view restored from a dump, or a body written by hand) becomes a
+ * continuous view: its definition is analyzed and checked as create_view
+ * does, as the role creating the view, and recorded under the key.  Its
+ * state starts empty (a view over a table is backfilled); a dump's
+ * checkpoint of a view over a stream is loaded when its rows are restored
+ * (see checkpoint_group in the install script).  A body reading the key of
+ * another view is refused: one view never reads another's state.
+ */
+static void
+adopt_view(Oid viewrelid)
+{
+	pg_uuid_t view_key;
+	char     *definition;
+	int32     existing;
+	Query    *query;
+	Oid       sourcerelid;
+	int32     view_id;
+	char     *qualified;
+
+	if (!body_reads_view(viewrelid, &view_key, &definition))
+		return;
+	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(viewrelid)),
+										   get_rel_name(viewrelid));
+	existing = catalog_id_for_key(&view_key);
+	if (existing != 0)
+	{
+		CatalogRow row;
+
+		if (catalog_lookup(existing, &row) && row.viewrelid == viewrelid)
+			return; /* CREATE OR REPLACE VIEW with the body it has */
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("view %s reads the state of continuous view %s",
+						qualified, continuous_view_name(row.viewrelid, existing)),
+				 errdetail("Its body selects from continuous.read_view() with the key of another continuous view."),
+				 errhint("Select from the continuous view itself, or create a new one with continuous.create_view().")));
+	}
+
+	query = analyze_view_query(definition, &sourcerelid);
+	check_columns_match(viewrelid, query);
+	refuse_row_security(sourcerelid);
+	LockRelationOid(catalog_relation_oid(false), RowExclusiveLock);
+	require_full_replica_identity(sourcerelid);
+	record_definition_dependencies(viewrelid, query);
+	view_id = catalog_next_view_id();
+	catalog_insert_view(view_id, viewrelid, sourcerelid, definition, nodeToString(query),
+						&view_key, true);
+	ereport(DEBUG1, (errmsg("view %s is continuous view %d again", qualified, view_id)));
+}
+
+/*
+ * continuous._on_create_view(): the ddl_command_end trigger of CREATE VIEW.
+ * Views that create_view makes are left to it.
+ */
+CONTINUOUS_SQL_FUNCTION(continuous_on_create_view);
+Datum
+continuous_on_create_view(PG_FUNCTION_ARGS)
+{
+	List     *created = NIL;
+	ListCell *lc;
+	int       nest_level;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("continuous._on_create_view() must be called as an event trigger")));
+	if (creating_view)
+		PG_RETURN_VOID();
+
+	SPI_connect();
+	nest_level = security_pin_search_path();
+	if (SPI_execute("SELECT objid FROM pg_event_trigger_ddl_commands() "
+					"WHERE classid = 'pg_class'::regclass AND object_type = 'view'",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_event_trigger_ddl_commands()");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool isnull;
+
+		created = lappend_oid(created, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																	  SPI_tuptable->tupdesc,
+																	  1, &isnull)));
+	}
+	foreach(lc, created)
+		adopt_view(lfirst_oid(lc));
+	security_unpin_search_path(nest_level);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * continuous._upgrade_view_bodies(): the 1.0 to 1.1 upgrade script's step
+ * that gives the bodies of 1.0's views (a read of their id) the form of
+ * 1.1's (a read of their key, beside the definition), so that a dump
+ * restores them.  The rule's dependencies go with the old body: recorded
+ * again.
+ */
+CONTINUOUS_SQL_FUNCTION(continuous_upgrade_view_bodies);
+Datum
+continuous_upgrade_view_bodies(PG_FUNCTION_ARGS)
+{
+	SPITupleTable *views;
+	uint64         nviews;
+	int            nest_level;
+	bool           was_creating = creating_extension;
+	Oid            extension = CurrentExtensionObject;
+
+	SPI_connect();
+	nest_level = security_pin_search_path();
+	if (SPI_execute("SELECT viewrelid, querytree, view_key FROM continuous.view_catalog ORDER BY id",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read continuous.view_catalog");
+	security_unpin_search_path(nest_level);
+	views = SPI_tuptable;
+	nviews = SPI_processed;
+	for (uint64 i = 0; i < nviews; i++)
+	{
+		bool   isnull;
+		Oid    viewrelid = DatumGetObjectId(SPI_getbinval(views->vals[i], views->tupdesc, 1, &isnull));
+		Query *query = stringToNode(SPI_getvalue(views->vals[i], views->tupdesc, 2));
+		Datum  key = SPI_getbinval(views->vals[i], views->tupdesc, 3, &isnull);
+		char  *qualified;
+
+		if (get_rel_name(viewrelid) == NULL)
+			continue;
+		qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(viewrelid)),
+											   get_rel_name(viewrelid));
+		/*
+		 * The views are the users', not the extension's: replaced as if
+		 * outside the update script (which may replace only its members).
+		 */
+		creating_extension = false;
+		CurrentExtensionObject = InvalidOid;
+		PG_TRY();
+		{
+			if (SPI_execute(view_statement("CREATE OR REPLACE VIEW", qualified, DatumGetUUIDP(key), query),
+							false, 0) != SPI_OK_UTILITY)
+				elog(ERROR, "could not replace the body of view %s", qualified);
+		}
+		PG_FINALLY();
+		{
+			creating_extension = was_creating;
+			CurrentExtensionObject = extension;
+		}
+		PG_END_TRY();
+		record_definition_dependencies(viewrelid, query);
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
 }
 
 /* ----------------------------------------------------------------------

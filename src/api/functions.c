@@ -1,14 +1,18 @@
 /*-------------------------------------------------------------------------
  * functions.c
  *	  SQL-callable functions other than DDL and read_view (reader.c), each
- *	  a thin wrapper: sync, the state functions behind continuous.views,
+ *	  a thin wrapper: sync, checkpoint, the state functions behind continuous.views,
  *	  continuous.stats and continuous.worker_stats, and the integer overload
  *	  of continuous.tumble().
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
 #include "common/int.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -20,7 +24,9 @@
 #include "utils/timestamp.h"
 
 #include "base/continuous.h"
+#include "base/security.h"
 #include "store/store.h"
+#include "worker/registry.h"
 #include "worker/worker.h"
 
 /* ----------------------------------------------------------------------
@@ -28,23 +34,39 @@
  * ----------------------------------------------------------------------
  */
 
-CONTINUOUS_SQL_FUNCTION(continuous_sync);
-Datum
-continuous_sync(PG_FUNCTION_ARGS)
+/* The deadline timeout (an interval argument) from now. */
+static TimestampTz
+deadline_after(Interval *timeout)
 {
-	Interval   *timeout = PG_GETARG_INTERVAL_P(0);
-	int64       timeout_ms;
-	TimestampTz deadline;
-	XLogRecPtr  target;
-	StoreDb     status;
+	int64 timeout_ms = (int64) (timeout->time / 1000) + (int64) timeout->day * 86400000 +
+					   (int64) timeout->month * 30 * 86400000LL;
 
-	timeout_ms = (int64) (timeout->time / 1000) +
-				 (int64) timeout->day * 86400000 + (int64) timeout->month * 30 * 86400000LL;
 	if (timeout_ms < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("timeout must not be negative")));
-	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+}
+
+/* Sleeps a little, waking the worker first. */
+static void
+nudge_worker_and_wait(void)
+{
+	store_wake_worker(MyDatabaseId);
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 5, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Waits until the worker has applied every commit before this call (fn
+ * names the SQL function, for errors); returns the position it waited for.
+ */
+static XLogRecPtr
+wait_until_applied(TimestampTz deadline, const char *fn)
+{
+	XLogRecPtr target;
+	StoreDb    status;
 
 	/*
 	 * Every commit before this call ends before this record.  The message is
@@ -59,30 +81,107 @@ continuous_sync(PG_FUNCTION_ARGS)
 		bool known = store_db_get_status(MyDatabaseId, &status);
 
 		if (known && status.worker_pid != 0 && status.applied_lsn >= target)
-			break;
+			return target;
 		if (GetCurrentTimestamp() >= deadline)
 		{
 			if (!known || status.worker_pid == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_QUERY_CANCELED),
-						 errmsg("continuous.sync() timed out: no pg_continuous worker is running for this database"),
+						 errmsg("%s timed out: no pg_continuous worker is running for this database", fn),
 						 errhint("Check the server log; the worker is started by CREATE EXTENSION pg_continuous and at server start.")));
 			ereport(ERROR,
 					(errcode(ERRCODE_QUERY_CANCELED),
-					 errmsg("continuous.sync() timed out with the worker %lld bytes behind",
+					 errmsg("%s timed out with the worker %lld bytes behind", fn,
 							(long long) (target - Min(target, status.applied_lsn))),
 					 errdetail("Applied up to %X/%X, waiting for %X/%X.%s%s",
 							   LSN_FORMAT_ARGS(status.applied_lsn), LSN_FORMAT_ARGS(target),
 							   status.error[0] ? " The worker is paused: " : "", status.error),
-					 errhint("Call continuous.sync() with a longer timeout, or see continuous.stats.")));
+					 errhint("Call %s with a longer timeout, or see continuous.stats.", fn)));
 		}
-		store_wake_worker(MyDatabaseId);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 5, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		nudge_worker_and_wait();
 	}
+}
+
+CONTINUOUS_SQL_FUNCTION(continuous_sync);
+Datum
+continuous_sync(PG_FUNCTION_ARGS)
+{
+	(void) wait_until_applied(deadline_after(PG_GETARG_INTERVAL_P(0)), "continuous.sync()");
 	PG_RETURN_VOID();
+}
+
+/*
+ * continuous.checkpoint(timeout): waits until the worker has applied every
+ * commit before the call and written a checkpoint of them; returns the
+ * checkpoint's position.  A dump then holds the views over streams as they
+ * are now (their checkpoint is what pg_dump saves of them).
+ */
+CONTINUOUS_SQL_FUNCTION(continuous_checkpoint);
+Datum
+continuous_checkpoint(PG_FUNCTION_ARGS)
+{
+	TimestampTz deadline = deadline_after(PG_GETARG_INTERVAL_P(0));
+	XLogRecPtr  target = wait_until_applied(deadline, "continuous.checkpoint()");
+	StoreDb     status;
+
+	store_db_request_checkpoint(MyDatabaseId, target);
+	for (;;)
+	{
+		if (store_db_get_status(MyDatabaseId, &status) && status.checkpoint_answered >= target)
+			PG_RETURN_LSN(status.checkpoint_lsn);
+		if (GetCurrentTimestamp() >= deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("continuous.checkpoint() timed out waiting for the worker to write a checkpoint"),
+					 errdetail("The last checkpoint is at %X/%X; one at %X/%X or later was asked for.",
+							   LSN_FORMAT_ARGS(status.checkpoint_lsn), LSN_FORMAT_ARGS(target)),
+					 errhint("Call continuous.checkpoint() with a longer timeout, or see continuous.worker_stats.")));
+		nudge_worker_and_wait();
+	}
+}
+
+/*
+ * continuous._divert_restored_group(): BEFORE INSERT trigger of
+ * continuous.checkpoint_group.  Only the worker writes its checkpoints; a
+ * row anyone else inserts is a restored dump's (pg_dump saves the table,
+ * an extension configuration table), which goes to
+ * continuous.restored_group for the worker to load (worker/restore.c).
+ */
+CONTINUOUS_SQL_FUNCTION(continuous_divert_restored_group);
+Datum
+continuous_divert_restored_group(PG_FUNCTION_ARGS)
+{
+	TriggerData  *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc     desc;
+	HeapTuple     tuple;
+	bool          keynull;
+	bool          statenull;
+	Datum         args[2];
+	Oid           argtypes[2] = {UUIDOID, BYTEAOID};
+	SavedIdentity saved;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || !TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("continuous._divert_restored_group() must be a BEFORE INSERT row trigger")));
+	tuple = trigdata->tg_trigtuple;
+	if (registry_is_worker())
+		return PointerGetDatum(tuple);
+
+	desc = RelationGetDescr(trigdata->tg_relation);
+	args[0] = heap_getattr(tuple, SPI_fnumber(desc, "view_key"), desc, &keynull);
+	args[1] = heap_getattr(tuple, SPI_fnumber(desc, "state"), desc, &statenull);
+	if (keynull || statenull)
+		return PointerGetDatum(NULL); /* a 1.0 checkpoint's row: no view has its key */
+	security_run_as_catalog_owner(&saved);
+	SPI_connect();
+	if (SPI_execute_with_args("INSERT INTO continuous.restored_group (view_key, state) VALUES ($1, $2)",
+							  2, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not keep a restored checkpoint row");
+	SPI_finish();
+	security_restore(&saved);
+	return PointerGetDatum(NULL);
 }
 
 /* ----------------------------------------------------------------------

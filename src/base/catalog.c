@@ -23,6 +23,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "port.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -33,11 +34,24 @@
 #include "base/security.h"
 
 /*
+ * Does the catalog have view keys (version 1.1 and later)?  The library of
+ * 1.1 runs against 1.0's catalog until ALTER EXTENSION ... UPDATE, and then
+ * makes views as 1.0 did: their bodies read their id.
+ */
+bool
+catalog_has_view_keys(void)
+{
+	Oid relid = catalog_relation_oid(true);
+
+	return OidIsValid(relid) && get_attnum(relid, "view_key") != InvalidAttrNumber;
+}
+
+/*
  * Every read looks its view up, twice with a group lookup (planner and
  * executor): the statement is planned once per backend.  The plan cache
  * revalidates it when the catalog table is re-created.
  */
-static SPIPlanPtr lookup_plan = NULL;
+static SPIPlanPtr lookup_plans[2] = {NULL, NULL}; /* without, with view keys */
 
 /* Reads view view_id's catalog row; strings are allocated in the caller's context. */
 bool
@@ -48,28 +62,35 @@ catalog_lookup(int32 view_id, CatalogRow *row)
 	bool          found = false;
 	SavedIdentity saved;
 	MemoryContext callercxt = CurrentMemoryContext;
+	int           keyed;
 
 	Assert(IsTransactionState());
 
+	keyed = catalog_has_view_keys() ? 1 : 0;
 	security_run_as_catalog_owner(&saved);
 	SPI_connect();
-	if (lookup_plan == NULL)
+	if (lookup_plans[keyed] == NULL)
 	{
-		SPIPlanPtr plan = SPI_prepare("SELECT viewrelid, sourcerelid, querytree, xmin::text::bigint "
-									  "FROM continuous.view_catalog WHERE id = $1",
+		SPIPlanPtr plan = SPI_prepare(keyed ? "SELECT viewrelid, sourcerelid, querytree, xmin::text::bigint, "
+											  "view_key, restored_at IS NOT NULL "
+											  "FROM continuous.view_catalog WHERE id = $1"
+											: "SELECT viewrelid, sourcerelid, querytree, xmin::text::bigint, "
+											  "NULL::uuid, false "
+											  "FROM continuous.view_catalog WHERE id = $1",
 									  1, argtypes);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		SPI_keepplan(plan);
-		lookup_plan = plan;
+		lookup_plans[keyed] = plan;
 	}
-	SPI_execute_plan(lookup_plan, args, NULL, true, 1);
+	SPI_execute_plan(lookup_plans[keyed], args, NULL, true, 1);
 	if (SPI_processed == 1)
 	{
 		HeapTuple     tup = SPI_tuptable->vals[0];
 		TupleDesc     desc = SPI_tuptable->tupdesc;
 		bool          isnull;
+		Datum         d;
 		MemoryContext old = MemoryContextSwitchTo(callercxt);
 
 		memset(row, 0, sizeof(CatalogRow));
@@ -78,12 +99,56 @@ catalog_lookup(int32 view_id, CatalogRow *row)
 		row->sourcerelid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
 		row->querytree = TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull));
 		row->xmin = (TransactionId) DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+		d = SPI_getbinval(tup, desc, 5, &isnull);
+		if (!isnull)
+			row->view_key = *DatumGetUUIDP(d);
+		row->restored = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
 		MemoryContextSwitchTo(old);
 		found = true;
 	}
 	SPI_finish();
 	security_restore(&saved);
 	return found;
+}
+
+/*
+ * The id of the view whose body reads view_key; 0 if there is none.  Every
+ * read of a view over read_view(key, definition) starts here.
+ */
+static SPIPlanPtr key_plan = NULL;
+
+int32
+catalog_id_for_key(const pg_uuid_t *view_key)
+{
+	Oid           argtypes[1] = {UUIDOID};
+	Datum         args[1] = {UUIDPGetDatum(view_key)};
+	int32         id = 0;
+	SavedIdentity saved;
+
+	Assert(IsTransactionState());
+
+	security_run_as_catalog_owner(&saved);
+	SPI_connect();
+	if (key_plan == NULL)
+	{
+		SPIPlanPtr plan = SPI_prepare("SELECT id FROM continuous.view_catalog WHERE view_key = $1",
+									  1, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		key_plan = plan;
+	}
+	SPI_execute_plan(key_plan, args, NULL, true, 1);
+	if (SPI_processed == 1)
+	{
+		bool isnull;
+
+		id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	security_restore(&saved);
+	return id;
 }
 
 /* Is viewrelid a continuous view? */
@@ -126,13 +191,30 @@ catalog_next_view_id(void)
 	return (int32) id;
 }
 
-/* Records a new view; the worker learns of it when this insert commits. */
+/* A new random view key (a version 4 UUID). */
+void
+catalog_new_view_key(pg_uuid_t *view_key)
+{
+	if (!pg_strong_random(view_key->data, UUID_LEN))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random continuous view key")));
+	view_key->data[6] = (view_key->data[6] & 0x0f) | 0x40; /* version 4 */
+	view_key->data[8] = (view_key->data[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+}
+
+/*
+ * Records a new view; the worker learns of it when this insert commits.
+ * restored: the view was made from a restored view body (ddl.c).  view_key
+ * is NULL in a catalog without keys (catalog_has_view_keys).
+ */
 void
 catalog_insert_view(int32 view_id, Oid viewrelid, Oid sourcerelid,
-					const char *definition, const char *querytree)
+					const char *definition, const char *querytree,
+					const pg_uuid_t *view_key, bool restored)
 {
-	Oid           argtypes[5] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID};
-	Datum         args[5];
+	Oid           argtypes[7] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID, UUIDOID, BOOLOID};
+	Datum         args[7];
 	SavedIdentity saved;
 
 	Assert(IsTransactionState());
@@ -142,12 +224,18 @@ catalog_insert_view(int32 view_id, Oid viewrelid, Oid sourcerelid,
 	args[2] = ObjectIdGetDatum(sourcerelid);
 	args[3] = CStringGetTextDatum(definition);
 	args[4] = CStringGetTextDatum(querytree);
+	args[5] = view_key ? UUIDPGetDatum(view_key) : (Datum) 0;
+	args[6] = BoolGetDatum(restored);
 	security_run_as_catalog_owner(&saved);
 	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO continuous.view_catalog "
-							  "(id, viewrelid, sourcerelid, definition, querytree) "
-							  "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5)",
-							  5, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_with_args(view_key ? "INSERT INTO continuous.view_catalog "
+										 "(id, viewrelid, sourcerelid, definition, querytree, view_key, restored_at) "
+										 "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, "
+										 "CASE WHEN $7 THEN now() END)"
+									   : "INSERT INTO continuous.view_catalog "
+										 "(id, viewrelid, sourcerelid, definition, querytree) "
+										 "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5)",
+							  view_key ? 7 : 5, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record continuous view %d", view_id);
 	SPI_finish();
 	security_restore(&saved);
@@ -169,8 +257,11 @@ catalog_read_views(void)
 
 	SPI_connect();
 	nest_level = security_pin_search_path();
-	if (SPI_execute("SELECT id, viewrelid, sourcerelid, querytree, timezone, datestyle, intervalstyle "
-					"FROM continuous.view_catalog ORDER BY id",
+	if (SPI_execute(catalog_has_view_keys()
+						? "SELECT id, viewrelid, sourcerelid, querytree, timezone, datestyle, intervalstyle, "
+						  "view_key, restored_at IS NOT NULL FROM continuous.view_catalog ORDER BY id"
+						: "SELECT id, viewrelid, sourcerelid, querytree, timezone, datestyle, intervalstyle, "
+						  "NULL::uuid, false FROM continuous.view_catalog ORDER BY id",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read continuous.view_catalog");
 	security_unpin_search_path(nest_level);
@@ -179,6 +270,7 @@ catalog_read_views(void)
 		HeapTuple     tup = SPI_tuptable->vals[i];
 		TupleDesc     desc = SPI_tuptable->tupdesc;
 		bool          isnull;
+		Datum         d;
 		MemoryContext old = MemoryContextSwitchTo(callercxt);
 		CatalogRow   *row = palloc0(sizeof(CatalogRow));
 
@@ -189,6 +281,10 @@ catalog_read_views(void)
 		row->timezone = SPI_getvalue(tup, desc, 5);
 		row->datestyle = SPI_getvalue(tup, desc, 6);
 		row->intervalstyle = SPI_getvalue(tup, desc, 7);
+		d = SPI_getbinval(tup, desc, 8, &isnull);
+		if (!isnull)
+			row->view_key = *DatumGetUUIDP(d);
+		row->restored = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
 		rows = lappend(rows, row);
 		MemoryContextSwitchTo(old);
 	}
@@ -224,9 +320,9 @@ catalog_row_from_tuple(TupleDesc desc, HeapTuple tuple, CatalogRow *row)
 	Datum *values = palloc(sizeof(Datum) * desc->natts);
 	bool  *nulls = palloc(sizeof(bool) * desc->natts);
 
-	if (desc->natts < Natts_view_catalog)
-		elog(ERROR, "continuous.view_catalog has %d columns, expected %d",
-			 desc->natts, Natts_view_catalog);
+	if (desc->natts < Anum_view_catalog_intervalstyle)
+		elog(ERROR, "continuous.view_catalog has %d columns, expected at least %d",
+			 desc->natts, Anum_view_catalog_intervalstyle);
 	heap_deform_tuple(tuple, desc, values, nulls);
 	memset(row, 0, sizeof(CatalogRow));
 	row->id = DatumGetInt32(values[Anum_view_catalog_id - 1]);
@@ -236,6 +332,11 @@ catalog_row_from_tuple(TupleDesc desc, HeapTuple tuple, CatalogRow *row)
 	row->timezone = TextDatumGetCString(values[Anum_view_catalog_timezone - 1]);
 	row->datestyle = TextDatumGetCString(values[Anum_view_catalog_datestyle - 1]);
 	row->intervalstyle = TextDatumGetCString(values[Anum_view_catalog_intervalstyle - 1]);
+	if (desc->natts >= Natts_view_catalog && !nulls[Anum_view_catalog_view_key - 1])
+	{
+		row->view_key = *DatumGetUUIDP(values[Anum_view_catalog_view_key - 1]);
+		row->restored = !nulls[Anum_view_catalog_restored_at - 1];
+	}
 	pfree(values);
 	pfree(nulls);
 }

@@ -10,6 +10,7 @@
 #include "access/htup.h"
 #include "access/tupdesc.h"
 #include "nodes/pg_list.h"
+#include "utils/uuid.h"
 
 /* Columns of continuous.view_catalog, as created by the install script. */
 #define Anum_view_catalog_id            1
@@ -21,7 +22,9 @@
 #define Anum_view_catalog_timezone      7
 #define Anum_view_catalog_datestyle     8
 #define Anum_view_catalog_intervalstyle 9
-#define Natts_view_catalog              9
+#define Anum_view_catalog_view_key      10
+#define Anum_view_catalog_restored_at   11
+#define Natts_view_catalog              11
 
 /* One view's catalog row (the columns the extension reads). */
 typedef struct CatalogRow
@@ -33,15 +36,21 @@ typedef struct CatalogRow
 	char         *timezone;    /* the creator's settings */
 	char         *datestyle;
 	char         *intervalstyle;
-	TransactionId xmin; /* set by catalog_lookup only */
+	pg_uuid_t     view_key; /* what the view's body reads: survives dump and restore */
+	bool          restored; /* made from a restored view body, not by create_view */
+	TransactionId xmin;     /* set by catalog_lookup only */
 } CatalogRow;
 
 /* In backends, as the catalog's owner */
+extern bool  catalog_has_view_keys(void);
 extern bool  catalog_lookup(int32 view_id, CatalogRow *row);
+extern int32 catalog_id_for_key(const pg_uuid_t *view_key);
 extern bool  catalog_has_view_relation(Oid viewrelid);
 extern int32 catalog_next_view_id(void);
+extern void  catalog_new_view_key(pg_uuid_t *view_key);
 extern void  catalog_insert_view(int32 view_id, Oid viewrelid, Oid sourcerelid,
-								 const char *definition, const char *querytree);
+								 const char *definition, const char *querytree,
+								 const pg_uuid_t *view_key, bool restored);
 
 /* In the worker */
 extern List *catalog_read_views(void);

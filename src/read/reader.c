@@ -23,6 +23,8 @@
 #include "access/htup_details.h"
 #include "access/xlog.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "funcapi.h"
@@ -33,6 +35,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/ruleutils.h"
+#include "utils/syscache.h"
 
 #include "base/catalog.h"
 #include "base/continuous.h"
@@ -465,17 +468,59 @@ view_reader_end(ViewReader *reader)
 	MemoryContextDelete(reader->groupcxt);
 }
 
+/* Whether funcid is continuous.read_view(), whatever schema it is in. */
+bool
+reader_is_read_view(Oid funcid)
+{
+	HeapTuple proctup;
+	bool      is_c;
+	FmgrInfo  flinfo;
+
+	proctup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	if (!HeapTupleIsValid(proctup))
+		return false;
+	is_c = ((Form_pg_proc) GETSTRUCT(proctup))->prolang == ClanguageId;
+	ReleaseSysCache(proctup);
+	if (!is_c)
+		return false;
+	fmgr_info(funcid, &flinfo);
+	return flinfo.fn_addr == continuous_read_view;
+}
+
 /*
- * continuous.read_view(id): what every continuous view selects from.  The
- * view scan (viewscan.c) replaces it in plans; this set-returning function
- * serves the rest (continuous.enable_view_scan off, lateral and whole-row
- * uses).
+ * The id of the view whose body reads view_key.  A body can outlive its
+ * catalog row only where the extension's event trigger did not run when
+ * the view was created (a restore with event triggers disabled).
+ */
+int32
+read_view_id_for_key(const pg_uuid_t *view_key)
+{
+	int32 view_id = catalog_id_for_key(view_key);
+
+	if (view_id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("continuous view %s does not exist",
+						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(view_key)))),
+				 errdetail("A view selects from continuous.read_view() with a key that no continuous view has."),
+				 errhint("Event triggers make a restored view body a continuous view again: recreate the view with event triggers enabled, or with continuous.create_view().")));
+	return view_id;
+}
+
+/*
+ * continuous.read_view(view_key, definition): what every continuous view
+ * selects from (definition is there for whoever reads the view's body);
+ * continuous.read_view(id), the same for views made by version 1.0.  The
+ * view scan (viewscan.c) replaces both in plans; this set-returning
+ * function serves the rest (continuous.enable_view_scan off, lateral and
+ * whole-row uses).
  */
 CONTINUOUS_SQL_FUNCTION(continuous_read_view);
 Datum
 continuous_read_view(PG_FUNCTION_ARGS)
 {
-	int32          view_id = PG_GETARG_INT32(0);
+	int32          view_id = PG_NARGS() == 2 ? read_view_id_for_key(PG_GETARG_UUID_P(0))
+											 : PG_GETARG_INT32(0);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ViewReader    *reader;
 	Datum         *values;

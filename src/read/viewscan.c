@@ -52,6 +52,7 @@
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
 
+#include "base/catalog.h"
 #include "base/continuous.h"
 #include "base/guc.h"
 #include "read/reader.h"
@@ -130,25 +131,6 @@ static const CustomExecMethods view_scan_exec_methods = {
 	.ReScanCustomScan = view_scan_rescan,
 	.ExplainCustomScan = view_scan_explain,
 };
-
-/* Whether funcid is continuous.read_view(), whatever schema it is in. */
-static bool
-is_read_view(Oid funcid)
-{
-	HeapTuple proctup;
-	bool      is_c;
-	FmgrInfo  flinfo;
-
-	proctup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
-	if (!HeapTupleIsValid(proctup))
-		return false;
-	is_c = ((Form_pg_proc) GETSTRUCT(proctup))->prolang == ClanguageId;
-	ReleaseSysCache(proctup);
-	if (!is_c)
-		return false;
-	fmgr_info(funcid, &flinfo);
-	return flinfo.fn_addr == continuous_read_view;
-}
 
 /*
  * Whether expr is a value a lookup can use: fixed for one execution of the
@@ -347,7 +329,8 @@ needs_whole_row(PlannerInfo *root, RelOptInfo *rel, Index rti)
 
 /*
  * Offers a view scan for a FROM item that is a call of read_view() with a
- * constant view id, and drops the function scan it replaces.
+ * constant view key (or a 1.0 view's id), and drops the function scan it
+ * replaces.
  */
 static void
 view_scan_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
@@ -355,7 +338,8 @@ view_scan_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 {
 	RangeTblFunction *rtfunc;
 	FuncExpr         *call;
-	Const            *view_id;
+	Const            *view_key;
+	int32             view_id;
 	CustomPath       *path;
 	List             *lookup_quals;
 	List             *lookup_hashfns;
@@ -372,10 +356,18 @@ view_scan_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	if (!IsA(rtfunc->funcexpr, FuncExpr) || rtfunc->funccoltypes == NIL)
 		return;
 	call = (FuncExpr *) rtfunc->funcexpr;
-	if (list_length(call->args) != 1 || !IsA(linitial(call->args), Const))
+	if (list_length(call->args) < 1 || list_length(call->args) > 2 ||
+		!IsA(linitial(call->args), Const))
 		return;
-	view_id = linitial_node(Const, call->args);
-	if (view_id->constisnull || view_id->consttype != INT4OID || !is_read_view(call->funcid))
+	view_key = linitial_node(Const, call->args);
+	if (view_key->constisnull ||
+		view_key->consttype != (list_length(call->args) == 2 ? UUIDOID : INT4OID) ||
+		!reader_is_read_view(call->funcid))
+		return;
+	/* A key no view has: the function scan reports it. */
+	view_id = view_key->consttype == UUIDOID ? catalog_id_for_key(DatumGetUUIDP(view_key->constvalue))
+											 : DatumGetInt32(view_key->constvalue);
+	if (view_id == 0)
 		return;
 
 	path = makeNode(CustomPath);
@@ -392,8 +384,8 @@ view_scan_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	path->path.total_cost = ((Path *) linitial(rel->pathlist))->total_cost;
 	path->path.pathkeys = NIL;
 	path->flags = CUSTOMPATH_SUPPORT_PROJECTION;
-	lookup_quals = find_lookup_quals(rel, DatumGetInt32(view_id->constvalue), &lookup_hashfns);
-	path->custom_private = list_make4(list_make1_int(DatumGetInt32(view_id->constvalue)),
+	lookup_quals = find_lookup_quals(rel, view_id, &lookup_hashfns);
+	path->custom_private = list_make4(list_make1_int(view_id),
 									  list_make1_oid(call->funcid), lookup_hashfns,
 									  lookup_quals);
 	path->methods = &view_scan_path_methods;

@@ -492,6 +492,50 @@ store_db_set_checkpoint(StoreDb *db, XLogRecPtr lsn, TimestampTz time)
 }
 
 /*
+ * Asks the database's worker for a checkpoint reflecting every commit
+ * before lsn (continuous.checkpoint()); the caller waits until
+ * checkpoint_answered reaches lsn.
+ */
+void
+store_db_request_checkpoint(Oid dboid, XLogRecPtr lsn)
+{
+	StoreDb *db;
+
+	if (store_control == NULL)
+		return;
+	LWLockAcquire(store_control->lock, LW_EXCLUSIVE);
+	db = store_find_db_locked(dboid);
+	if (db)
+	{
+		db->checkpoint_wanted = Max(db->checkpoint_wanted, lsn);
+		if (db->worker_latch)
+			SetLatch(db->worker_latch);
+	}
+	LWLockRelease(store_control->lock);
+}
+
+/* The position a checkpoint was asked for at, if not answered yet; else 0 (worker). */
+XLogRecPtr
+store_db_checkpoint_wanted(StoreDb *db)
+{
+	XLogRecPtr wanted;
+
+	LWLockAcquire(store_control->lock, LW_SHARED);
+	wanted = db->checkpoint_wanted > db->checkpoint_answered ? db->checkpoint_wanted : InvalidXLogRecPtr;
+	LWLockRelease(store_control->lock);
+	return wanted;
+}
+
+/* Answers checkpoint requests up to lsn (worker). */
+void
+store_db_answer_checkpoint(StoreDb *db, XLogRecPtr lsn)
+{
+	LWLockAcquire(store_control->lock, LW_EXCLUSIVE);
+	db->checkpoint_answered = Max(db->checkpoint_answered, lsn);
+	LWLockRelease(store_control->lock);
+}
+
+/*
  * Counts a start of the database's worker; returns how many starts there
  * were since one last made progress (store_db_reset_starts), this one
  * included.  The worker backs off on repeated failures.

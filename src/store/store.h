@@ -91,6 +91,9 @@ typedef struct StoreDb
 	bool        loaded;         /* the views hold the last checkpoint or newer */
 	XLogRecPtr  checkpoint_lsn; /* of the last checkpoint */
 	TimestampTz checkpoint_time;
+	XLogRecPtr  checkpoint_wanted;        /* continuous.checkpoint() waits for one at or after this */
+	XLogRecPtr  checkpoint_answered;      /* the last such request answered (by a
+									  * checkpoint, or at once without views) */
 	int         failed_starts;            /* worker starts since one last made progress */
 	char        error[STORE_MESSAGE_LEN]; /* why the worker is paused, if it is */
 	/* The worker's last failure (an error that ended it), for monitoring. */
@@ -184,27 +187,30 @@ extern dsa_area *store_area(void);
 extern Size      store_memory_limit(void);
 
 /* Database slots */
-extern StoreDb *store_db_claim_for_worker(Oid dboid);
-extern void     store_db_release_worker(StoreDb *db);
-extern bool     store_db_get_status(Oid dboid, StoreDb *copy);
-extern void     store_db_set_applied(StoreDb *db, XLogRecPtr lsn, TimestampTz commit_time);
-extern void     store_db_set_error(StoreDb *db, const char *error);
-extern void     store_db_forget_views(StoreDb *db);
-extern void     store_wake_worker(Oid dboid);
-extern bool     store_db_request_exit(Oid dboid);
-extern bool     store_db_exit_requested(StoreDb *db);
-extern void     store_db_request_slot(Oid dboid);
-extern bool     store_db_take_slot_request(StoreDb *db);
-extern void     store_db_set_slot_pending(StoreDb *db, bool pending);
-extern void     store_db_forget(Oid dboid);
-extern void     store_db_mark_loaded(StoreDb *db);
-extern void     store_db_set_checkpoint(StoreDb *db, XLogRecPtr lsn, TimestampTz time);
-extern int      store_db_count_start(StoreDb *db);
-extern void     store_db_record_failure(StoreDb *db, const char *message, TimestampTz next_retry);
-extern bool     store_db_no_room(Oid dboid);
-extern void     store_db_give_back(StoreDb *db);
-extern bool     store_db_worker_problem(Oid dboid, char *buf);
-extern void     store_db_reset_starts(StoreDb *db);
+extern StoreDb   *store_db_claim_for_worker(Oid dboid);
+extern void       store_db_release_worker(StoreDb *db);
+extern bool       store_db_get_status(Oid dboid, StoreDb *copy);
+extern void       store_db_set_applied(StoreDb *db, XLogRecPtr lsn, TimestampTz commit_time);
+extern void       store_db_set_error(StoreDb *db, const char *error);
+extern void       store_db_forget_views(StoreDb *db);
+extern void       store_wake_worker(Oid dboid);
+extern bool       store_db_request_exit(Oid dboid);
+extern bool       store_db_exit_requested(StoreDb *db);
+extern void       store_db_request_slot(Oid dboid);
+extern bool       store_db_take_slot_request(StoreDb *db);
+extern void       store_db_set_slot_pending(StoreDb *db, bool pending);
+extern void       store_db_forget(Oid dboid);
+extern void       store_db_mark_loaded(StoreDb *db);
+extern void       store_db_set_checkpoint(StoreDb *db, XLogRecPtr lsn, TimestampTz time);
+extern void       store_db_request_checkpoint(Oid dboid, XLogRecPtr lsn);
+extern XLogRecPtr store_db_checkpoint_wanted(StoreDb *db);
+extern void       store_db_answer_checkpoint(StoreDb *db, XLogRecPtr lsn);
+extern int        store_db_count_start(StoreDb *db);
+extern void       store_db_record_failure(StoreDb *db, const char *message, TimestampTz next_retry);
+extern bool       store_db_no_room(Oid dboid);
+extern void       store_db_give_back(StoreDb *db);
+extern bool       store_db_worker_problem(Oid dboid, char *buf);
+extern void       store_db_reset_starts(StoreDb *db);
 
 /* Views (worker) */
 extern SharedView *store_view_attach(StoreDb *db, int32 view_id, SharedViewState initial);

@@ -150,9 +150,13 @@ checkpoint_read_views(void)
 
 	SPI_connect();
 	nest_level = security_pin_search_path();
-	if (SPI_execute("SELECT view_id, state, applied_lsn, applied_commit_time, events_applied, "
-					"next_group_id, stale_reason, error, events_lost_from, events_lost_to "
-					"FROM continuous.checkpoint_view ORDER BY view_id",
+	if (SPI_execute(catalog_has_view_keys()
+						? "SELECT view_id, state, applied_lsn, applied_commit_time, events_applied, "
+						  "next_group_id, stale_reason, error, events_lost_from, events_lost_to, "
+						  "restored_at IS NOT NULL FROM continuous.checkpoint_view ORDER BY view_id"
+						: "SELECT view_id, state, applied_lsn, applied_commit_time, events_applied, "
+						  "next_group_id, stale_reason, error, events_lost_from, events_lost_to, "
+						  "false FROM continuous.checkpoint_view ORDER BY view_id",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read continuous.checkpoint_view");
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -177,6 +181,7 @@ checkpoint_read_views(void)
 		copy_text(tup, desc, 8, h->error);
 		h->events_lost_from = get_lsn(tup, desc, 9);
 		h->events_lost_to = get_lsn(tup, desc, 10);
+		cv->state_restored = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
 		{
 			MemoryContext spicxt = MemoryContextSwitchTo(outer);
 
@@ -292,9 +297,10 @@ lsn_or_null(XLogRecPtr lsn, char *null)
  * groups: their last source row was deleted).
  */
 static void
-write_groups(int32 view_id, int ngroups, int64 *group_ids, MinimalTuple *tuples)
+write_groups(int32 view_id, const pg_uuid_t *view_key, int ngroups, int64 *group_ids,
+			 MinimalTuple *tuples)
 {
-	Oid argtypes[3] = {INT4OID, INT8ARRAYOID, BYTEAARRAYOID};
+	Oid argtypes[4] = {INT4OID, INT8ARRAYOID, BYTEAARRAYOID, UUIDOID};
 
 	for (int start = 0; start < ngroups; start += CHECKPOINT_BATCH_ROWS)
 	{
@@ -304,7 +310,7 @@ write_groups(int32 view_id, int ngroups, int64 *group_ids, MinimalTuple *tuples)
 		Datum *gone = palloc(sizeof(Datum) * n);
 		int    nwritten = 0;
 		int    ngone = 0;
-		Datum  args[3];
+		Datum  args[4];
 
 		for (int i = 0; i < n; i++)
 		{
@@ -323,16 +329,24 @@ write_groups(int32 view_id, int ngroups, int64 *group_ids, MinimalTuple *tuples)
 			states[nwritten++] = PointerGetDatum(b);
 		}
 		args[0] = Int32GetDatum(view_id);
+		args[3] = view_key ? UUIDPGetDatum(view_key) : (Datum) 0;
 		if (nwritten > 0)
 		{
 			args[1] = PointerGetDatum(construct_array(ids, nwritten, INT8OID, 8, FLOAT8PASSBYVAL,
 													  TYPALIGN_DOUBLE));
 			args[2] = PointerGetDatum(construct_array(states, nwritten, BYTEAOID, -1, false,
 													  TYPALIGN_INT));
-			exec_or_fail("INSERT INTO continuous.checkpoint_group (view_id, group_id, state) "
-						 "SELECT $1, g, s FROM unnest($2::bigint[], $3::bytea[]) AS u(g, s) "
-						 "ON CONFLICT (view_id, group_id) DO UPDATE SET state = excluded.state",
-						 3, argtypes, args, NULL, SPI_OK_INSERT);
+			if (view_key)
+				exec_or_fail("INSERT INTO continuous.checkpoint_group (view_id, group_id, state, view_key) "
+							 "SELECT $1, g, s, $4 FROM unnest($2::bigint[], $3::bytea[]) AS u(g, s) "
+							 "ON CONFLICT (view_id, group_id) DO UPDATE SET state = excluded.state, "
+							 "view_key = excluded.view_key",
+							 4, argtypes, args, NULL, SPI_OK_INSERT);
+			else
+				exec_or_fail("INSERT INTO continuous.checkpoint_group (view_id, group_id, state) "
+							 "SELECT $1, g, s FROM unnest($2::bigint[], $3::bytea[]) AS u(g, s) "
+							 "ON CONFLICT (view_id, group_id) DO UPDATE SET state = excluded.state",
+							 3, argtypes, args, NULL, SPI_OK_INSERT);
 		}
 		if (ngone > 0)
 		{
@@ -356,8 +370,8 @@ write_groups(int32 view_id, int ngroups, int64 *group_ids, MinimalTuple *tuples)
  * since then, so its old rows go first.
  */
 void
-checkpoint_write_view(int32 view_id, const StoreViewHeader *h, bool groups_cleared,
-					  int ngroups, int64 *group_ids, MinimalTuple *tuples)
+checkpoint_write_view(int32 view_id, const pg_uuid_t *view_key, const StoreViewHeader *h,
+					  bool groups_cleared, int ngroups, int64 *group_ids, MinimalTuple *tuples)
 {
 	Oid   argtypes[10] = {INT4OID, TEXTOID, LSNOID, TIMESTAMPTZOID, INT8OID,
 						  INT8OID, TEXTOID, TEXTOID, LSNOID, LSNOID};
@@ -372,7 +386,7 @@ checkpoint_write_view(int32 view_id, const StoreViewHeader *h, bool groups_clear
 		exec_or_fail("DELETE FROM continuous.checkpoint_group WHERE view_id = $1",
 					 1, idtype, id, NULL, SPI_OK_DELETE);
 	}
-	write_groups(view_id, ngroups, group_ids, tuples);
+	write_groups(view_id, view_key, ngroups, group_ids, tuples);
 
 	args[0] = Int32GetDatum(view_id);
 	args[1] = CStringGetTextDatum(state_name(h->state));
@@ -475,6 +489,26 @@ checkpoint_row(MinimalTuple row, void *arg)
 }
 
 /*
+ * The rows a restore put in continuous.restored_group for a view were
+ * dealt with (restore.c): they go in the checkpoint's transaction, which
+ * also records that the view holds a restored checkpoint, so that a crash
+ * either keeps both the rows and the state before them, or neither.
+ */
+static void
+forget_restored(ApplyView *av)
+{
+	Oid   argtypes[3] = {UUIDOID, INT4OID, BOOLOID};
+	Datum args[3] = {UUIDPGetDatum(&av->view_key), Int32GetDatum(av->view_id),
+					 BoolGetDatum(av->state_restored)};
+
+	exec_or_fail("DELETE FROM continuous.restored_group WHERE view_key = $1",
+				 1, argtypes, args, NULL, SPI_OK_DELETE);
+	exec_or_fail("UPDATE continuous.checkpoint_view SET restored_at = now() "
+				 "WHERE view_id = $2 AND $3 AND restored_at IS NULL",
+				 3, argtypes, args, NULL, SPI_OK_UPDATE);
+}
+
+/*
  * Writes a checkpoint reflecting every commit before lsn (the caller has
  * merged every delta up to there), in one transaction.  Per view it writes
  * the groups changed since the previous checkpoint; after the commit their
@@ -497,10 +531,12 @@ checkpoint_take(XLogRecPtr lsn)
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old;
 	TimestampTz   now = GetCurrentTimestamp();
+	bool          keyed;
 
 	Assert(registry_is_worker() && !IsTransactionState());
 
 	checkpoint_begin();
+	keyed = catalog_has_view_keys(); /* 1.1's tables (see catalog.c) */
 	foreach(lc, registry_forgotten_views())
 		checkpoint_forget_view(lfirst_int(lc));
 	foreach(lc, views)
@@ -520,7 +556,7 @@ checkpoint_take(XLogRecPtr lsn)
 			/* No room in shared memory yet: the view is known, and empty. */
 			memset(&header, 0, sizeof(header));
 			header.state = av->is_table ? VIEW_INITIALIZING : VIEW_READY;
-			checkpoint_write_view(av->view_id, &header, true, 0, NULL, NULL);
+			checkpoint_write_view(av->view_id, keyed ? &av->view_key : NULL, &header, true, 0, NULL, NULL);
 			continue;
 		}
 		old = MemoryContextSwitchTo(cxt);
@@ -534,7 +570,8 @@ checkpoint_take(XLogRecPtr lsn)
 		if (store_view_copy_groups(av->shared, groups, n, ids, tuples, &cleared,
 								   av->cv && av->cv->retractable ? checkpoint_row : NULL, av->cv))
 		{
-			checkpoint_write_view(av->view_id, &header, cleared, n, ids, tuples);
+			checkpoint_write_view(av->view_id, keyed ? &av->view_key : NULL, &header, cleared, n, ids,
+								  tuples);
 			written[nwritten].av = av;
 			written[nwritten].groups = groups;
 			written[nwritten].ngroups = n;
@@ -544,9 +581,18 @@ checkpoint_take(XLogRecPtr lsn)
 			pfree(groups); /* dropped: its rows go when the drop is decoded */
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(cxt);
+		if (av->restore_consumed && keyed)
+			forget_restored(av);
 	}
+	/* Restored rows of views that no longer exist. */
+	if (keyed)
+		exec_or_fail("DELETE FROM continuous.restored_group r WHERE NOT EXISTS "
+					 "(SELECT FROM continuous.view_catalog c WHERE c.view_key = r.view_key)",
+					 0, NULL, NULL, NULL, SPI_OK_DELETE);
 	checkpoint_end(lsn, now);
 
+	foreach(lc, views)
+		((ApplyView *) lfirst(lc))->restore_consumed = false;
 	for (int i = 0; i < nwritten; i++)
 	{
 		ApplyView *av = written[i].av;
@@ -687,6 +733,72 @@ load_view(ApplyView *av, const StoreViewHeader *header)
 							la.nchanges, av->name)));
 }
 
+/*
+ * Puts the groups of a checkpoint restored from a dump (restore.c; states
+ * are the group rows as checkpoint_group holds them) into the empty view
+ * av.  They get new group ids and are written by the next checkpoint.
+ * Returns false, changing nothing, when they do not fit in shared memory
+ * or do not match the view's definition.
+ */
+bool
+checkpoint_load_restored(ApplyView *av, List *states)
+{
+	LoadArg       la;
+	StoreBatch    batch;
+	MemoryContext old = MemoryContextSwitchTo(merge_context());
+	bool          ok = false;
+	ListCell     *lc;
+
+	Assert(registry_is_worker() && av->cv != NULL && av->shared != NULL);
+	memset(&la, 0, sizeof(la));
+	la.av = av;
+	la.capacity = Max(list_length(states), 1);
+	la.changes = palloc(sizeof(StoreChange) * la.capacity);
+	la.values = palloc(sizeof(Datum) * av->cv->groupdesc->natts);
+	la.nulls = palloc(sizeof(bool) * av->cv->groupdesc->natts);
+	kept_blobs_init(&la.blobs, merge_context());
+	memset(&batch, 0, sizeof(batch));
+	PG_TRY();
+	{
+		foreach(lc, states)
+		{
+			bytea *state = lfirst(lc);
+
+			load_group(0, (MinimalTuple) VARDATA_ANY(state), &la);
+		}
+		batch.changes = la.changes;
+		batch.nchanges = la.nchanges;
+		batch.new_blobs = la.blobs.new_blobs;
+		batch.nnew_blobs = la.blobs.nnew;
+		LWLockAcquire(&av->shared->lock, LW_SHARED);
+		ok = store_prepare_changes(av->shared, &batch);
+		la.blobs.nnew = 0;
+		LWLockRelease(&av->shared->lock);
+	}
+	PG_CATCH();
+	{
+		ErrorData *edata;
+
+		/* A row that does not match the definition: refused, not fatal. */
+		MemoryContextSwitchTo(merge_context());
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_DATA_CORRUPTED && edata->sqlerrcode != ERRCODE_OUT_OF_MEMORY)
+			PG_RE_THROW();
+		FlushErrorState();
+		kept_blobs_discard(&la.blobs);
+		ok = false;
+	}
+	PG_END_TRY();
+	if (ok)
+	{
+		(void) store_publish_changes(av->shared, &batch);
+		merge_note_dirty_groups(av, &batch);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(merge_context());
+	return ok;
+}
+
 static CheckpointView *
 find_checkpointed(List *views, int32 view_id)
 {
@@ -752,6 +864,8 @@ checkpoint_restore(const CheckpointInfo *ckpt, bool shared_loaded, bool gap, XLo
 			av->skip_until = cpv->header.applied_lsn;
 			ngroups += av->shared->ngroups;
 		}
+		if (cpv)
+			av->state_restored = cpv->state_restored;
 		if (ckpt->exists)
 			av->skip_until = Max(av->skip_until, ckpt->lsn);
 		if (gap && !av->disabled)

@@ -10,6 +10,7 @@
 
 #include "access/xlogdefs.h"
 #include "store/store.h"
+#include "worker/registry.h"
 
 /*
  * The layout of a checkpointed group (SharedGroup's MinimalTuple of keys and
@@ -31,6 +32,7 @@ typedef struct CheckpointView
 {
 	int32           view_id;
 	StoreViewHeader header;
+	bool            state_restored; /* holds a checkpoint restored from a dump */
 } CheckpointView;
 
 typedef void (*CheckpointGroupCallback)(int64 group_id, MinimalTuple tuple, void *arg);
@@ -42,13 +44,15 @@ extern void  checkpoint_read_groups(int32 view_id, CheckpointGroupCallback callb
 
 /* Writing: begin, any number of views, end (which commits) */
 extern void checkpoint_begin(void);
-extern void checkpoint_write_view(int32 view_id, const StoreViewHeader *header, bool groups_cleared,
+extern void checkpoint_write_view(int32 view_id, const pg_uuid_t *view_key, const StoreViewHeader *header,
+								  bool groups_cleared,
 								  int ngroups, int64 *group_ids, MinimalTuple *tuples);
 extern void checkpoint_forget_view(int32 view_id);
 extern void checkpoint_end(XLogRecPtr lsn, TimestampTz taken_at);
 
 /* The registered views (worker only) */
 extern void checkpoint_take(XLogRecPtr lsn);
+extern bool checkpoint_load_restored(ApplyView *av, List *states);
 extern void checkpoint_restore(const CheckpointInfo *ckpt, bool shared_loaded, bool gap,
 							   XLogRecPtr gap_to);
 

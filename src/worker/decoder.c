@@ -10,11 +10,13 @@
  *				registers or unregisters a view (registry.c), unless it came
  *				through logical replication (another database's catalog); a
  *				row of a source table goes to the views that read it
- *				(apply.c), wherever it came from
+ *				(apply.c), wherever it came from; a row of a restored
+ *				checkpoint goes to restore.c
  *	truncate	apply.c empties the views of a truncated source
  *	message		stream events (stream.c's format) go to the views of the
  *				stream; the drop message of DROP EXTENSION is noted
- *	commit		the views record the transaction's end; every
+ *	commit		the views record the transaction's end; restored
+ *				checkpoint rows are loaded (restore.c); every
  *				continuous.apply_batch_events rows, the deltas are merged
  *				(merge.c), always at a transaction boundary
  *
@@ -39,6 +41,7 @@
 #include "worker/decoder.h"
 #include "worker/merge.h"
 #include "worker/registry.h"
+#include "worker/restore.h"
 
 extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 
@@ -95,7 +98,14 @@ continuous_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 	}
 	targets = registry_targets(relation);
 	if (targets == NIL)
+	{
+		/* A dump's checkpoint being restored (restore.c). */
+		if (RelationGetRelid(relation) == restore_relation_oid() &&
+			change->action == REORDER_BUFFER_CHANGE_INSERT && change->data.tp.newtuple &&
+			txn->origin_id == InvalidRepOriginId)
+			restore_collect(RelationGetDescr(relation), &change->data.tp.newtuple->tuple);
 		return;
+	}
 
 	switch (change->action)
 	{
@@ -168,6 +178,7 @@ continuous_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, XLogRecPtr
 {
 	last_commit_time = txn->xact_time.commit_time;
 	apply_commit(txn->end_lsn, txn->xact_time.commit_time);
+	restore_at_commit(txn->end_lsn);
 	if (apply_pending_events() >= (uint64) continuous_apply_batch_events)
 		(void) merge_all();
 }

@@ -76,8 +76,8 @@ merge_paused(void)
  * checkpoint.  A group that moved to a larger chunk is forgotten at its old
  * address; a batch that replaced every group starts the set afresh.
  */
-static void
-note_dirty_groups(ApplyView *av, StoreBatch *batch)
+void
+merge_note_dirty_groups(ApplyView *av, StoreBatch *batch)
 {
 	if (batch->clear_first)
 		registry_reset_dirty(av);
@@ -396,7 +396,7 @@ merge_view(StoreDb *db, ApplyView *av)
 	if (ok)
 	{
 		if (store_publish_changes(shared, &batch))
-			note_dirty_groups(av, &batch);
+			merge_note_dirty_groups(av, &batch);
 		else
 			av->disabled = true; /* dropped meanwhile */
 		registry_reset_delta(av);

@@ -326,6 +326,7 @@ registry_register_view(const CatalogRow *row)
 	av->timezone = pstrdup(row->timezone);
 	av->datestyle = pstrdup(row->datestyle);
 	av->intervalstyle = pstrdup(row->intervalstyle);
+	av->view_key = row->view_key;
 	av->is_table = get_rel_relkind(row->sourcerelid) != RELKIND_FOREIGN_TABLE;
 	av->deltacxt = AllocSetContextCreate(registry_cxt, "continuous delta", ALLOCSET_DEFAULT_SIZES);
 	{
@@ -616,6 +617,18 @@ registry_check_owners(bool only_if_stale)
 	if (only_if_stale && !owners_stale)
 		return;
 	Assert(IsTransactionState());
+
+	/*
+	 * Decoding, the caches may hold catalog rows read in the snapshot of an
+	 * earlier transaction, which the invalidations of transactions that
+	 * committed before the slot's consistent point (not decoded, so never
+	 * replayed) should have removed: a table's owner before ALTER ... OWNER
+	 * made during a restore, say.  Checks are rare (after invalidations):
+	 * read everything afresh in the snapshot of this transaction.  That
+	 * calls the callbacks above, so the flag is cleared after it.
+	 */
+	if (HistoricSnapshotActive())
+		InvalidateSystemCaches();
 	owners_stale = false;
 	foreach(lc, apply_views)
 	{
@@ -653,6 +666,7 @@ registry_check_owners(bool only_if_stale)
 		if (!allowed)
 		{
 			char *source = get_rel_name(av->cv->sourcerelid);
+
 			char *role = GetUserNameFromId(av->owner, true);
 
 			registry_disable_view(av, psprintf("permission denied for table %s: the view's owner %s may no longer read it",
@@ -715,6 +729,41 @@ registry_disable_view(ApplyView *av, const char *error)
 	ereport(LOG,
 			(errmsg("pg_continuous: continuous view \"%s\" is no longer maintained", av->name),
 			 errdetail("%s", error)));
+}
+
+/* The registered view whose body reads view_key, or NULL. */
+ApplyView *
+registry_find_view_by_key(const pg_uuid_t *view_key)
+{
+	ListCell *lc;
+
+	foreach(lc, apply_views)
+	{
+		ApplyView *av = lfirst(lc);
+
+		if (memcmp(av->view_key.data, view_key->data, UUID_LEN) == 0)
+			return av;
+	}
+	return NULL;
+}
+
+/* Something the registry holds should reach a checkpoint soon. */
+static bool checkpoint_wanted = false;
+
+void
+registry_want_checkpoint(void)
+{
+	checkpoint_wanted = true;
+}
+
+/* Was a checkpoint wanted since the last call? */
+bool
+registry_checkpoint_wanted(void)
+{
+	bool wanted = checkpoint_wanted;
+
+	checkpoint_wanted = false;
+	return wanted;
 }
 
 /*

@@ -62,13 +62,17 @@ typedef struct ApplyView
 	char         *timezone;       /* the creator's settings */
 	char         *datestyle;
 	char         *intervalstyle;
-	XLogRecPtr    skip_until;    /* transactions ending at or before: merged */
-	bool          reset_pending; /* the next merge replaces every group */
-	bool          is_table;      /* the source is a table, not a stream */
-	bool          initializing;  /* waits for a backfill: changes are ignored */
-	bool          backfilling;   /* the backfill is merging into the view */
-	bool          ready_pending; /* the next merge ends the backfill */
-	HTAB         *dirty;         /* shared groups changed since the last checkpoint */
+	XLogRecPtr    skip_until;       /* transactions ending at or before: merged */
+	bool          reset_pending;    /* the next merge replaces every group */
+	bool          is_table;         /* the source is a table, not a stream */
+	bool          initializing;     /* waits for a backfill: changes are ignored */
+	bool          backfilling;      /* the backfill is merging into the view */
+	bool          ready_pending;    /* the next merge ends the backfill */
+	HTAB         *dirty;            /* shared groups changed since the last checkpoint */
+	pg_uuid_t     view_key;         /* see CatalogRow */
+	bool          state_restored;   /* holds a checkpoint restored from a dump (restore.c) */
+	bool          restore_consumed; /* restored rows were dealt with: the next
+									 * checkpoint deletes them */
 
 	MemoryContext deltacxt;
 	DeltaGroup  **buckets;
@@ -97,6 +101,9 @@ extern MemoryContext registry_context(void);
 
 extern List      *registry_views(void);
 extern ApplyView *registry_find_view(int32 view_id);
+extern ApplyView *registry_find_view_by_key(const pg_uuid_t *view_key);
+extern void       registry_want_checkpoint(void);
+extern bool       registry_checkpoint_wanted(void);
 extern ApplyView *registry_register_view(const CatalogRow *row);
 extern void       registry_unregister_view(int32 view_id);
 extern bool       registry_has_views(void);

@@ -88,6 +88,7 @@
 #include "worker/decoder.h"
 #include "worker/merge.h"
 #include "worker/registry.h"
+#include "worker/restore.h"
 #include "worker/worker.h"
 
 /* GUCs (registered in pg_continuous.c) */
@@ -406,6 +407,7 @@ take_checkpoint(void)
 	last_checkpoint_lsn = lsn;
 	last_checkpoint_time = GetCurrentTimestamp();
 	checkpoint_requested = false;
+	store_db_answer_checkpoint(worker_db, lsn);
 	elog(DEBUG1, "pg_continuous: checkpoint at %X/%X", LSN_FORMAT_ARGS(lsn));
 }
 
@@ -417,7 +419,10 @@ take_checkpoint(void)
 static bool
 checkpoint_due(void)
 {
-	if (checkpoint_requested)
+	XLogRecPtr wanted = store_db_checkpoint_wanted(worker_db);
+
+	if (checkpoint_requested || registry_checkpoint_wanted() ||
+		(wanted != InvalidXLogRecPtr && merged_upto >= wanted))
 		return true;
 	if (!TimestampDifferenceExceeds(last_checkpoint_time, GetCurrentTimestamp(),
 									continuous_checkpoint_interval_s * 1000))
@@ -619,6 +624,7 @@ start_from_checkpoint(void)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	checkpoint_restore(&ckpt, worker_db->loaded, gap, confirmed);
+	restore_staged();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	store_db_mark_loaded(worker_db);
@@ -741,6 +747,9 @@ wait_for_views(Oid catalogrelid)
 		}
 		/* No view, and none coming without asking for a slot: all applied. */
 		store_db_set_applied(worker_db, flush, decoder_last_commit_time());
+		/* Nor anything to checkpoint. */
+		if (store_db_checkpoint_wanted(worker_db) != InvalidXLogRecPtr)
+			store_db_answer_checkpoint(worker_db, flush);
 		if (wanted && continuous_enabled)
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -844,6 +853,7 @@ worker_run(Oid dboid)
 	StartTransactionCommand();
 	if (OidIsValid(get_extension_oid(CONTINUOUS_EXTENSION_NAME, true)))
 		catalogrelid = catalog_relation_oid(true);
+	restore_init();
 	CommitTransactionCommand();
 	worker_slot_name(dboid, worker_slotname);
 	if (!OidIsValid(catalogrelid))
