@@ -458,10 +458,11 @@ continuous_create_view(PG_FUNCTION_ARGS)
 
 /*
  * If the view viewrelid selects from continuous.read_view(key, definition)
- * and nothing else, sets *view_key and *definition and returns true.
+ * and nothing else, sets *view_key, *definition and *coltypes (of its
+ * column definition list) and returns true.
  */
 static bool
-body_reads_view(Oid viewrelid, pg_uuid_t *view_key, char **definition)
+body_reads_view(Oid viewrelid, pg_uuid_t *view_key, char **definition, List **coltypes)
 {
 	Relation          rel = relation_open(viewrelid, AccessShareLock);
 	Query            *body = get_view_query(rel);
@@ -497,6 +498,7 @@ body_reads_view(Oid viewrelid, pg_uuid_t *view_key, char **definition)
 				{
 					*view_key = *DatumGetUUIDP(key->constvalue);
 					*definition = TextDatumGetCString(def->constvalue);
+					*coltypes = list_copy(rtfunc->funccoltypes);
 					found = true;
 				}
 			}
@@ -506,40 +508,38 @@ body_reads_view(Oid viewrelid, pg_uuid_t *view_key, char **definition)
 	return found;
 }
 
-/* Does the analyzed definition give exactly the view's columns? */
+/*
+ * Does the analyzed definition give the columns the body reads, coltypes
+ * (the column definition list of read_view())?  Their names may differ
+ * (ALTER VIEW ... RENAME COLUMN renames the view's columns, and a dump
+ * keeps the new names); the reader matches columns by position.
+ */
 static void
-check_columns_match(Oid viewrelid, Query *query)
+check_columns_match(const char *qualified, List *coltypes, Query *query)
 {
-	Relation  rel = relation_open(viewrelid, AccessShareLock);
-	TupleDesc desc = RelationGetDescr(rel);
-	int       natts = 0;
 	ListCell *lc;
+	int       n = 0;
 
 	foreach(lc, query->targetList)
 	{
-		TargetEntry      *tle = lfirst_node(TargetEntry, lc);
-		Form_pg_attribute att;
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+		Oid          type = exprType((Node *) tle->expr);
 
 		if (tle->resjunk)
 			continue;
-		if (natts >= desc->natts)
-			break;
-		att = TupleDescAttr(desc, natts);
-		if (exprType((Node *) tle->expr) != att->atttypid)
+		if (n < list_length(coltypes) && list_nth_oid(coltypes, n) != type)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-					 errmsg("column \"%s\" of view \"%s\" has type %s, but its continuous view definition gives %s",
-							NameStr(att->attname), RelationGetRelationName(rel),
-							format_type_be(att->atttypid),
-							format_type_be(exprType((Node *) tle->expr)))));
-		natts++;
+					 errmsg("column %d of view %s has type %s, but its continuous view definition gives %s",
+							n + 1, qualified, format_type_be(list_nth_oid(coltypes, n)),
+							format_type_be(type))));
+		n++;
 	}
-	if (natts != desc->natts || list_length(query->targetList) < natts)
+	if (n != list_length(coltypes))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-				 errmsg("view \"%s\" has %d columns, but its continuous view definition gives %d",
-						RelationGetRelationName(rel), desc->natts, natts)));
-	relation_close(rel, AccessShareLock);
+				 errmsg("view %s reads %d columns from continuous.read_view(), but its continuous view definition gives %d",
+						qualified, list_length(coltypes), n)));
 }
 
 /*
@@ -562,8 +562,9 @@ adopt_view(Oid viewrelid)
 	Oid       sourcerelid;
 	int32     view_id;
 	char     *qualified;
+	List     *coltypes;
 
-	if (!body_reads_view(viewrelid, &view_key, &definition))
+	if (!body_reads_view(viewrelid, &view_key, &definition, &coltypes))
 		return;
 	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(viewrelid)),
 										   get_rel_name(viewrelid));
@@ -573,7 +574,11 @@ adopt_view(Oid viewrelid)
 		CatalogRow row;
 
 		if (catalog_lookup(existing, &row) && row.viewrelid == viewrelid)
-			return; /* CREATE OR REPLACE VIEW with the body it has */
+		{
+			/* CREATE OR REPLACE VIEW with the body it has: a new rule. */
+			record_definition_dependencies(viewrelid, stringToNode(row.querytree));
+			return;
+		}
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("view %s reads the state of continuous view %s",
@@ -583,7 +588,7 @@ adopt_view(Oid viewrelid)
 	}
 
 	query = analyze_view_query(definition, &sourcerelid);
-	check_columns_match(viewrelid, query);
+	check_columns_match(qualified, coltypes, query);
 	refuse_row_security(sourcerelid);
 	LockRelationOid(catalog_relation_oid(false), RowExclusiveLock);
 	require_full_replica_identity(sourcerelid);
@@ -677,6 +682,7 @@ continuous_upgrade_view_bodies(PG_FUNCTION_ARGS)
 		 */
 		creating_extension = false;
 		CurrentExtensionObject = InvalidOid;
+		creating_view = true; /* the event trigger leaves it to us */
 		PG_TRY();
 		{
 			if (SPI_execute(view_statement("CREATE OR REPLACE VIEW", qualified, DatumGetUUIDP(key), query),
@@ -687,6 +693,7 @@ continuous_upgrade_view_bodies(PG_FUNCTION_ARGS)
 		{
 			creating_extension = was_creating;
 			CurrentExtensionObject = extension;
+			creating_view = false;
 		}
 		PG_END_TRY();
 		record_definition_dependencies(viewrelid, query);

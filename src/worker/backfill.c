@@ -25,6 +25,7 @@
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -245,6 +246,15 @@ backfill_views(XLogRecPtr consistent_lsn)
 	ListCell *lc;
 
 	Assert(IsTransactionState());
+
+	/*
+	 * The caches may hold catalog rows read while decoding, in the snapshot
+	 * of an earlier transaction, that no invalidation removed since: seen
+	 * when a restore attached partitions while the worker made its slot, a
+	 * partitioned source then looking childless and its rows unscanned.
+	 * The scan reads the catalog as it is now.
+	 */
+	InvalidateSystemCaches();
 	registry_check_owners(true);
 	foreach(lc, registry_views())
 	{
