@@ -10,6 +10,7 @@ OBJS = \
 	src/agg/multiset.o \
 	src/agg/firstlast.o \
 	src/agg/distinct.o \
+	src/agg/orderedset.o \
 	src/agg/aggregate.o \
 	src/store/store.o \
 	src/store/viewstore.o \

@@ -42,6 +42,7 @@
 
 #include "agg/aggregate.h"
 #include "agg/distinct.h"
+#include "agg/multiset.h"
 
 /* The minimal AggState that satisfies AggCheckCallContext(). */
 static AggState    *fake_aggstate = NULL;
@@ -147,18 +148,65 @@ distinct_clause_of_first(Aggref *aggref)
 	return NULL;
 }
 
+/*
+ * Is the direct argument of an ordered-set aggregate (the fraction of a
+ * percentile; mode has none) a constant once folded?  If so and value is
+ * given, sets it, allocated in the current memory context.
+ */
+static bool
+fraction_constant(Aggref *aggref, Datum *value, bool *isnull)
+{
+	Node *folded;
+
+	if (aggref->aggdirectargs == NIL)
+	{
+		if (value)
+		{
+			*value = (Datum) 0;
+			*isnull = true;
+		}
+		return true;
+	}
+	if (list_length(aggref->aggdirectargs) != 1)
+		return false;
+	folded = eval_const_expressions(NULL, copyObject(linitial(aggref->aggdirectargs)));
+	if (!IsA(folded, Const))
+		return false;
+	if (value)
+	{
+		Const *c = (Const *) folded;
+
+		*isnull = c->constisnull;
+		*value = c->constisnull ? (Datum) 0 : datumCopy(c->constvalue, c->constbyval, c->constlen);
+	}
+	return true;
+}
+
 void
 agg_check_supported(Aggref *aggref)
 {
 	HeapTuple         tup;
 	Form_pg_aggregate form;
+	bool              multi;
 
+	if (aggref->aggkind == AGGKIND_ORDERED_SET && ordered_set_kind(aggref->aggfnoid, &multi) != ORDERED_NONE)
+	{
+		if (!fraction_constant(aggref, NULL, NULL))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the fraction of %s must be a constant in a continuous view",
+							agg_name(aggref->aggfnoid)),
+					 errhint("Write the fraction as a literal, such as percentile_cont(0.5) or percentile_cont(ARRAY[0.5, 0.9]).")));
+		/* The view keeps the values with their counts: no support function is needed. */
+		return;
+	}
 	if (aggref->aggkind != AGGKIND_NORMAL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("ordered-set aggregate %s is not supported in a continuous view",
+				 errmsg("%s aggregate %s is not supported in a continuous view",
+						aggref->aggkind == AGGKIND_HYPOTHETICAL ? "hypothetical-set" : "ordered-set",
 						agg_name(aggref->aggfnoid)),
-				 errdetail("Its result needs every input value in order."),
+				 errdetail("Of the ordered-set aggregates, continuous views maintain percentile_cont, percentile_disc and mode."),
 				 errhint("Use a combinable approximation such as tdigest_percentile() of the tdigest extension.")));
 	if (aggref->aggorder != NIL &&
 		(aggref->aggdistinct == NIL || list_length(aggref->aggorder) != 1 ||
@@ -226,6 +274,37 @@ agg_check_supported(Aggref *aggref)
 	ReleaseSysCache(tup);
 }
 
+/* agg_init of percentile_cont, percentile_disc and mode (see ContinuousAgg). */
+static void
+init_ordered_set(ContinuousAgg *agg, Aggref *aggref)
+{
+	TargetEntry     *arg = linitial_node(TargetEntry, aggref->args);
+	SortGroupClause *sgc = linitial_node(SortGroupClause, aggref->aggorder);
+	OrderedType     *type = &agg->orderedType;
+
+	agg->ordered = ordered_set_kind(aggref->aggfnoid, &agg->orderedMulti);
+	if (agg->ordered == ORDERED_NONE)
+		elog(ERROR, "aggregate %u is not an ordered-set aggregate continuous views maintain",
+			 aggref->aggfnoid);
+	if (!fraction_constant(aggref, &agg->fraction, &agg->fractionIsNull))
+		elog(ERROR, "the fraction of aggregate %u is not a constant", aggref->aggfnoid);
+	agg->numArgs = 1;
+	agg->inputTypes[0] = exprType((Node *) arg->expr);
+	type->type = agg->inputTypes[0];
+	get_typlenbyvalalign(type->type, &type->len, &type->byval, &type->align);
+	agg->orderedSort.ssup_cxt = CurrentMemoryContext;
+	agg->orderedSort.ssup_collation = exprCollation((Node *) arg->expr);
+	agg->orderedSort.ssup_nulls_first = sgc->nulls_first;
+	PrepareSortSupportFromOrderingOp(sgc->sortop, &agg->orderedSort);
+	agg->argdesc = CreateTemplateTupleDesc(1);
+	TupleDescInitEntry(agg->argdesc, 1, NULL, type->type, -1, 0);
+	agg->transtype = agg->storedType = BYTEAOID;
+	get_typlenbyval(BYTEAOID, &agg->storedTypeLen, &agg->storedTypeByVal);
+	agg->transtypeLen = agg->storedTypeLen;
+	agg->transtypeByVal = agg->storedTypeByVal;
+	agg->invertible = true;
+}
+
 /*
  * Looks up the aggregate's support functions.  Allocates in the current
  * memory context, which must live as long as the ContinuousAgg.
@@ -252,6 +331,12 @@ agg_init(ContinuousAgg *agg, Aggref *aggref)
 	agg->inputCollation = aggref->inputcollid;
 	agg->resulttype = aggref->aggtype;
 	get_typlenbyval(agg->resulttype, &agg->resulttypeLen, &agg->resulttypeByVal);
+
+	if (aggref->aggkind == AGGKIND_ORDERED_SET)
+	{
+		init_ordered_set(agg, aggref);
+		return;
+	}
 
 	foreach(lc, aggref->aggargtypes)
 		agg->inputTypes[agg->numArgs++] = lfirst_oid(lc);
@@ -470,11 +555,30 @@ advance_plain(ContinuousAgg *agg, Datum *state, bool *isnull,
 	agg_keep_result(agg, state, isnull, result, fcinfo->isnull, statecxt);
 }
 
+/* Adds delta to the count of a value of an ordered-set aggregate; NULL values do not count. */
+static void
+count_ordered_value(ContinuousAgg *agg, Datum state, Datum *args, bool *argnulls, int64 delta)
+{
+	uint32 len;
+	char  *data;
+
+	if (argnulls[0])
+		return;
+	data = agg_encode_args(agg, args, argnulls, &len);
+	multiset_add((Multiset *) DatumGetPointer(state), data, len, delta);
+	pfree(data);
+}
+
 /* A new transition state, in statecxt. */
 void
 agg_init_state(ContinuousAgg *agg, Datum *state, bool *isnull, MemoryContext statecxt)
 {
-	if (agg->distinct)
+	if (agg->ordered)
+	{
+		*state = PointerGetDatum(multiset_create(statecxt));
+		*isnull = false;
+	}
+	else if (agg->distinct)
 	{
 		*state = PointerGetDatum(new_distinct_set(agg, statecxt));
 		*isnull = false;
@@ -491,7 +595,9 @@ void
 agg_advance(ContinuousAgg *agg, Datum *state, bool *isnull,
 			Datum *args, bool *argnulls, MemoryContext statecxt)
 {
-	if (agg->distinct)
+	if (agg->ordered)
+		count_ordered_value(agg, *state, args, argnulls, 1);
+	else if (agg->distinct)
 		distinct_set_add((DistinctSet *) DatumGetPointer(*state), args[0], argnulls[0]);
 	else
 		advance_plain(agg, state, isnull, args, argnulls, statecxt);
@@ -509,6 +615,11 @@ agg_retract(ContinuousAgg *agg, Datum *state, bool *isnull,
 	Datum result;
 
 	Assert(agg->invertible);
+	if (agg->ordered)
+	{
+		count_ordered_value(agg, *state, args, argnulls, -1);
+		return true;
+	}
 	/* A strict transition function skipped the row: nothing to take out. */
 	if (agg->transfn.fn_strict)
 		for (int i = 0; i < agg->numArgs; i++)
@@ -690,6 +801,11 @@ agg_combine(ContinuousAgg *agg, Datum *state, bool *isnull,
 	LOCAL_FCINFO(fcinfo, 2);
 	Datum result;
 
+	if (agg->ordered)
+	{
+		multiset_add_all((Multiset *) DatumGetPointer(*state), (Multiset *) DatumGetPointer(other));
+		return;
+	}
 	if (agg->distinct)
 	{
 		distinct_set_union((DistinctSet *) DatumGetPointer(*state),
@@ -734,6 +850,14 @@ agg_to_stored(ContinuousAgg *agg, Datum state, bool isnull)
 	LOCAL_FCINFO(fcinfo, 1);
 	Datum result;
 
+	if (agg->ordered)
+	{
+		Multiset *ms = (Multiset *) DatumGetPointer(state);
+		char     *stored = palloc(multiset_stored_size(ms));
+
+		multiset_write_stored(ms, stored);
+		return PointerGetDatum(stored);
+	}
 	if (agg->distinct)
 		return distinct_set_to_array((DistinctSet *) DatumGetPointer(state), agg->inputTypes[0]);
 	if (agg->transtype != INTERNALOID || isnull)
@@ -760,6 +884,14 @@ agg_from_stored(ContinuousAgg *agg, Datum stored, bool isnull, MemoryContext sta
 	Datum         result;
 	MemoryContext old;
 
+	if (agg->ordered)
+	{
+		Multiset *ms = multiset_create(statecxt);
+
+		if (!isnull)
+			multiset_add_stored(ms, DatumGetByteaPP(stored));
+		return PointerGetDatum(ms);
+	}
 	if (agg->distinct)
 	{
 		DistinctSet *set = new_distinct_set(agg, statecxt);
@@ -814,6 +946,66 @@ fold_distinct_value(Datum value, bool isnull, void *arg)
 	advance_plain(fold->agg, &fold->state, &fold->isnull, args, argnulls, fold->statecxt);
 }
 
+typedef struct CollectValues
+{
+	ContinuousAgg *agg;
+	CountedValue  *values;
+	int            n;
+	int            max;
+} CollectValues;
+
+static void
+collect_value(const char *data, uint32 len, int64 count, void *arg)
+{
+	CollectValues *c = arg;
+	bool           isnull;
+
+	if (count < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("a value taken out of aggregate %s was never added to it",
+						agg_name(c->agg->aggfnoid))));
+	if (c->n == c->max)
+	{
+		c->max = Max(16, c->max * 2);
+		c->values = c->values ? repalloc_huge(c->values, sizeof(CountedValue) * c->max)
+							  : palloc(sizeof(CountedValue) * c->max);
+	}
+	agg_decode_args(c->agg, data, len, &c->values[c->n].value, &isnull);
+	c->values[c->n++].count = count;
+}
+
+static int
+compare_counted(const void *a, const void *b, void *arg)
+{
+	return ApplySortComparator(((const CountedValue *) a)->value, false,
+							   ((const CountedValue *) b)->value, false, (SortSupport) arg);
+}
+
+/*
+ * The result of percentile_cont, percentile_disc or mode over the values
+ * of a state: sorted, with values the sort finds equal made one.
+ */
+static Datum
+finalize_ordered_set(ContinuousAgg *agg, Multiset *ms, bool *resultisnull)
+{
+	CollectValues c = {agg, NULL, 0, 0};
+	int           n = 0;
+
+	multiset_foreach(ms, collect_value, &c);
+	if (c.n > 1)
+		qsort_arg(c.values, c.n, sizeof(CountedValue), compare_counted, &agg->orderedSort);
+	for (int i = 0; i < c.n; i++)
+	{
+		if (n > 0 && compare_counted(&c.values[n - 1], &c.values[i], &agg->orderedSort) == 0)
+			c.values[n - 1].count += c.values[i].count;
+		else
+			c.values[n++] = c.values[i];
+	}
+	return ordered_set_result(agg->ordered, agg->orderedMulti, &agg->orderedType, agg->fraction,
+							  agg->fractionIsNull, c.values, n, resultisnull);
+}
+
 /* The aggregate's result for a state, in the current memory context. */
 Datum
 agg_finalize(ContinuousAgg *agg, Datum state, bool isnull, bool *resultisnull,
@@ -822,6 +1014,8 @@ agg_finalize(ContinuousAgg *agg, Datum state, bool isnull, bool *resultisnull,
 	LOCAL_FCINFO(fcinfo, CONTINUOUS_MAX_AGG_ARGS + 1);
 	Datum result;
 
+	if (agg->ordered)
+		return finalize_ordered_set(agg, (Multiset *) DatumGetPointer(state), resultisnull);
 	if (agg->distinct)
 	{
 		/* Run the aggregate over the distinct values, as PostgreSQL does. */

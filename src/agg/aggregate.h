@@ -10,6 +10,9 @@
 #include "access/tupdesc.h"
 #include "fmgr.h"
 #include "nodes/primnodes.h"
+#include "utils/sortsupport.h"
+
+#include "agg/orderedset.h"
 
 #define CONTINUOUS_MAX_AGG_ARGS 8
 
@@ -66,6 +69,21 @@ typedef struct ContinuousAgg
 	bool      invertible;
 	FmgrInfo  invtransfn;
 	TupleDesc argdesc;
+
+	/*
+	 * percentile_cont, percentile_disc and mode (orderedset.c): the live
+	 * state is a Multiset of the non-NULL WITHIN GROUP values (encoded with
+	 * argdesc) and their counts, the stored one its stored form (bytea).
+	 * States merge by adding counts and a row is taken out by subtracting
+	 * one (invertible); the result is computed from the values sorted as
+	 * the WITHIN GROUP clause says.
+	 */
+	OrderedSetKind  ordered;      /* ORDERED_NONE for other aggregates */
+	bool            orderedMulti; /* an array of fractions */
+	Datum           fraction;     /* the constant direct argument */
+	bool            fractionIsNull;
+	SortSupportData orderedSort;
+	OrderedType     orderedType;
 } ContinuousAgg;
 
 /* Checks that an aggregate can be maintained; errors name it otherwise. */

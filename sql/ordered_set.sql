@@ -1,0 +1,110 @@
+--
+-- Ordered-set aggregates: percentile_cont (float8 and interval, one fraction
+-- and an array of them), percentile_disc and mode, maintained over a stream
+-- and over a table with updates and deletes, equal to the defining query.
+--
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_continuous;
+RESET client_min_messages;
+SET TimeZone = 'UTC';
+SET IntervalStyle = 'postgres';
+CREATE SCHEMA os;
+
+CREATE FUNCTION os.same(view_name text, query text) RETURNS TABLE (missing bigint, extra bigint)
+LANGUAGE plpgsql AS $fn$
+BEGIN
+	RETURN QUERY EXECUTE format(
+		'SELECT (SELECT count(*) FROM ((%2$s) EXCEPT ALL SELECT * FROM %1$s) a),
+				(SELECT count(*) FROM (SELECT * FROM %1$s EXCEPT ALL (%2$s)) b)',
+		view_name, query);
+END
+$fn$;
+
+-- Over a stream: latencies per page, with NULLs, duplicates and a FILTER.
+SELECT continuous.create_stream('os.clicks', 'page text, latency float8, wait interval, status text');
+CREATE TABLE os.clicks_copy (page text, latency float8, wait interval, status text);
+SELECT continuous.create_view('os.latency', $$
+	SELECT page,
+		   percentile_cont(0.5) WITHIN GROUP (ORDER BY latency) AS median,
+		   percentile_cont(ARRAY[0.1, 0.9, NULL, 1]) WITHIN GROUP (ORDER BY latency) AS deciles,
+		   percentile_cont(0.25) WITHIN GROUP (ORDER BY wait) AS wait_q1,
+		   percentile_cont(ARRAY[[0.5, 0.75], [0, 1]]) WITHIN GROUP (ORDER BY wait DESC) AS wait_qs,
+		   percentile_disc(0.5) WITHIN GROUP (ORDER BY status) AS status_median,
+		   percentile_disc(ARRAY[0, 0.33, 1]) WITHIN GROUP (ORDER BY latency DESC) AS disc_desc,
+		   mode() WITHIN GROUP (ORDER BY status) AS common_status,
+		   percentile_cont(0.9) WITHIN GROUP (ORDER BY latency) FILTER (WHERE status = 'ok') AS ok_p90,
+		   count(*) AS n
+	FROM os.clicks GROUP BY page $$);
+INSERT INTO os.clicks SELECT 'p' || (i % 4), (i * 37) % 101, make_interval(secs => (i * 13) % 17),
+	CASE WHEN i % 3 = 0 THEN 'ok' WHEN i % 3 = 1 THEN 'slow' ELSE 'err' END
+FROM generate_series(1, 400) i;
+INSERT INTO os.clicks_copy SELECT 'p' || (i % 4), (i * 37) % 101, make_interval(secs => (i * 13) % 17),
+	CASE WHEN i % 3 = 0 THEN 'ok' WHEN i % 3 = 1 THEN 'slow' ELSE 'err' END
+FROM generate_series(1, 400) i;
+INSERT INTO os.clicks VALUES ('p0', NULL, NULL, NULL), ('p9', NULL, NULL, NULL), ('p9', 5, '1 s', 'ok');
+INSERT INTO os.clicks_copy VALUES ('p0', NULL, NULL, NULL), ('p9', NULL, NULL, NULL), ('p9', 5, '1 s', 'ok');
+SELECT continuous.sync();
+SELECT * FROM os.same('os.latency', $$
+	SELECT page,
+		   percentile_cont(0.5) WITHIN GROUP (ORDER BY latency) AS median,
+		   percentile_cont(ARRAY[0.1, 0.9, NULL, 1]) WITHIN GROUP (ORDER BY latency) AS deciles,
+		   percentile_cont(0.25) WITHIN GROUP (ORDER BY wait) AS wait_q1,
+		   percentile_cont(ARRAY[[0.5, 0.75], [0, 1]]) WITHIN GROUP (ORDER BY wait DESC) AS wait_qs,
+		   percentile_disc(0.5) WITHIN GROUP (ORDER BY status) AS status_median,
+		   percentile_disc(ARRAY[0, 0.33, 1]) WITHIN GROUP (ORDER BY latency DESC) AS disc_desc,
+		   mode() WITHIN GROUP (ORDER BY status) AS common_status,
+		   percentile_cont(0.9) WITHIN GROUP (ORDER BY latency) FILTER (WHERE status = 'ok') AS ok_p90,
+		   count(*) AS n
+	FROM os.clicks_copy GROUP BY page $$);
+SELECT page, median, deciles, wait_q1, wait_qs, status_median, disc_desc, common_status, ok_p90, n
+FROM os.latency ORDER BY page;
+
+-- Over a table: updates and deletes take values out again.
+CREATE TABLE os.orders (id int PRIMARY KEY, region text, amount numeric, took interval);
+ALTER TABLE os.orders REPLICA IDENTITY FULL;
+INSERT INTO os.orders SELECT i, 'r' || (i % 3), (i * 7) % 50, make_interval(mins => i % 9) FROM generate_series(1, 300) i;
+SELECT continuous.create_view('os.order_stats', $$
+	SELECT region,
+		   percentile_disc(0.5) WITHIN GROUP (ORDER BY amount) AS median_amount,
+		   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY took) AS took_qs,
+		   mode() WITHIN GROUP (ORDER BY amount) AS usual_amount
+	FROM os.orders GROUP BY region $$);
+SELECT continuous.sync();
+UPDATE os.orders SET amount = amount + 100 WHERE id % 4 = 0;
+DELETE FROM os.orders WHERE id % 5 = 0;
+UPDATE os.orders SET region = 'r9' WHERE id % 7 = 0;
+INSERT INTO os.orders VALUES (1000, 'r0', NULL, NULL);
+SELECT continuous.sync();
+SELECT * FROM os.same('os.order_stats', $$
+	SELECT region,
+		   percentile_disc(0.5) WITHIN GROUP (ORDER BY amount) AS median_amount,
+		   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY took) AS took_qs,
+		   mode() WITHIN GROUP (ORDER BY amount) AS usual_amount
+	FROM os.orders GROUP BY region $$);
+DELETE FROM os.orders WHERE region = 'r9';
+SELECT continuous.sync();
+SELECT * FROM os.same('os.order_stats', $$
+	SELECT region,
+		   percentile_disc(0.5) WITHIN GROUP (ORDER BY amount) AS median_amount,
+		   percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY took) AS took_qs,
+		   mode() WITHIN GROUP (ORDER BY amount) AS usual_amount
+	FROM os.orders GROUP BY region $$);
+
+-- A fraction out of range fails the read, as the query fails.
+SELECT continuous.create_view('os.bad_fraction', $$
+	SELECT page, percentile_cont(1.5) WITHIN GROUP (ORDER BY latency) AS p FROM os.clicks GROUP BY page $$);
+INSERT INTO os.clicks VALUES ('p1', 1, '1 s', 'ok');
+SELECT continuous.sync();
+SELECT * FROM os.bad_fraction;
+SELECT page, percentile_cont(1.5) WITHIN GROUP (ORDER BY latency) AS p FROM os.clicks_copy GROUP BY page;
+
+-- Refusals: a fraction that is not a constant, and the ordered-set
+-- aggregates that are not maintained.
+SELECT continuous.create_view('os.r1', $$
+	SELECT page, percentile_cont(length(page) / 10.0) WITHIN GROUP (ORDER BY latency) AS p FROM os.clicks GROUP BY page $$);
+SELECT continuous.create_view('os.r2', $$
+	SELECT page, rank(50) WITHIN GROUP (ORDER BY latency) AS r FROM os.clicks GROUP BY page $$);
+
+SET client_min_messages = warning;
+DROP SCHEMA os CASCADE;
+RESET client_min_messages;
