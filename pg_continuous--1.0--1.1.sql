@@ -9,9 +9,11 @@ CREATE OR REPLACE FUNCTION continuous.create_stream(name text, columns text)
 RETURNS regclass LANGUAGE c STRICT AS 'MODULE_PATHNAME', 'continuous_create_stream';
 
 -- Backup and restore.  A view's body reads its state by a view key (a
--- random UUID that a dump keeps and no other view has), beside its
--- definition printed with qualified names:
---   SELECT * FROM continuous.read_view('<key>'::uuid, '<definition>') AS r(...)
+-- random UUID that a dump keeps and no other view has), and holds its
+-- definition and settings in CTEs that nothing references:
+--   WITH continuous_definition AS (<the defining query>),
+--        continuous_settings AS (SELECT '<TimeZone>'::text AS timezone, ...)
+--   SELECT * FROM continuous.read_view('<key>'::uuid) AS r(...)
 -- Restoring the body (CREATE VIEW) fires continuous_create_view, which
 -- makes it a continuous view again under the same key.  Views over tables
 -- are backfilled; of views over streams, pg_dump keeps the rows of the last
@@ -30,7 +32,9 @@ UPDATE continuous.checkpoint_group g SET view_key = c.view_key
 FROM continuous.view_catalog c WHERE c.id = g.view_id;
 SELECT pg_catalog.pg_extension_config_dump('continuous.checkpoint_group',
 	'WHERE view_key IN (SELECT c.view_key FROM continuous.view_catalog c '
-	'JOIN pg_catalog.pg_foreign_table f ON f.ftrelid = c.sourcerelid)');
+	'JOIN pg_catalog.pg_foreign_table f ON f.ftrelid = c.sourcerelid '
+	'JOIN continuous.checkpoint_view v ON v.view_id = c.id '
+	'WHERE v.state = ''ready'' AND v.stale_reason IS NULL)');
 
 CREATE TABLE continuous.restored_group (
 	view_key	uuid NOT NULL,
@@ -46,7 +50,7 @@ REVOKE ALL ON FUNCTION continuous._divert_restored_group() FROM PUBLIC;
 CREATE TRIGGER divert_restored BEFORE INSERT ON continuous.checkpoint_group
 	FOR EACH ROW EXECUTE FUNCTION continuous._divert_restored_group();
 
-CREATE FUNCTION continuous.read_view(view_key uuid, definition text) RETURNS SETOF record
+CREATE FUNCTION continuous.read_view(view_key uuid) RETURNS SETOF record
 	LANGUAGE c STRICT STABLE AS 'MODULE_PATHNAME', 'continuous_read_view';
 
 CREATE FUNCTION continuous._on_create_view() RETURNS event_trigger

@@ -36,7 +36,7 @@ EOF
 }
 
 QUICK=0
-ONLY=1,2,3,4,5,6,7
+ONLY=1,2,3,4,5,6,7,8
 KEEP=${CONTINUOUS_KEEP_TMP:-0}
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -62,6 +62,7 @@ if [ "$QUICK" = 1 ]; then
 	STATE_GROUPS=(1000 10000 100000)
 	NEXMARK_EVENTS=500000 NEXMARK_RUNS=3
 	LATEST_EVENTS=200000 LATEST_DEVICES=100000
+	PCT_EVENTS=200000 PCT_GROUPS=1000
 else
 	MODE=full
 	RUNS=5
@@ -73,6 +74,7 @@ else
 	STATE_GROUPS=(1000 10000 100000 1000000)
 	NEXMARK_EVENTS=5000000 NEXMARK_RUNS=3
 	LATEST_EVENTS=1000000 LATEST_DEVICES=100000
+	PCT_EVENTS=1000000 PCT_GROUPS=1000
 fi
 
 # Server settings for benchmarking (appended after scripts/common.sh's own,
@@ -176,6 +178,7 @@ run_one 4 bench_reads
 run_one 5 bench_state
 run_one 6 bench_nexmark
 run_one 7 bench_latest
+run_one 8 bench_percentile
 
 ELAPSED=$((SECONDS - START_SECONDS))
 mkdir -p "$BENCH_DIR/results"

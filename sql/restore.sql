@@ -40,8 +40,8 @@ SET search_path = rs, public;
 SELECT continuous.create_view('rs.by_g', 'SELECT g, count(*) AS n, sum(price) AS total FROM items GROUP BY g');
 RESET search_path;
 
--- The body: the key (a random UUID, masked here) and the definition with
--- qualified names, whatever search_path the creator had.
+-- The body: the key (a random UUID, masked here), the defining query and
+-- the creator's settings in CTEs that nothing references.
 SELECT regexp_replace(pg_get_viewdef('rs.by_g'::regclass), '''[0-9a-f-]{36}''', '''<key>''') AS body;
 SELECT definition FROM continuous.views WHERE name = 'rs.by_g'::regclass;
 
@@ -50,30 +50,35 @@ SELECT * FROM expect_error($$CREATE VIEW rs.thief AS $$ || pg_get_viewdef('rs.by
 SELECT to_regclass('rs.thief') AS thief;
 
 -- A body with a key no view has becomes a continuous view (what a restore
--- does); its definition must give its columns.
-SELECT * FROM expect_error($$CREATE VIEW rs.wrong_types AS SELECT * FROM continuous.read_view(
-	'00000000-0000-4000-8000-000000000001', 'SELECT g, count(*) AS n FROM rs.items GROUP BY g')
-	AS r(g int, n int)$$);
-SELECT * FROM expect_error($$CREATE VIEW rs.wrong_count AS SELECT * FROM continuous.read_view(
-	'00000000-0000-4000-8000-000000000001', 'SELECT g, count(*) AS n FROM rs.items GROUP BY g')
-	AS r(g int)$$);
-SELECT * FROM expect_error($$CREATE VIEW rs.not_maintainable AS SELECT * FROM continuous.read_view(
-	'00000000-0000-4000-8000-000000000001', 'SELECT g FROM rs.items ORDER BY g')
-	AS r(g int)$$);
-CREATE VIEW rs.by_hand AS SELECT * FROM continuous.read_view(
-	'00000000-0000-4000-8000-000000000001', 'SELECT g, count(*) AS n FROM rs.items GROUP BY g')
-	AS r(g int, n bigint);
+-- does); its definition must give the columns it reads.
+CREATE FUNCTION rs.body(name text, definition text, columns text) RETURNS text
+LANGUAGE sql AS $$
+	SELECT format('CREATE VIEW %s AS WITH continuous_definition AS (%s), '
+				  'continuous_settings AS (SELECT %L::text AS timezone, %L::text AS datestyle, %L::text AS intervalstyle) '
+				  'SELECT * FROM continuous.read_view(%L::uuid) AS r(%s)',
+				  name, definition, 'UTC', 'ISO, MDY', 'postgres', '00000000-0000-4000-8000-000000000001', columns)
+$$;
+SELECT * FROM expect_error(rs.body('rs.wrong_types', 'SELECT g, count(*) AS n FROM rs.items GROUP BY g', 'g int, n int'));
+SELECT * FROM expect_error(rs.body('rs.wrong_count', 'SELECT g, count(*) AS n FROM rs.items GROUP BY g', 'g int'));
+SELECT * FROM expect_error(rs.body('rs.not_maintainable', 'SELECT g FROM rs.items ORDER BY g', 'g int'));
+SELECT rs.body('rs.by_hand', 'SELECT g, count(*) AS n FROM rs.items GROUP BY g', 'g int, n bigint') AS statement \gset
+:statement;
 SELECT continuous.sync();
 SELECT name, state, contents_from, restored_at IS NOT NULL AS restored FROM continuous.views
 WHERE name::text LIKE 'rs.%' ORDER BY name::text;
 SELECT * FROM rs.by_hand ORDER BY g;
--- CREATE OR REPLACE with its own body changes nothing.
-CREATE OR REPLACE VIEW rs.by_hand AS SELECT * FROM continuous.read_view(
-	'00000000-0000-4000-8000-000000000001', 'SELECT g, count(*) AS n FROM rs.items GROUP BY g')
-	AS r(g int, n bigint);
+-- CREATE OR REPLACE with its own body changes nothing; with another
+-- definition it is refused.
+SELECT replace(:'statement', 'CREATE VIEW', 'CREATE OR REPLACE VIEW') AS statement \gset
+:statement;
 SELECT count(*) AS views_of_key FROM continuous.views WHERE name = 'rs.by_hand'::regclass;
+SELECT * FROM expect_error(replace(:'statement', 'count(*)', 'sum(g)'));
+-- A rename is followed by the body, as by any view's.
+ALTER TABLE rs.items RENAME COLUMN price TO amount;
+SELECT pg_get_viewdef('rs.by_g'::regclass) LIKE '%sum(items.amount) AS total%' AS body_follows_rename;
 -- Its dependencies are the definition's, as for create_view.
 SELECT * FROM expect_error('ALTER TABLE rs.items DROP COLUMN g');
+SELECT * FROM expect_error('ALTER TABLE rs.items ALTER COLUMN amount TYPE float8');
 
 -- continuous.checkpoint() returns once a checkpoint holds every commit before it.
 INSERT INTO rs.items VALUES (7, 7);

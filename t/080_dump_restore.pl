@@ -45,6 +45,8 @@ $node->safe_psql($src, qq{
 	SELECT continuous.create_view('orders_by_region', \$\$$orders_def\$\$);
 	GRANT SELECT ON clicks_by_url TO reader;
 });
+# A rename after creation: the dumped body uses the new name.
+$node->safe_psql($src, 'ALTER FOREIGN TABLE clicks RENAME COLUMN latency TO latency_ms');
 
 sub add_clicks
 {
@@ -74,7 +76,8 @@ is($node->safe_psql($src,
 
 # The view bodies: the definition is reachable from pg_views and \d+.
 like($node->safe_psql($src, q{SELECT pg_get_viewdef('clicks_by_url'::regclass)}),
-	qr/FROM public\.clicks\s+GROUP BY url/, 'pg_get_viewdef shows the defining query');
+	qr/max\((clicks\.)?latency_ms\) AS worst\s+FROM (public\.)?clicks\s+GROUP BY (clicks\.)?url/,
+	'pg_get_viewdef shows the defining query, with the names objects have now');
 
 my $dir = $node->basedir;
 my $custom = "$dir/src.dump";
@@ -105,7 +108,7 @@ sub check_restored
 		has_table_privilege('reader', 'orders_by_region', 'SELECT')}),
 		't|f', "$label: grants kept");
 	like($n->safe_psql($db, q{SELECT definition FROM continuous.views WHERE name = 'clicks_by_url'::regclass}),
-		qr/FROM public\.clicks\s+GROUP BY url/, "$label: definition kept");
+		qr/max\((clicks\.)?latency_ms\) AS worst\s+FROM (public\.)?clicks\s+GROUP BY (clicks\.)?url/, "$label: definition kept");
 	ok($n->safe_psql($db, q{SELECT restored_at IS NOT NULL FROM continuous.views WHERE name = 'clicks_by_url'::regclass}) eq 't',
 		"$label: continuous.views says the view was restored");
 
@@ -135,7 +138,7 @@ sub check_restored
 
 	# A view created after the restore has a state of its own.
 	$n->safe_psql($db, q{SET ROLE analyst;
-		SELECT continuous.create_view('latency_by_url', 'SELECT url, min(latency) AS best FROM clicks GROUP BY url')});
+		SELECT continuous.create_view('latency_by_url', 'SELECT url, min(latency_ms) AS best FROM clicks GROUP BY url')});
 	$n->safe_psql($db, q{INSERT INTO clicks VALUES ('new', 1); INSERT INTO clicks_copy VALUES ('new', 1)});
 	add_clicks(200, $db, 13, $n);
 	my $base = 'clicks_copy';

@@ -52,6 +52,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
+#include "utils/guc.h"
 #include "utils/varlena.h"
 
 #include "api/ddl.h"
@@ -247,13 +248,17 @@ check_column_names(Query *query)
 	}
 }
 
-/* Column definition list for read_view(): "name type, ..." of the output. */
+/*
+ * Column definition list for read_view(): "name type, ..." of the output;
+ * the names are those of view viewrelid's columns when it is given (they
+ * may have been renamed since), else the query's.
+ */
 static char *
-column_definitions(Query *query)
+column_definitions(Query *query, Oid viewrelid)
 {
 	StringInfoData buf;
 	ListCell      *lc;
-	bool           first = true;
+	int            n = 0;
 
 	initStringInfo(&buf);
 	foreach(lc, query->targetList)
@@ -261,15 +266,17 @@ column_definitions(Query *query)
 		TargetEntry *tle = lfirst_node(TargetEntry, lc);
 		Oid          type = exprType((Node *) tle->expr);
 		Oid          coll = exprCollation((Node *) tle->expr);
+		char        *name = OidIsValid(viewrelid) ? get_attname(viewrelid, n + 1, true) : NULL;
 
 		if (tle->resjunk)
 			continue;
-		appendStringInfo(&buf, "%s%s %s", first ? "" : ", ",
-						 quote_identifier(tle->resname ? tle->resname : "?column?"),
+		if (name == NULL)
+			name = tle->resname ? tle->resname : "?column?";
+		appendStringInfo(&buf, "%s%s %s", n > 0 ? ", " : "", quote_identifier(name),
 						 format_type_with_typemod(type, exprTypmod((Node *) tle->expr)));
 		if (OidIsValid(coll) && coll != get_typcollation(type))
 			appendStringInfo(&buf, " COLLATE %s", generate_collation_name(coll));
-		first = false;
+		n++;
 	}
 	return buf.data;
 }
@@ -329,14 +336,62 @@ require_full_replica_identity(Oid sourcerelid)
 }
 
 /*
- * The definition as a view's body records it: the analyzed query printed
- * with every name outside pg_catalog qualified (search_path pinned), so
- * that it means the same wherever the body is restored.
+ * The body of a continuous view (1.1):
+ *
+ *	WITH continuous_definition AS (<the defining query>),
+ *		 continuous_settings AS (SELECT '<TimeZone>'::text AS timezone, ...)
+ *	SELECT * FROM continuous.read_view('<view key>'::uuid) AS r(<columns>)
+ *
+ * Neither CTE is referenced, so the planner ignores them; PostgreSQL keeps
+ * them in the view's rule like any query, by OID: \d+, pg_views and
+ * pg_dump show the defining query with the names objects have now, and
+ * the rule depends on everything the definition uses, as an ordinary
+ * view's does.  A restored body is made a continuous view again from them
+ * (the event trigger below).
  */
-static char *
-qualified_definition(Query *query)
+#define DEFINITION_CTE "continuous_definition"
+#define SETTINGS_CTE   "continuous_settings"
+
+/* The settings the view's stable functions see: the creator's (see the catalog). */
+typedef struct ViewSettings
 {
-	int   nest_level = security_pin_search_path();
+	const char *timezone;
+	const char *datestyle;
+	const char *intervalstyle;
+} ViewSettings;
+
+static void
+current_view_settings(ViewSettings *settings)
+{
+	settings->timezone = GetConfigOptionByName("TimeZone", NULL, false);
+	settings->datestyle = GetConfigOptionByName("DateStyle", NULL, false);
+	settings->intervalstyle = GetConfigOptionByName("IntervalStyle", NULL, false);
+}
+
+/*
+ * Settings under which a definition is printed and read back with the same
+ * meaning, as pg_dump prints views: every name outside pg_catalog
+ * qualified, dates in ISO, floats exact.  Undone by AtEOXact_GUC.
+ */
+static int
+begin_portable_settings(void)
+{
+	int nest_level = security_pin_search_path();
+
+	(void) set_config_option("DateStyle", "ISO", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	(void) set_config_option("IntervalStyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest_level;
+}
+
+/* An analyzed definition printed under begin_portable_settings(). */
+static char *
+portable_definition(Query *query)
+{
+	int   nest_level = begin_portable_settings();
 	char *definition = pg_get_querydef(copyObject(query), true);
 
 	security_unpin_search_path(nest_level);
@@ -344,19 +399,33 @@ qualified_definition(Query *query)
 }
 
 /*
- * The body of continuous view names: a read of its state by view key, with
- * the qualified definition beside the key.  A dump restores the body, and
- * the event trigger (below) makes a continuous view of it again.
+ * The statement that gives view qualified_name its body (see above), with
+ * definition, the text of the defining query, to be analyzed by the
+ * statement as it was by create_view.
  */
 static char *
 view_statement(const char *verb, const char *qualified_name, const pg_uuid_t *view_key,
-			   Query *query)
+			   const char *definition, Query *query, const ViewSettings *settings, Oid viewrelid)
 {
 	char *key = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(view_key)));
 
-	return psprintf("%s %s AS SELECT * FROM continuous.read_view(%s::uuid, %s) AS r(%s)",
-					verb, qualified_name, quote_literal_cstr(key),
-					quote_literal_cstr(qualified_definition(query)), column_definitions(query));
+	return psprintf("%s %s AS\nWITH " DEFINITION_CTE " AS (\n%s\n),\n" SETTINGS_CTE
+					" AS (SELECT %s::text AS timezone, %s::text AS datestyle, %s::text AS intervalstyle)\n"
+					"SELECT * FROM continuous.read_view(%s::uuid) AS r(%s)",
+					verb, qualified_name, definition, quote_literal_cstr(settings->timezone),
+					quote_literal_cstr(settings->datestyle),
+					quote_literal_cstr(settings->intervalstyle), quote_literal_cstr(key),
+					column_definitions(query, viewrelid));
+}
+
+/* The text of the one statement of query_string, without what surrounds it. */
+static char *
+statement_text(const char *query_string)
+{
+	RawStmt *stmt = linitial_node(RawStmt, raw_parser(query_string, RAW_PARSE_DEFAULT));
+
+	return stmt->stmt_len > 0 ? pnstrdup(query_string + stmt->stmt_location, stmt->stmt_len)
+							  : pstrdup(query_string + stmt->stmt_location);
 }
 
 /* The RLS refusal of create_view, for a source sourcerelid and the current user. */
@@ -375,9 +444,11 @@ refuse_row_security(Oid sourcerelid)
 }
 
 /*
- * The view's rule depends on the source, the columns and the functions the
- * definition uses, exactly as an ordinary view's rule would: DROP and ALTER
- * of them are refused, or cascade, with PostgreSQL's own messages.
+ * A 1.0 body (a read of the view id only) does not contain the definition:
+ * its rule is given the dependencies on the source, the columns and the
+ * functions the definition uses, exactly as an ordinary view's rule would
+ * have them, so DROP and ALTER of them are refused, or cascade, with
+ * PostgreSQL's own messages.
  */
 static void
 record_definition_dependencies(Oid viewrelid, Query *query)
@@ -429,10 +500,15 @@ continuous_create_view(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		/* Until ALTER EXTENSION ... UPDATE, 1.0's catalog and body. */
-		const char *statement =
-			keyed ? view_statement("CREATE VIEW", NameListToQuotedString(names), &view_key, query)
-				  : psprintf("CREATE VIEW %s AS SELECT * FROM continuous.read_view(%d) AS r(%s)",
-							 NameListToQuotedString(names), view_id, column_definitions(query));
+		ViewSettings settings;
+		const char  *statement;
+
+		current_view_settings(&settings);
+		statement = keyed ? view_statement("CREATE VIEW", NameListToQuotedString(names), &view_key,
+										   statement_text(query_string), query, &settings, InvalidOid)
+						  : psprintf("CREATE VIEW %s AS SELECT * FROM continuous.read_view(%d) AS r(%s)",
+									 NameListToQuotedString(names), view_id,
+									 column_definitions(query, InvalidOid));
 
 		if (SPI_execute(statement, false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "could not create view \"%s\"", name);
@@ -443,9 +519,10 @@ continuous_create_view(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	viewrelid = RangeVarGetRelid(rv, NoLock, false);
-	record_definition_dependencies(viewrelid, query);
+	if (!keyed)
+		record_definition_dependencies(viewrelid, query);
 	catalog_insert_view(view_id, viewrelid, sourcerelid, query_string, nodeToString(query),
-						keyed ? &view_key : NULL, false);
+						keyed ? &view_key : NULL, false, NULL);
 	SPI_finish();
 
 	PG_RETURN_OID(viewrelid);
@@ -456,52 +533,78 @@ continuous_create_view(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------------
  */
 
+/* What a continuous view's body holds (see view_statement). */
+typedef struct ViewBody
+{
+	pg_uuid_t    view_key;
+	Query       *definition; /* as PostgreSQL analyzed it in the body */
+	List        *coltypes;   /* of read_view()'s column definition list */
+	ViewSettings settings;
+} ViewBody;
+
+/* The text of a constant of type text, or NULL. */
+static const char *
+text_constant(Node *node)
+{
+	if (!IsA(node, Const) || ((Const *) node)->constisnull || ((Const *) node)->consttype != TEXTOID)
+		return NULL;
+	return TextDatumGetCString(((Const *) node)->constvalue);
+}
+
 /*
- * If the view viewrelid selects from continuous.read_view(key, definition)
- * and nothing else, sets *view_key, *definition and *coltypes (of its
- * column definition list) and returns true.
+ * Does view viewrelid have a continuous view's body, and nothing else?
+ * Then fills in *body.
  */
 static bool
-body_reads_view(Oid viewrelid, pg_uuid_t *view_key, char **definition, List **coltypes)
+body_reads_view(Oid viewrelid, ViewBody *body)
 {
-	Relation          rel = relation_open(viewrelid, AccessShareLock);
-	Query            *body = get_view_query(rel);
-	RangeTblRef      *rtr;
-	RangeTblEntry    *rte;
-	RangeTblFunction *rtfunc;
-	FuncExpr         *call;
-	Const            *key;
-	Const            *def;
-	bool              found = false;
+	Relation       rel = relation_open(viewrelid, AccessShareLock);
+	Query         *q = get_view_query(rel);
+	RangeTblEntry *rte;
+	FuncExpr      *call = NULL;
+	Query         *settings = NULL;
+	ListCell      *lc;
+	bool           found = false;
 
-	if (list_length(body->jointree->fromlist) == 1 && body->jointree->quals == NULL &&
-		IsA(linitial(body->jointree->fromlist), RangeTblRef) && body->groupClause == NIL &&
-		!body->hasAggs && body->havingQual == NULL && body->limitCount == NULL &&
-		body->limitOffset == NULL && body->sortClause == NIL && body->distinctClause == NIL &&
-		body->setOperations == NULL && body->cteList == NIL)
+	memset(body, 0, sizeof(ViewBody));
+	foreach(lc, q->cteList)
 	{
-		rtr = linitial_node(RangeTblRef, body->jointree->fromlist);
-		rte = rt_fetch(rtr->rtindex, body->rtable);
-		if (rte->rtekind == RTE_FUNCTION && list_length(rte->functions) == 1 &&
-			!rte->funcordinality)
+		CommonTableExpr *cte = lfirst_node(CommonTableExpr, lc);
+
+		if (strcmp(cte->ctename, DEFINITION_CTE) == 0 && IsA(cte->ctequery, Query))
+			body->definition = copyObject((Query *) cte->ctequery);
+		else if (strcmp(cte->ctename, SETTINGS_CTE) == 0 && IsA(cte->ctequery, Query))
+			settings = (Query *) cte->ctequery;
+	}
+	if (body->definition && settings && list_length(q->cteList) == 2 &&
+		list_length(q->jointree->fromlist) == 1 && q->jointree->quals == NULL &&
+		IsA(linitial(q->jointree->fromlist), RangeTblRef) && q->groupClause == NIL &&
+		!q->hasAggs && q->havingQual == NULL && q->limitCount == NULL && q->limitOffset == NULL &&
+		q->sortClause == NIL && q->distinctClause == NIL && q->setOperations == NULL &&
+		list_length(settings->targetList) == 3)
+	{
+		rte = rt_fetch(linitial_node(RangeTblRef, q->jointree->fromlist)->rtindex, q->rtable);
+		if (rte->rtekind == RTE_FUNCTION && list_length(rte->functions) == 1 && !rte->funcordinality)
 		{
-			rtfunc = linitial_node(RangeTblFunction, rte->functions);
+			RangeTblFunction *rtfunc = linitial_node(RangeTblFunction, rte->functions);
+
 			call = (FuncExpr *) rtfunc->funcexpr;
-			if (IsA(call, FuncExpr) && list_length(call->args) == 2 &&
-				IsA(linitial(call->args), Const) && IsA(lsecond(call->args), Const) &&
-				reader_is_read_view(call->funcid))
-			{
-				key = linitial_node(Const, call->args);
-				def = lsecond_node(Const, call->args);
-				if (!key->constisnull && !def->constisnull && key->consttype == UUIDOID &&
-					def->consttype == TEXTOID)
-				{
-					*view_key = *DatumGetUUIDP(key->constvalue);
-					*definition = TextDatumGetCString(def->constvalue);
-					*coltypes = list_copy(rtfunc->funccoltypes);
-					found = true;
-				}
-			}
+			body->coltypes = list_copy(rtfunc->funccoltypes);
+		}
+		body->settings.timezone = text_constant((Node *) linitial_node(TargetEntry, settings->targetList)->expr);
+		body->settings.datestyle = text_constant((Node *) lsecond_node(TargetEntry, settings->targetList)->expr);
+		body->settings.intervalstyle = text_constant((Node *) lthird_node(TargetEntry, settings->targetList)->expr);
+	}
+	if (call && IsA(call, FuncExpr) && list_length(call->args) == 1 &&
+		IsA(linitial(call->args), Const) && reader_is_read_view(call->funcid) &&
+		body->settings.timezone && body->settings.datestyle && body->settings.intervalstyle)
+	{
+		Const *key = linitial_node(Const, call->args);
+
+		if (!key->constisnull && key->consttype == UUIDOID)
+		{
+			body->view_key = *DatumGetUUIDP(key->constvalue);
+			found = true;
 		}
 	}
 	relation_close(rel, AccessShareLock);
@@ -555,47 +658,59 @@ check_columns_match(const char *qualified, List *coltypes, Query *query)
 static void
 adopt_view(Oid viewrelid)
 {
-	pg_uuid_t view_key;
-	char     *definition;
-	int32     existing;
-	Query    *query;
-	Oid       sourcerelid;
-	int32     view_id;
-	char     *qualified;
-	List     *coltypes;
+	ViewBody body;
+	int32    existing;
+	Query   *query;
+	Oid      sourcerelid;
+	int32    view_id;
+	char    *qualified;
+	char    *definition;
+	int      nest_level;
 
-	if (!body_reads_view(viewrelid, &view_key, &definition, &coltypes))
+	if (!body_reads_view(viewrelid, &body))
 		return;
 	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(viewrelid)),
 										   get_rel_name(viewrelid));
-	existing = catalog_id_for_key(&view_key);
+	existing = catalog_id_for_key(&body.view_key);
 	if (existing != 0)
 	{
 		CatalogRow row;
 
-		if (catalog_lookup(existing, &row) && row.viewrelid == viewrelid)
-		{
-			/* CREATE OR REPLACE VIEW with the body it has: a new rule. */
-			record_definition_dependencies(viewrelid, stringToNode(row.querytree));
-			return;
-		}
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("view %s reads the state of continuous view %s",
-						qualified, continuous_view_name(row.viewrelid, existing)),
-				 errdetail("Its body selects from continuous.read_view() with the key of another continuous view."),
-				 errhint("Select from the continuous view itself, or create a new one with continuous.create_view().")));
+		if (!catalog_lookup(existing, &row) || row.viewrelid != viewrelid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("view %s reads the state of continuous view %s",
+							qualified, continuous_view_name(row.viewrelid, existing)),
+					 errdetail("Its body selects from continuous.read_view() with the key of another continuous view."),
+					 errhint("Select from the continuous view itself, or create a new one with continuous.create_view().")));
+		/* CREATE OR REPLACE VIEW: only with the definition the view has. */
+		if (strcmp(portable_definition(stringToNode(row.querytree)),
+				   portable_definition(body.definition)) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the definition of continuous view %s cannot be changed", qualified),
+					 errhint("Create a continuous view with the new definition with continuous.create_view(), then drop this one.")));
+		return;
 	}
 
+	/*
+	 * Checked as create_view checks a definition, as the role creating the
+	 * view, read back from the body's analyzed query printed and parsed
+	 * under the same settings.
+	 */
+	definition = portable_definition(body.definition);
+	nest_level = begin_portable_settings();
 	query = analyze_view_query(definition, &sourcerelid);
-	check_columns_match(qualified, coltypes, query);
+	security_unpin_search_path(nest_level);
+	check_columns_match(qualified, body.coltypes, query);
 	refuse_row_security(sourcerelid);
 	LockRelationOid(catalog_relation_oid(false), RowExclusiveLock);
 	require_full_replica_identity(sourcerelid);
-	record_definition_dependencies(viewrelid, query);
 	view_id = catalog_next_view_id();
 	catalog_insert_view(view_id, viewrelid, sourcerelid, definition, nodeToString(query),
-						&view_key, true);
+						&body.view_key, true,
+						(const char *[]){body.settings.timezone, body.settings.datestyle,
+										 body.settings.intervalstyle});
 	ereport(DEBUG1, (errmsg("view %s is continuous view %d again", qualified, view_id)));
 }
 
@@ -642,9 +757,9 @@ continuous_on_create_view(PG_FUNCTION_ARGS)
 /*
  * continuous._upgrade_view_bodies(): the 1.0 to 1.1 upgrade script's step
  * that gives the bodies of 1.0's views (a read of their id) the form of
- * 1.1's (a read of their key, beside the definition), so that a dump
- * restores them.  The rule's dependencies go with the old body: recorded
- * again.
+ * 1.1's (see view_statement), so that a dump restores them.  The new rule
+ * holds the definition, and with it the dependencies that 1.0 recorded by
+ * hand for the old one.
  */
 CONTINUOUS_SQL_FUNCTION(continuous_upgrade_view_bodies);
 Datum
@@ -658,7 +773,8 @@ continuous_upgrade_view_bodies(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	nest_level = security_pin_search_path();
-	if (SPI_execute("SELECT viewrelid, querytree, view_key FROM continuous.view_catalog ORDER BY id",
+	if (SPI_execute("SELECT viewrelid, querytree, view_key, timezone, datestyle, intervalstyle "
+					"FROM continuous.view_catalog ORDER BY id",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read continuous.view_catalog");
 	security_unpin_search_path(nest_level);
@@ -666,11 +782,14 @@ continuous_upgrade_view_bodies(PG_FUNCTION_ARGS)
 	nviews = SPI_processed;
 	for (uint64 i = 0; i < nviews; i++)
 	{
-		bool   isnull;
-		Oid    viewrelid = DatumGetObjectId(SPI_getbinval(views->vals[i], views->tupdesc, 1, &isnull));
-		Query *query = stringToNode(SPI_getvalue(views->vals[i], views->tupdesc, 2));
-		Datum  key = SPI_getbinval(views->vals[i], views->tupdesc, 3, &isnull);
-		char  *qualified;
+		bool         isnull;
+		Oid          viewrelid = DatumGetObjectId(SPI_getbinval(views->vals[i], views->tupdesc, 1, &isnull));
+		Query       *query = stringToNode(SPI_getvalue(views->vals[i], views->tupdesc, 2));
+		Datum        key = SPI_getbinval(views->vals[i], views->tupdesc, 3, &isnull);
+		ViewSettings settings;
+		char        *qualified;
+		char        *statement;
+		int          settings_level;
 
 		if (get_rel_name(viewrelid) == NULL)
 			continue;
@@ -685,9 +804,16 @@ continuous_upgrade_view_bodies(PG_FUNCTION_ARGS)
 		creating_view = true; /* the event trigger leaves it to us */
 		PG_TRY();
 		{
-			if (SPI_execute(view_statement("CREATE OR REPLACE VIEW", qualified, DatumGetUUIDP(key), query),
-							false, 0) != SPI_OK_UTILITY)
+			/* The definition as the catalog has it, printed and read back alike. */
+			settings.timezone = SPI_getvalue(views->vals[i], views->tupdesc, 4);
+			settings.datestyle = SPI_getvalue(views->vals[i], views->tupdesc, 5);
+			settings.intervalstyle = SPI_getvalue(views->vals[i], views->tupdesc, 6);
+			statement = view_statement("CREATE OR REPLACE VIEW", qualified, DatumGetUUIDP(key),
+									   portable_definition(query), query, &settings, viewrelid);
+			settings_level = begin_portable_settings();
+			if (SPI_execute(statement, false, 0) != SPI_OK_UTILITY)
 				elog(ERROR, "could not replace the body of view %s", qualified);
+			security_unpin_search_path(settings_level);
 		}
 		PG_FINALLY();
 		{
@@ -696,7 +822,6 @@ continuous_upgrade_view_bodies(PG_FUNCTION_ARGS)
 			creating_view = false;
 		}
 		PG_END_TRY();
-		record_definition_dependencies(viewrelid, query);
 	}
 	SPI_finish();
 	PG_RETURN_VOID();

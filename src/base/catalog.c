@@ -206,15 +206,19 @@ catalog_new_view_key(pg_uuid_t *view_key)
 /*
  * Records a new view; the worker learns of it when this insert commits.
  * restored: the view was made from a restored view body (ddl.c).  view_key
- * is NULL in a catalog without keys (catalog_has_view_keys).
+ * is NULL in a catalog without keys (catalog_has_view_keys).  settings: the
+ * TimeZone, DateStyle and IntervalStyle the view's functions see, or NULL
+ * for the current ones.
  */
 void
 catalog_insert_view(int32 view_id, Oid viewrelid, Oid sourcerelid,
 					const char *definition, const char *querytree,
-					const pg_uuid_t *view_key, bool restored)
+					const pg_uuid_t *view_key, bool restored, const char *const *settings)
 {
-	Oid           argtypes[7] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID, UUIDOID, BOOLOID};
-	Datum         args[7];
+	Oid           argtypes[10] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID,
+								  UUIDOID, BOOLOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum         args[10];
+	char          nulls[11] = "          ";
 	SavedIdentity saved;
 
 	Assert(IsTransactionState());
@@ -226,16 +230,25 @@ catalog_insert_view(int32 view_id, Oid viewrelid, Oid sourcerelid,
 	args[4] = CStringGetTextDatum(querytree);
 	args[5] = view_key ? UUIDPGetDatum(view_key) : (Datum) 0;
 	args[6] = BoolGetDatum(restored);
+	for (int i = 0; i < 3; i++)
+	{
+		args[7 + i] = settings ? CStringGetTextDatum(settings[i]) : (Datum) 0;
+		nulls[7 + i] = settings ? ' ' : 'n';
+	}
 	security_run_as_catalog_owner(&saved);
 	SPI_connect();
 	if (SPI_execute_with_args(view_key ? "INSERT INTO continuous.view_catalog "
-										 "(id, viewrelid, sourcerelid, definition, querytree, view_key, restored_at) "
+										 "(id, viewrelid, sourcerelid, definition, querytree, view_key, "
+										 "restored_at, timezone, datestyle, intervalstyle) "
 										 "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, "
-										 "CASE WHEN $7 THEN now() END)"
+										 "CASE WHEN $7 THEN now() END, "
+										 "coalesce($8, current_setting('TimeZone')), "
+										 "coalesce($9, current_setting('DateStyle')), "
+										 "coalesce($10, current_setting('IntervalStyle')))"
 									   : "INSERT INTO continuous.view_catalog "
 										 "(id, viewrelid, sourcerelid, definition, querytree) "
 										 "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5)",
-							  view_key ? 7 : 5, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+							  view_key ? 10 : 5, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record continuous view %d", view_id);
 	SPI_finish();
 	security_restore(&saved);

@@ -50,7 +50,8 @@ extern int32 catalog_next_view_id(void);
 extern void  catalog_new_view_key(pg_uuid_t *view_key);
 extern void  catalog_insert_view(int32 view_id, Oid viewrelid, Oid sourcerelid,
 								 const char *definition, const char *querytree,
-								 const pg_uuid_t *view_key, bool restored);
+								 const pg_uuid_t *view_key, bool restored,
+								 const char *const *settings);
 
 /* In the worker */
 extern List *catalog_read_views(void);

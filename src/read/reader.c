@@ -32,6 +32,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/ruleutils.h"
@@ -43,6 +44,8 @@
 #include "read/reader.h"
 #include "store/store.h"
 #include "worker/worker.h"
+
+static void forget_view_keys(void);
 
 typedef struct CachedView
 {
@@ -177,9 +180,12 @@ view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup,
 	AclResult      aclresult;
 
 	if (!catalog_lookup(view_id, &row))
+	{
+		forget_view_keys();
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("continuous view %d does not exist", view_id)));
+	}
 	aclresult = pg_class_aclcheck(row.viewrelid, GetUserId(), ACL_SELECT);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_VIEW, get_rel_name(row.viewrelid));
@@ -488,14 +494,65 @@ reader_is_read_view(Oid funcid)
 }
 
 /*
+ * View keys already looked up by this backend, and their view ids.  A key
+ * belongs to one view for the view's life, and view ids are never reused,
+ * so an entry can only become stale when its view is dropped: a read that
+ * then finds no catalog row for the id forgets every entry.
+ */
+typedef struct KeyEntry
+{
+	pg_uuid_t view_key;
+	int32     view_id;
+} KeyEntry;
+
+static HTAB *known_keys = NULL;
+
+static void
+forget_view_keys(void)
+{
+	if (known_keys)
+		hash_destroy(known_keys);
+	known_keys = NULL;
+}
+
+/* The id of the view whose body reads view_key, or 0. */
+int32
+reader_view_id_for_key(const pg_uuid_t *view_key)
+{
+	KeyEntry *e;
+	int32     view_id;
+
+	if (known_keys == NULL)
+	{
+		HASHCTL ctl;
+
+		ctl.keysize = sizeof(pg_uuid_t);
+		ctl.entrysize = sizeof(KeyEntry);
+		ctl.hcxt = TopMemoryContext;
+		known_keys = hash_create("continuous view keys", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	e = hash_search(known_keys, view_key, HASH_FIND, NULL);
+	if (e)
+		return e->view_id;
+	view_id = catalog_id_for_key(view_key);
+	if (view_id != 0)
+	{
+		e = hash_search(known_keys, view_key, HASH_ENTER, NULL);
+		e->view_id = view_id;
+	}
+	return view_id;
+}
+
+/*
  * The id of the view whose body reads view_key.  A body can outlive its
  * catalog row only where the extension's event trigger did not run when
  * the view was created (a restore with event triggers disabled).
  */
-int32
+static int32
 read_view_id_for_key(const pg_uuid_t *view_key)
 {
-	int32 view_id = catalog_id_for_key(view_key);
+	int32 view_id = reader_view_id_for_key(view_key);
 
 	if (view_id == 0)
 		ereport(ERROR,
@@ -508,8 +565,7 @@ read_view_id_for_key(const pg_uuid_t *view_key)
 }
 
 /*
- * continuous.read_view(view_key, definition): what every continuous view
- * selects from (definition is there for whoever reads the view's body);
+ * continuous.read_view(view_key): what every continuous view selects from;
  * continuous.read_view(id), the same for views made by version 1.0.  The
  * view scan (viewscan.c) replaces both in plans; this set-returning
  * function serves the rest (continuous.enable_view_scan off, lateral and
@@ -519,8 +575,9 @@ CONTINUOUS_SQL_FUNCTION(continuous_read_view);
 Datum
 continuous_read_view(PG_FUNCTION_ARGS)
 {
-	int32          view_id = PG_NARGS() == 2 ? read_view_id_for_key(PG_GETARG_UUID_P(0))
-											 : PG_GETARG_INT32(0);
+	int32          view_id = get_fn_expr_argtype(fcinfo->flinfo, 0) == UUIDOID
+								 ? read_view_id_for_key(PG_GETARG_UUID_P(0))
+								 : PG_GETARG_INT32(0);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ViewReader    *reader;
 	Datum         *values;

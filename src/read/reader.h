@@ -46,7 +46,7 @@ extern bool        view_reader_next(ViewReader *reader, Datum *values, bool *isn
 extern void        view_reader_rewind(ViewReader *reader);
 extern void        view_reader_end(ViewReader *reader);
 extern char       *view_name_for_id(int32 view_id);
-extern int32       read_view_id_for_key(const pg_uuid_t *view_key);
+extern int32       reader_view_id_for_key(const pg_uuid_t *view_key);
 extern bool        reader_is_read_view(Oid funcid);
 extern Datum       continuous_read_view(PG_FUNCTION_ARGS);
 extern int         view_key_columns(int32 view_id, ViewKeyColumn **keys);

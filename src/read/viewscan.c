@@ -4,8 +4,11 @@
  *	  straight from its snapshot, in place of a function scan of
  *	  continuous.read_view().
  *
- * A continuous view is an ordinary view over continuous.read_view(id).  A
- * function scan would have that set-returning function form every row,
+ * A continuous view is an ordinary view over continuous.read_view(key), its
+ * definition and settings kept beside in two CTEs that nothing references
+ * (api/ddl.c).  The planner would leave such a subquery unflattened (a
+ * Subquery Scan over the scan); a planner hook first removes the two CTEs,
+ * which it would not plan anyway.  A function scan would have that set-returning function form every row,
  * store it in a tuplestore and read it back: for a read of many groups that
  * is most of the cost.  When the planner meets read_view() as the only
  * function of a FROM item, with a constant view id and no ORDINALITY, this
@@ -41,6 +44,7 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
+#include "optimizer/planner.h"
 #include "optimizer/paths.h"
 #include "optimizer/prep.h"
 #include "optimizer/restrictinfo.h"
@@ -356,16 +360,14 @@ view_scan_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 	if (!IsA(rtfunc->funcexpr, FuncExpr) || rtfunc->funccoltypes == NIL)
 		return;
 	call = (FuncExpr *) rtfunc->funcexpr;
-	if (list_length(call->args) < 1 || list_length(call->args) > 2 ||
-		!IsA(linitial(call->args), Const))
+	if (list_length(call->args) != 1 || !IsA(linitial(call->args), Const))
 		return;
 	view_key = linitial_node(Const, call->args);
-	if (view_key->constisnull ||
-		view_key->consttype != (list_length(call->args) == 2 ? UUIDOID : INT4OID) ||
+	if (view_key->constisnull || (view_key->consttype != UUIDOID && view_key->consttype != INT4OID) ||
 		!reader_is_read_view(call->funcid))
 		return;
 	/* A key no view has: the function scan reports it. */
-	view_id = view_key->consttype == UUIDOID ? catalog_id_for_key(DatumGetUUIDP(view_key->constvalue))
+	view_id = view_key->consttype == UUIDOID ? reader_view_id_for_key(DatumGetUUIDP(view_key->constvalue))
 											 : DatumGetInt32(view_key->constvalue);
 	if (view_id == 0)
 		return;
@@ -688,10 +690,56 @@ view_scan_explain(CustomScanState *node, List *ancestors, ExplainState *es)
 	}
 }
 
+static planner_hook_type prev_planner_hook = NULL;
+
+/*
+ * Removes the two unreferenced SELECT CTEs of a continuous view's body from
+ * every (sub)query that has exactly them, so that the planner can pull the
+ * view's subquery up as it would any simple view's.
+ */
+static bool
+strip_body_ctes(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		Query *query = (Query *) node;
+
+		if (list_length(query->cteList) == 2)
+		{
+			CommonTableExpr *def = linitial_node(CommonTableExpr, query->cteList);
+			CommonTableExpr *settings = lsecond_node(CommonTableExpr, query->cteList);
+
+			if (strcmp(def->ctename, "continuous_definition") == 0 &&
+				strcmp(settings->ctename, "continuous_settings") == 0 && def->cterefcount == 0 &&
+				settings->cterefcount == 0 && IsA(def->ctequery, Query) &&
+				IsA(settings->ctequery, Query) &&
+				((Query *) def->ctequery)->commandType == CMD_SELECT &&
+				((Query *) settings->ctequery)->commandType == CMD_SELECT)
+				query->cteList = NIL;
+		}
+		return query_tree_walker(query, strip_body_ctes, context, 0);
+	}
+	return expression_tree_walker(node, strip_body_ctes, context);
+}
+
+static PlannedStmt *
+view_scan_planner(Query *parse, const char *query_string, int cursor_options,
+				  ParamListInfo bound_params)
+{
+	(void) strip_body_ctes((Node *) parse, NULL);
+	if (prev_planner_hook)
+		return prev_planner_hook(parse, query_string, cursor_options, bound_params);
+	return standard_planner(parse, query_string, cursor_options, bound_params);
+}
+
 void
 view_scan_init(void)
 {
 	RegisterCustomScanMethods(&view_scan_plan_methods);
 	prev_set_rel_pathlist_hook = set_rel_pathlist_hook;
 	set_rel_pathlist_hook = view_scan_set_rel_pathlist;
+	prev_planner_hook = planner_hook;
+	planner_hook = view_scan_planner;
 }

@@ -73,6 +73,9 @@ typedef struct SharedView
 	uint64          backfill_rows_estimated;
 	XLogRecPtr      events_lost_from; /* a stream's events in [from, to) are lost */
 	XLogRecPtr      events_lost_to;
+	bool            state_restored; /* holds a checkpoint restored from a dump
+									 * (worker/restore.c); only the worker
+									 * writes it, and it outlives the worker */
 } SharedView;
 
 typedef struct StoreDb

@@ -551,6 +551,14 @@ checkpoint_take(XLogRecPtr lsn)
 		int             n = 0;
 		bool            cleared = false;
 
+		if (keyed && memcmp(av->view_key.data, (char[UUID_LEN]){0}, UUID_LEN) == 0)
+		{
+			/* Registered before ALTER EXTENSION ... UPDATE gave views keys. */
+			CatalogRow row;
+
+			if (catalog_lookup(av->view_id, &row))
+				av->view_key = row.view_key;
+		}
 		if (av->shared == NULL)
 		{
 			/* No room in shared memory yet: the view is known, and empty. */
@@ -762,9 +770,20 @@ checkpoint_load_restored(ApplyView *av, List *states)
 	{
 		foreach(lc, states)
 		{
-			bytea *state = lfirst(lc);
+			bytea       *state = lfirst(lc);
+			uint32       len = VARSIZE_ANY_EXHDR(state);
+			MinimalTuple tuple = palloc(Max(len, SizeofMinimalTupleHeader));
 
-			load_group(0, (MinimalTuple) VARDATA_ANY(state), &la);
+			/* An aligned copy of a row whose length is its own. */
+			memcpy(tuple, VARDATA_ANY(state), len);
+			if (len < SizeofMinimalTupleHeader || tuple->t_len != len ||
+				tuple->t_hoff < SizeofHeapTupleHeader || tuple->t_hoff > len + MINIMAL_TUPLE_OFFSET)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("a restored checkpoint row of continuous view \"%s\" is not a group row",
+								av->name)));
+			load_group(0, tuple, &la);
+			pfree(tuple);
 		}
 		batch.changes = la.changes;
 		batch.nchanges = la.nchanges;
@@ -864,8 +883,12 @@ checkpoint_restore(const CheckpointInfo *ckpt, bool shared_loaded, bool gap, XLo
 			av->skip_until = cpv->header.applied_lsn;
 			ngroups += av->shared->ngroups;
 		}
-		if (cpv)
-			av->state_restored = cpv->state_restored;
+		if (cpv && cpv->state_restored)
+		{
+			av->state_restored = true;
+			if (av->shared)
+				av->shared->state_restored = true;
+		}
 		if (ckpt->exists)
 			av->skip_until = Max(av->skip_until, ckpt->lsn);
 		if (gap && !av->disabled)

@@ -380,6 +380,7 @@ registry_register_view(const CatalogRow *row)
 		int          ndirty = store_view_dirty_groups(av->shared, &dirty);
 
 		av->skip_until = av->shared->applied_lsn;
+		av->state_restored = av->shared->state_restored;
 		for (int i = 0; i < ndirty; i++)
 			(void) hash_search(av->dirty, &dirty[i], HASH_ENTER, NULL);
 		pfree(dirty);

@@ -129,8 +129,8 @@ offer(RestoredRows *rows, XLogRecPtr lsn, bool merged)
 		return;
 	if (lsn != InvalidXLogRecPtr && av->skip_until >= lsn)
 		return; /* the view's checkpoint reflects this transaction */
-	if (av->state_restored || av->is_table)
-		; /* loaded at start already; views over tables are backfilled */
+	if (av->state_restored || av->shared->state_restored || av->is_table)
+		; /* loaded already (by this worker or one before it); views over tables are backfilled */
 	else if (!merged)
 		refusal = "shared memory for continuous views was full";
 	else if (av->shared->ngroups > 0 || av->shared->events_applied > 0)
@@ -140,6 +140,7 @@ offer(RestoredRows *rows, XLogRecPtr lsn, bool merged)
 	else
 	{
 		av->state_restored = true;
+		av->shared->state_restored = true;
 		ereport(LOG,
 				(errmsg("pg_continuous: continuous view \"%s\" holds the checkpoint restored with it (%d groups)",
 						av->name, list_length(rows->states))));
