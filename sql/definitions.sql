@@ -80,7 +80,7 @@ SELECT * FROM expect_error(format('SELECT * FROM continuous.read_view(%s) AS r(k
 SELECT * FROM expect_error(format('SELECT * FROM continuous.read_view(%s) AS r(k int)', :cv_id));
 -- Other ids.
 SELECT * FROM expect_error('SELECT * FROM continuous.read_view(-1) AS r(k int)');
-SELECT count(*) AS null_id_rows FROM continuous.read_view(NULL) AS r(k int);
+SELECT count(*) AS null_id_rows FROM continuous.read_view(NULL::integer) AS r(k int);
 -- The server is still there, and so is the view.
 SELECT * FROM df.cv ORDER BY k;
 

@@ -132,8 +132,8 @@ JOIN (SELECT g, percentile_cont(0.5) WITHIN GROUP (ORDER BY x) AS median,
 	  FROM ea.src GROUP BY g) q USING (g, n)
 ORDER BY l.g;
 
--- Ordered-set aggregates are refused with a pointer to tdigest.
-SELECT continuous.create_view('ea.refused', 'SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM ea.src');
+-- Hypothetical-set aggregates are refused with a pointer to tdigest.
+SELECT continuous.create_view('ea.refused', 'SELECT rank(0.5) WITHIN GROUP (ORDER BY x) FROM ea.src');
 
 SET client_min_messages = warning;
 DROP SCHEMA ea CASCADE;

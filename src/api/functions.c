@@ -113,7 +113,7 @@ continuous_sync(PG_FUNCTION_ARGS)
 /*
  * continuous.checkpoint(timeout): waits until the worker has applied every
  * commit before the call and written a checkpoint of them; returns the
- * checkpoint's position.  A dump then holds the views over streams as they
+ * checkpoint's position, or NULL when the database has no views.  A dump then holds the views over streams as they
  * are now (their checkpoint is what pg_dump saves of them).
  */
 CONTINUOUS_SQL_FUNCTION(continuous_checkpoint);
@@ -128,7 +128,12 @@ continuous_checkpoint(PG_FUNCTION_ARGS)
 	for (;;)
 	{
 		if (store_db_get_status(MyDatabaseId, &status) && status.checkpoint_answered >= target)
+		{
+			/* Without views the worker has nothing to checkpoint, and answers at once. */
+			if (status.checkpoint_lsn < target)
+				PG_RETURN_NULL();
 			PG_RETURN_LSN(status.checkpoint_lsn);
+		}
 		if (GetCurrentTimestamp() >= deadline)
 			ereport(ERROR,
 					(errcode(ERRCODE_QUERY_CANCELED),
