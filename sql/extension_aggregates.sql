@@ -132,8 +132,8 @@ JOIN (SELECT g, percentile_cont(0.5) WITHIN GROUP (ORDER BY x) AS median,
 	  FROM ea.src GROUP BY g) q USING (g, n)
 ORDER BY l.g;
 
--- Hypothetical-set aggregates are refused with a pointer to tdigest.
-SELECT continuous.create_view('ea.refused', 'SELECT rank(0.5) WITHIN GROUP (ORDER BY x) FROM ea.src');
+-- Hypothetical-set aggregates of several arguments are refused.
+SELECT continuous.create_view('ea.refused', 'SELECT rank(0.5, 1) WITHIN GROUP (ORDER BY x, b) FROM ea.src');
 
 SET client_min_messages = warning;
 DROP SCHEMA ea CASCADE;

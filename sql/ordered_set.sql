@@ -1,7 +1,8 @@
 --
 -- Ordered-set aggregates: percentile_cont (float8 and interval, one fraction
--- and an array of them), percentile_disc and mode, maintained over a stream
--- and over a table with updates and deletes, equal to the defining query.
+-- and an array of them), percentile_disc and mode, and the hypothetical-set
+-- aggregates of one argument, maintained over a stream and over a table
+-- with updates and deletes, equal to the defining query.
 --
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_continuous;
@@ -90,6 +91,39 @@ SELECT * FROM os.same('os.order_stats', $$
 		   mode() WITHIN GROUP (ORDER BY amount) AS usual_amount
 	FROM os.orders GROUP BY region $$);
 
+-- Hypothetical-set aggregates of one argument: where a constant would rank
+-- among the rows, NULLs included and placed as the ORDER BY says.
+SELECT continuous.create_stream('os.hits', 'page text, latency float8, status text');
+CREATE TABLE os.hits_copy (page text, latency float8, status text);
+SELECT continuous.create_view('os.ranks', $$
+	SELECT page,
+		   rank(50) WITHIN GROUP (ORDER BY latency) AS r,
+		   dense_rank(50) WITHIN GROUP (ORDER BY latency) AS dr,
+		   percent_rank(50) WITHIN GROUP (ORDER BY latency DESC NULLS LAST) AS pr,
+		   cume_dist(50) WITHIN GROUP (ORDER BY latency NULLS FIRST) AS cd,
+		   rank(NULL::float8) WITHIN GROUP (ORDER BY latency) AS r_null,
+		   cume_dist('ok') WITHIN GROUP (ORDER BY status) FILTER (WHERE latency > 20) AS cd_ok
+	FROM os.hits GROUP BY page $$);
+INSERT INTO os.hits SELECT 'p' || (i % 3), CASE WHEN i % 11 = 0 THEN NULL ELSE (i * 7) % 90 END,
+	CASE WHEN i % 5 = 0 THEN NULL ELSE 'ok' END
+FROM generate_series(1, 200) i;
+INSERT INTO os.hits_copy SELECT 'p' || (i % 3), CASE WHEN i % 11 = 0 THEN NULL ELSE (i * 7) % 90 END,
+	CASE WHEN i % 5 = 0 THEN NULL ELSE 'ok' END
+FROM generate_series(1, 200) i;
+INSERT INTO os.hits VALUES ('p7', NULL, NULL);
+INSERT INTO os.hits_copy VALUES ('p7', NULL, NULL);
+SELECT continuous.sync();
+SELECT * FROM os.same('os.ranks', $$
+	SELECT page,
+		   rank(50) WITHIN GROUP (ORDER BY latency) AS r,
+		   dense_rank(50) WITHIN GROUP (ORDER BY latency) AS dr,
+		   percent_rank(50) WITHIN GROUP (ORDER BY latency DESC NULLS LAST) AS pr,
+		   cume_dist(50) WITHIN GROUP (ORDER BY latency NULLS FIRST) AS cd,
+		   rank(NULL::float8) WITHIN GROUP (ORDER BY latency) AS r_null,
+		   cume_dist('ok') WITHIN GROUP (ORDER BY status) FILTER (WHERE latency > 20) AS cd_ok
+	FROM os.hits_copy GROUP BY page $$);
+SELECT * FROM os.ranks ORDER BY page;
+
 -- A fraction out of range fails the read, as the query fails.
 SELECT continuous.create_view('os.bad_fraction', $$
 	SELECT page, percentile_cont(1.5) WITHIN GROUP (ORDER BY latency) AS p FROM os.clicks GROUP BY page $$);
@@ -103,7 +137,9 @@ SELECT page, percentile_cont(1.5) WITHIN GROUP (ORDER BY latency) AS p FROM os.c
 SELECT continuous.create_view('os.r1', $$
 	SELECT page, percentile_cont(length(page) / 10.0) WITHIN GROUP (ORDER BY latency) AS p FROM os.clicks GROUP BY page $$);
 SELECT continuous.create_view('os.r2', $$
-	SELECT page, rank(50) WITHIN GROUP (ORDER BY latency) AS r FROM os.clicks GROUP BY page $$);
+	SELECT page, rank(50, 'ok') WITHIN GROUP (ORDER BY latency, status) AS r FROM os.clicks GROUP BY page $$);
+SELECT continuous.create_view('os.r3', $$
+	SELECT page, rank(length(page)) WITHIN GROUP (ORDER BY latency) AS r FROM os.clicks GROUP BY page $$);
 
 SET client_min_messages = warning;
 DROP SCHEMA os CASCADE;

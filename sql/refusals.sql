@@ -110,8 +110,8 @@ SELECT refused('SELECT json_agg(x) FROM rf.t');
 SELECT refused('SELECT k, string_agg(s, '','') FROM rf.t GROUP BY k');
 SELECT refused('SELECT array_agg(x) FROM rf.t');
 SELECT refused('SELECT k, percentile_cont(k / 10.0) WITHIN GROUP (ORDER BY x) FROM rf.t GROUP BY k');
-SELECT refused('SELECT rank(3) WITHIN GROUP (ORDER BY x) FROM rf.t');
-SELECT refused('SELECT percent_rank(3) WITHIN GROUP (ORDER BY x) FROM rf.t');
+SELECT refused('SELECT rank(3, 4) WITHIN GROUP (ORDER BY x, k) FROM rf.t');
+SELECT refused('SELECT k, percent_rank(k) WITHIN GROUP (ORDER BY x) FROM rf.t GROUP BY k');
 
 -- Neither aggregates nor GROUP BY.
 SELECT refused('SELECT k, x FROM rf.t');

@@ -189,6 +189,16 @@ agg_check_supported(Aggref *aggref)
 	Form_pg_aggregate form;
 	bool              multi;
 
+	if (aggref->aggkind == AGGKIND_HYPOTHETICAL && ordered_set_kind(aggref->aggfnoid, &multi) != ORDERED_NONE)
+	{
+		if (list_length(aggref->args) != 1 || !fraction_constant(aggref, NULL, NULL))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("hypothetical-set aggregate %s needs one constant argument in a continuous view",
+							agg_name(aggref->aggfnoid)),
+					 errhint("Rank one constant among one column's values, such as rank(100) WITHIN GROUP (ORDER BY latency).")));
+		return;
+	}
 	if (aggref->aggkind == AGGKIND_ORDERED_SET && ordered_set_kind(aggref->aggfnoid, &multi) != ORDERED_NONE)
 	{
 		if (!fraction_constant(aggref, NULL, NULL))
@@ -206,7 +216,7 @@ agg_check_supported(Aggref *aggref)
 				 errmsg("%s aggregate %s is not supported in a continuous view",
 						aggref->aggkind == AGGKIND_HYPOTHETICAL ? "hypothetical-set" : "ordered-set",
 						agg_name(aggref->aggfnoid)),
-				 errdetail("Of the ordered-set aggregates, continuous views maintain percentile_cont, percentile_disc and mode."),
+				 errdetail("Of the ordered-set aggregates, continuous views maintain percentile_cont, percentile_disc, mode, rank, dense_rank, percent_rank and cume_dist."),
 				 errhint("Use a combinable approximation such as tdigest_percentile() of the tdigest extension.")));
 	if (aggref->aggorder != NIL &&
 		(aggref->aggdistinct == NIL || list_length(aggref->aggorder) != 1 ||
@@ -332,7 +342,7 @@ agg_init(ContinuousAgg *agg, Aggref *aggref)
 	agg->resulttype = aggref->aggtype;
 	get_typlenbyval(agg->resulttype, &agg->resulttypeLen, &agg->resulttypeByVal);
 
-	if (aggref->aggkind == AGGKIND_ORDERED_SET)
+	if (aggref->aggkind != AGGKIND_NORMAL)
 	{
 		init_ordered_set(agg, aggref);
 		return;
@@ -555,14 +565,17 @@ advance_plain(ContinuousAgg *agg, Datum *state, bool *isnull,
 	agg_keep_result(agg, state, isnull, result, fcinfo->isnull, statecxt);
 }
 
-/* Adds delta to the count of a value of an ordered-set aggregate; NULL values do not count. */
+/*
+ * Adds delta to the count of a value of an ordered-set aggregate; NULL
+ * values count only for the hypothetical-set ones.
+ */
 static void
 count_ordered_value(ContinuousAgg *agg, Datum state, Datum *args, bool *argnulls, int64 delta)
 {
 	uint32 len;
 	char  *data;
 
-	if (argnulls[0])
+	if (argnulls[0] && !ORDERED_IS_HYPOTHETICAL(agg->ordered))
 		return;
 	data = agg_encode_args(agg, args, argnulls, &len);
 	multiset_add((Multiset *) DatumGetPointer(state), data, len, delta);
@@ -958,7 +971,6 @@ static void
 collect_value(const char *data, uint32 len, int64 count, void *arg)
 {
 	CollectValues *c = arg;
-	bool           isnull;
 
 	if (count < 0)
 		ereport(ERROR,
@@ -971,15 +983,16 @@ collect_value(const char *data, uint32 len, int64 count, void *arg)
 		c->values = c->values ? repalloc_huge(c->values, sizeof(CountedValue) * c->max)
 							  : palloc(sizeof(CountedValue) * c->max);
 	}
-	agg_decode_args(c->agg, data, len, &c->values[c->n].value, &isnull);
+	agg_decode_args(c->agg, data, len, &c->values[c->n].value, &c->values[c->n].isnull);
 	c->values[c->n++].count = count;
 }
 
 static int
 compare_counted(const void *a, const void *b, void *arg)
 {
-	return ApplySortComparator(((const CountedValue *) a)->value, false,
-							   ((const CountedValue *) b)->value, false, (SortSupport) arg);
+	return ApplySortComparator(((const CountedValue *) a)->value, ((const CountedValue *) a)->isnull,
+							   ((const CountedValue *) b)->value, ((const CountedValue *) b)->isnull,
+							   (SortSupport) arg);
 }
 
 /*
@@ -1001,6 +1014,12 @@ finalize_ordered_set(ContinuousAgg *agg, Multiset *ms, bool *resultisnull)
 			c.values[n - 1].count += c.values[i].count;
 		else
 			c.values[n++] = c.values[i];
+	}
+	if (ORDERED_IS_HYPOTHETICAL(agg->ordered))
+	{
+		*resultisnull = false;
+		return ordered_set_hypothetical(agg->ordered, agg->fraction, agg->fractionIsNull, c.values, n,
+										&agg->orderedSort);
 	}
 	return ordered_set_result(agg->ordered, agg->orderedMulti, &agg->orderedType, agg->fraction,
 							  agg->fractionIsNull, c.values, n, resultisnull);

@@ -16,7 +16,13 @@
  *		(counted from 0), interpolated as lo + p' * (hi - lo), p' the
  *		fractional part of p * (N - 1), in float8 or interval arithmetic;
  *	mode(): the value of the longest run of equal values; of runs equally
- *		long, the first in order.
+ *		long, the first in order;
+ *	rank(x), dense_rank(x), percent_rank(x), cume_dist(x) (hypothetical-set,
+ *		one argument): where a row x would stand among the rows, NULLs
+ *		included and placed as the ORDER BY says: rank is 1 plus the rows
+ *		before x, dense_rank 1 plus the distinct values before x,
+ *		percent_rank (rank - 1) / N (0 without rows), cume_dist 1 plus the
+ *		rows before or equal to x, over N + 1.
  *
  * A NULL fraction gives NULL, and one outside [0, 1] an error (22003);
  * with an array of fractions, the result is an array of the same shape
@@ -56,6 +62,14 @@ ordered_set_kind(Oid aggfnoid, bool *multi)
 			return ORDERED_PERCENTILE_DISC;
 		case F_MODE:
 			return ORDERED_MODE;
+		case F_RANK_ANY:
+			return ORDERED_RANK;
+		case F_DENSE_RANK_ANY:
+			return ORDERED_DENSE_RANK;
+		case F_PERCENT_RANK_ANY:
+			return ORDERED_PERCENT_RANK;
+		case F_CUME_DIST_ANY:
+			return ORDERED_CUME_DIST;
 		default:
 			return ORDERED_NONE;
 	}
@@ -219,4 +233,47 @@ ordered_set_result(OrderedSetKind kind, bool multi, const OrderedType *type, Dat
 												ARR_LBOUND(param), type->type, type->len,
 												type->byval, type->align));
 	return result;
+}
+
+/*
+ * The result of a hypothetical-set aggregate for the row value (the direct
+ * argument) among sorted, which holds each distinct value (NULL included)
+ * once, in the order of sort, with its count.
+ */
+Datum
+ordered_set_hypothetical(OrderedSetKind kind, Datum value, bool valueisnull,
+						 const CountedValue *sorted, int nsorted, SortSupport sort)
+{
+	int64 n = 0;
+	int64 before = 0;    /* rows sorting before value */
+	int64 not_after = 0; /* rows sorting before or equal to value */
+	int64 distinct_before = 0;
+
+	for (int i = 0; i < nsorted; i++)
+	{
+		int cmp = ApplySortComparator(sorted[i].value, sorted[i].isnull, value, valueisnull, sort);
+
+		n += sorted[i].count;
+		if (cmp < 0)
+		{
+			before += sorted[i].count;
+			distinct_before++;
+		}
+		if (cmp <= 0)
+			not_after += sorted[i].count;
+	}
+	switch (kind)
+	{
+		case ORDERED_RANK:
+			return Int64GetDatum(before + 1);
+		case ORDERED_DENSE_RANK:
+			return Int64GetDatum(distinct_before + 1);
+		case ORDERED_PERCENT_RANK:
+			return Float8GetDatum(n == 0 ? 0 : (double) before / (double) n);
+		case ORDERED_CUME_DIST:
+			return Float8GetDatum((double) (not_after + 1) / (double) (n + 1));
+		default:
+			elog(ERROR, "not a hypothetical-set aggregate: %d", (int) kind);
+			return (Datum) 0;
+	}
 }
