@@ -88,6 +88,15 @@ $node->command_ok(['pg_dump', '-f', $plain, '-d', $node->connstr($src)], 'pg_dum
 $node->command_ok(['pg_dump', '--schema-only', '-f', $schema_only, '-d', $node->connstr($src)],
 	'pg_dump --schema-only');
 
+# Who can dump (README): a backup role with pg_read_all_data can; the
+# database's owner without it cannot read the checkpoint rows.
+$node->safe_psql('postgres', 'CREATE ROLE backup LOGIN IN ROLE pg_read_all_data');
+$node->command_ok(['pg_dump', '-Fc', '-f', "$dir/backup.dump", '-d', $node->connstr($src) . ' user=backup'],
+	'a role with pg_read_all_data can dump');
+$node->command_fails_like(['pg_dump', '-f', "$dir/analyst.sql", '-d', $node->connstr($src) . ' user=analyst'],
+	qr/permission denied for table checkpoint_group/,
+	'the database owner without pg_read_all_data cannot read the checkpoint rows');
+
 # After the dump, the source goes on: none of this is in the dump.
 add_clicks(100, $src, 3);
 
