@@ -124,6 +124,48 @@ SELECT * FROM os.same('os.ranks', $$
 	FROM os.hits_copy GROUP BY page $$);
 SELECT * FROM os.ranks ORDER BY page;
 
+-- ORDER BY inside an aggregate, with or without a combine function: the
+-- view keeps the input rows and runs the aggregate over them in order.
+SELECT continuous.create_stream('os.visits', 'session int, url text, ts int, ms float8');
+CREATE TABLE os.visits_copy (session int, url text, ts int, ms float8);
+SELECT continuous.create_view('os.paths', $$
+	SELECT session,
+		   string_agg(url, ' > ' ORDER BY ts) AS path,
+		   array_agg(ms ORDER BY ts DESC) AS ms_latest_first,
+		   json_agg(url ORDER BY ts, url) FILTER (WHERE ms > 10) AS slow_pages,
+		   array_agg(url ORDER BY url NULLS FIRST, ts) AS pages_sorted,
+		   count(*) AS n
+	FROM os.visits GROUP BY session $$);
+INSERT INTO os.visits SELECT i % 4, CASE WHEN i % 9 = 0 THEN NULL ELSE '/p' || (i % 5) END, i, (i * 13) % 40
+FROM generate_series(1, 120) i;
+INSERT INTO os.visits_copy SELECT i % 4, CASE WHEN i % 9 = 0 THEN NULL ELSE '/p' || (i % 5) END, i, (i * 13) % 40
+FROM generate_series(1, 120) i;
+SELECT continuous.sync();
+SELECT * FROM os.same('os.paths', $$
+	SELECT session,
+		   string_agg(url, ' > ' ORDER BY ts) AS path,
+		   array_agg(ms ORDER BY ts DESC) AS ms_latest_first,
+		   json_agg(url ORDER BY ts, url) FILTER (WHERE ms > 10) AS slow_pages,
+		   array_agg(url ORDER BY url NULLS FIRST, ts) AS pages_sorted,
+		   count(*) AS n
+	FROM os.visits_copy GROUP BY session $$);
+SELECT session, path FROM os.paths WHERE session = 1;
+-- Over a table, updates and deletes take rows out of the order.
+CREATE TABLE os.steps (id int PRIMARY KEY, session int, url text, ts int);
+ALTER TABLE os.steps REPLICA IDENTITY FULL;
+INSERT INTO os.steps SELECT i, i % 3, '/s' || (i % 7), i FROM generate_series(1, 90) i;
+SELECT continuous.create_view('os.step_paths', $$
+	SELECT session, string_agg(url, ',' ORDER BY ts DESC) AS path, array_agg(id ORDER BY url, id) AS ids
+	FROM os.steps GROUP BY session $$);
+SELECT continuous.sync();
+UPDATE os.steps SET ts = ts + 1000 WHERE id % 4 = 0;
+DELETE FROM os.steps WHERE id % 5 = 0;
+UPDATE os.steps SET session = 9 WHERE id % 11 = 0;
+SELECT continuous.sync();
+SELECT * FROM os.same('os.step_paths', $$
+	SELECT session, string_agg(url, ',' ORDER BY ts DESC) AS path, array_agg(id ORDER BY url, id) AS ids
+	FROM os.steps GROUP BY session $$);
+
 -- A fraction out of range fails the read, as the query fails.
 SELECT continuous.create_view('os.bad_fraction', $$
 	SELECT page, percentile_cont(1.5) WITHIN GROUP (ORDER BY latency) AS p FROM os.clicks GROUP BY page $$);
@@ -138,6 +180,8 @@ SELECT continuous.create_view('os.r1', $$
 	SELECT page, percentile_cont(length(page) / 10.0) WITHIN GROUP (ORDER BY latency) AS p FROM os.clicks GROUP BY page $$);
 SELECT continuous.create_view('os.r2', $$
 	SELECT page, rank(50, 'ok') WITHIN GROUP (ORDER BY latency, status) AS r FROM os.clicks GROUP BY page $$);
+SELECT continuous.create_view('os.r4', $$
+	SELECT session, string_agg(url, ',') AS path FROM os.visits GROUP BY session $$);
 SELECT continuous.create_view('os.r3', $$
 	SELECT page, rank(length(page)) WITHIN GROUP (ORDER BY latency) AS r FROM os.clicks GROUP BY page $$);
 

@@ -30,6 +30,7 @@
 #include "nodes/execnodes.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
+#include "optimizer/tlist.h"
 #include "parser/parse_agg.h"
 #include "parser/parse_coerce.h"
 #include "utils/builtins.h"
@@ -218,15 +219,29 @@ agg_check_supported(Aggref *aggref)
 						agg_name(aggref->aggfnoid)),
 				 errdetail("Of the ordered-set aggregates, continuous views maintain percentile_cont, percentile_disc, mode, rank, dense_rank, percent_rank and cume_dist."),
 				 errhint("Use a combinable approximation such as tdigest_percentile() of the tdigest extension.")));
+	if (aggref->aggorder != NIL && aggref->aggdistinct == NIL)
+	{
+		/*
+		 * The view keeps the input rows and runs the aggregate over them in
+		 * order when it is read: no combine or serialization function is
+		 * needed.
+		 */
+		if (list_length(aggref->args) > CONTINUOUS_MAX_AGG_ARGS)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("aggregate %s has too many arguments and ORDER BY keys for a continuous view",
+							agg_name(aggref->aggfnoid))));
+		return;
+	}
 	if (aggref->aggorder != NIL &&
-		(aggref->aggdistinct == NIL || list_length(aggref->aggorder) != 1 ||
+		(list_length(aggref->aggorder) != 1 ||
 		 distinct_clause_of_first(aggref) == NULL ||
 		 !equal(linitial(aggref->aggorder), distinct_clause_of_first(aggref))))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("ORDER BY inside aggregate %s is not supported in a continuous view",
+				 errmsg("ORDER BY inside DISTINCT aggregate %s is supported in a continuous view only over the distinct argument",
 						agg_name(aggref->aggfnoid)),
-				 errhint("Remove the ORDER BY from the aggregate's arguments.")));
+				 errhint("Order by the distinct argument, or remove DISTINCT.")));
 	if (aggref->aggdistinct != NIL)
 	{
 		SortGroupClause *sgc = distinct_clause_of_first(aggref);
@@ -272,7 +287,7 @@ agg_check_supported(Aggref *aggref)
 				 errmsg("aggregate %s cannot be maintained continuously",
 						agg_name(aggref->aggfnoid)),
 				 errdetail("It has no combine function, so partial results cannot be merged."),
-				 errhint("Use an aggregate that has a combine function.")));
+				 errhint("Give it an ORDER BY, such as string_agg(url, ',' ORDER BY ts): the view then keeps its input rows and runs it over them in that order.")));
 	if (form->aggtranstype == INTERNALOID &&
 		(!OidIsValid(form->aggserialfn) || !OidIsValid(form->aggdeserialfn)))
 		ereport(ERROR,
@@ -298,7 +313,7 @@ init_ordered_set(ContinuousAgg *agg, Aggref *aggref)
 			 aggref->aggfnoid);
 	if (!fraction_constant(aggref, &agg->fraction, &agg->fractionIsNull))
 		elog(ERROR, "the fraction of aggregate %u is not a constant", aggref->aggfnoid);
-	agg->numArgs = 1;
+	agg->numArgs = agg->numInputs = 1;
 	agg->inputTypes[0] = exprType((Node *) arg->expr);
 	type->type = agg->inputTypes[0];
 	get_typlenbyvalalign(type->type, &type->len, &type->byval, &type->align);
@@ -312,6 +327,35 @@ init_ordered_set(ContinuousAgg *agg, Aggref *aggref)
 	get_typlenbyval(BYTEAOID, &agg->storedTypeLen, &agg->storedTypeByVal);
 	agg->transtypeLen = agg->storedTypeLen;
 	agg->transtypeByVal = agg->storedTypeByVal;
+	agg->invertible = true;
+}
+
+/*
+ * agg_init of an aggregate with ORDER BY inside (see ContinuousAgg): every
+ * entry of aggref->args is an input (the arguments, then the keys that are
+ * not arguments), and each ORDER BY key sorts one of them.
+ */
+static void
+init_sorted_inputs(ContinuousAgg *agg, Aggref *aggref)
+{
+	ListCell *lc;
+
+	agg->sortedInputs = true;
+	agg->numInputs = list_length(aggref->args);
+	foreach(lc, aggref->aggorder)
+	{
+		SortGroupClause *sgc = lfirst_node(SortGroupClause, lc);
+		SortSupport      ssup = &agg->sortKeys[agg->numSortKeys];
+		TargetEntry     *tle = get_sortgroupclause_tle(sgc, aggref->args);
+
+		agg->sortKeyInput[agg->numSortKeys++] = tle->resno - 1;
+		ssup->ssup_cxt = CurrentMemoryContext;
+		ssup->ssup_collation = exprCollation((Node *) tle->expr);
+		ssup->ssup_nulls_first = sgc->nulls_first;
+		PrepareSortSupportFromOrderingOp(sgc->sortop, ssup);
+	}
+	agg->storedType = BYTEAOID;
+	get_typlenbyval(BYTEAOID, &agg->storedTypeLen, &agg->storedTypeByVal);
 	agg->invertible = true;
 }
 
@@ -450,9 +494,13 @@ agg_init(ContinuousAgg *agg, Aggref *aggref)
 	}
 	ReleaseSysCache(tup);
 
-	agg->argdesc = CreateTemplateTupleDesc(agg->numArgs);
-	for (int i = 0; i < agg->numArgs; i++)
-		TupleDescInitEntry(agg->argdesc, i + 1, NULL, agg->inputTypes[i], -1, 0);
+	agg->numInputs = agg->numArgs;
+	if (aggref->aggorder != NIL && aggref->aggdistinct == NIL)
+		init_sorted_inputs(agg, aggref);
+	agg->argdesc = CreateTemplateTupleDesc(agg->numInputs);
+	for (int i = 0; i < agg->numInputs; i++)
+		TupleDescInitEntry(agg->argdesc, i + 1, NULL,
+						   exprType((Node *) list_nth_node(TargetEntry, aggref->args, i)->expr), -1, 0);
 
 	if (aggref->aggdistinct != NIL)
 	{
@@ -566,8 +614,9 @@ advance_plain(ContinuousAgg *agg, Datum *state, bool *isnull,
 }
 
 /*
- * Adds delta to the count of a value of an ordered-set aggregate; NULL
- * values count only for the hypothetical-set ones.
+ * Adds delta to the count of a value of an ordered-set aggregate (NULL
+ * values count only for the hypothetical-set ones), or of an input row of
+ * an aggregate with ORDER BY inside.
  */
 static void
 count_ordered_value(ContinuousAgg *agg, Datum state, Datum *args, bool *argnulls, int64 delta)
@@ -575,7 +624,7 @@ count_ordered_value(ContinuousAgg *agg, Datum state, Datum *args, bool *argnulls
 	uint32 len;
 	char  *data;
 
-	if (argnulls[0] && !ORDERED_IS_HYPOTHETICAL(agg->ordered))
+	if (agg->ordered && argnulls[0] && !ORDERED_IS_HYPOTHETICAL(agg->ordered))
 		return;
 	data = agg_encode_args(agg, args, argnulls, &len);
 	multiset_add((Multiset *) DatumGetPointer(state), data, len, delta);
@@ -586,7 +635,7 @@ count_ordered_value(ContinuousAgg *agg, Datum state, Datum *args, bool *argnulls
 void
 agg_init_state(ContinuousAgg *agg, Datum *state, bool *isnull, MemoryContext statecxt)
 {
-	if (agg->ordered)
+	if (agg->ordered || agg->sortedInputs)
 	{
 		*state = PointerGetDatum(multiset_create(statecxt));
 		*isnull = false;
@@ -608,7 +657,7 @@ void
 agg_advance(ContinuousAgg *agg, Datum *state, bool *isnull,
 			Datum *args, bool *argnulls, MemoryContext statecxt)
 {
-	if (agg->ordered)
+	if (agg->ordered || agg->sortedInputs)
 		count_ordered_value(agg, *state, args, argnulls, 1);
 	else if (agg->distinct)
 		distinct_set_add((DistinctSet *) DatumGetPointer(*state), args[0], argnulls[0]);
@@ -628,7 +677,7 @@ agg_retract(ContinuousAgg *agg, Datum *state, bool *isnull,
 	Datum result;
 
 	Assert(agg->invertible);
-	if (agg->ordered)
+	if (agg->ordered || agg->sortedInputs)
 	{
 		count_ordered_value(agg, *state, args, argnulls, -1);
 		return true;
@@ -673,7 +722,7 @@ agg_encode_args(ContinuousAgg *agg, Datum *args, bool *argnulls, uint32 *len)
 	char       *result;
 	char       *p;
 
-	for (int i = 0; i < agg->numArgs; i++)
+	for (int i = 0; i < agg->numInputs; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(agg->argdesc, i);
 
@@ -706,7 +755,7 @@ agg_encode_args(ContinuousAgg *agg, Datum *args, bool *argnulls, uint32 *len)
 	}
 
 	p = result = palloc(Max(size, 1));
-	for (int i = 0; i < agg->numArgs; i++)
+	for (int i = 0; i < agg->numInputs; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(agg->argdesc, i);
 
@@ -757,7 +806,7 @@ agg_decode_args(ContinuousAgg *agg, const char *data, uint32 len, Datum *args, b
 {
 	const char *p = data;
 
-	for (int i = 0; i < agg->numArgs; i++)
+	for (int i = 0; i < agg->numInputs; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(agg->argdesc, i);
 		uint32            plen;
@@ -814,7 +863,7 @@ agg_combine(ContinuousAgg *agg, Datum *state, bool *isnull,
 	LOCAL_FCINFO(fcinfo, 2);
 	Datum result;
 
-	if (agg->ordered)
+	if (agg->ordered || agg->sortedInputs)
 	{
 		multiset_add_all((Multiset *) DatumGetPointer(*state), (Multiset *) DatumGetPointer(other));
 		return;
@@ -863,7 +912,7 @@ agg_to_stored(ContinuousAgg *agg, Datum state, bool isnull)
 	LOCAL_FCINFO(fcinfo, 1);
 	Datum result;
 
-	if (agg->ordered)
+	if (agg->ordered || agg->sortedInputs)
 	{
 		Multiset *ms = (Multiset *) DatumGetPointer(state);
 		char     *stored = palloc(multiset_stored_size(ms));
@@ -897,7 +946,7 @@ agg_from_stored(ContinuousAgg *agg, Datum stored, bool isnull, MemoryContext sta
 	Datum         result;
 	MemoryContext old;
 
-	if (agg->ordered)
+	if (agg->ordered || agg->sortedInputs)
 	{
 		Multiset *ms = multiset_create(statecxt);
 
@@ -1025,6 +1074,86 @@ finalize_ordered_set(ContinuousAgg *agg, Multiset *ms, bool *resultisnull)
 							  agg->fractionIsNull, c.values, n, resultisnull);
 }
 
+/* One kept input row of an aggregate with ORDER BY inside, decoded. */
+typedef struct SortedRow
+{
+	Datum *values;
+	bool  *nulls;
+	int64  count;
+} SortedRow;
+
+typedef struct CollectRows
+{
+	ContinuousAgg *agg;
+	SortedRow     *rows;
+	int            n;
+	int            max;
+} CollectRows;
+
+static void
+collect_row(const char *data, uint32 len, int64 count, void *arg)
+{
+	CollectRows *c = arg;
+	SortedRow   *row;
+
+	if (count < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("a row taken out of aggregate %s was never added to it",
+						agg_name(c->agg->aggfnoid))));
+	if (c->n == c->max)
+	{
+		c->max = Max(16, c->max * 2);
+		c->rows = c->rows ? repalloc_huge(c->rows, sizeof(SortedRow) * c->max)
+						  : palloc(sizeof(SortedRow) * c->max);
+	}
+	row = &c->rows[c->n++];
+	row->values = palloc(sizeof(Datum) * c->agg->numInputs);
+	row->nulls = palloc(sizeof(bool) * c->agg->numInputs);
+	row->count = count;
+	agg_decode_args(c->agg, data, len, row->values, row->nulls);
+}
+
+static int
+compare_sorted_rows(const void *a, const void *b, void *arg)
+{
+	const SortedRow *ra = a;
+	const SortedRow *rb = b;
+	ContinuousAgg   *agg = arg;
+
+	for (int k = 0; k < agg->numSortKeys; k++)
+	{
+		int i = agg->sortKeyInput[k];
+		int cmp = ApplySortComparator(ra->values[i], ra->nulls[i], rb->values[i], rb->nulls[i],
+									  &agg->sortKeys[k]);
+
+		if (cmp != 0)
+			return cmp;
+	}
+	return 0;
+}
+
+/*
+ * The transition state of an aggregate with ORDER BY inside: its
+ * transition function run over the kept rows in ORDER BY order, each as
+ * many times as it was counted.  Rows with equal keys come in an
+ * unspecified order, as in PostgreSQL.
+ */
+static void
+fold_sorted_inputs(ContinuousAgg *agg, Multiset *ms, Datum *state, bool *isnull,
+				   MemoryContext statecxt)
+{
+	CollectRows c = {agg, NULL, 0, 0};
+
+	multiset_foreach(ms, collect_row, &c);
+	if (c.n > 1)
+		qsort_arg(c.rows, c.n, sizeof(SortedRow), compare_sorted_rows, agg);
+	init_plain_state(agg, state, isnull, statecxt);
+	for (int i = 0; i < c.n; i++)
+		for (int64 k = 0; k < c.rows[i].count; k++)
+			advance_plain(agg, state, isnull, c.rows[i].values, c.rows[i].nulls, statecxt);
+}
+
 /* The aggregate's result for a state, in the current memory context. */
 Datum
 agg_finalize(ContinuousAgg *agg, Datum state, bool isnull, bool *resultisnull,
@@ -1035,6 +1164,11 @@ agg_finalize(ContinuousAgg *agg, Datum state, bool isnull, bool *resultisnull,
 
 	if (agg->ordered)
 		return finalize_ordered_set(agg, (Multiset *) DatumGetPointer(state), resultisnull);
+	if (agg->sortedInputs)
+	{
+		/* Run the aggregate over the kept rows in its ORDER BY order. */
+		fold_sorted_inputs(agg, (Multiset *) DatumGetPointer(state), &state, &isnull, statecxt);
+	}
 	if (agg->distinct)
 	{
 		/* Run the aggregate over the distinct values, as PostgreSQL does. */

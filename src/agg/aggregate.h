@@ -20,7 +20,9 @@ typedef struct ContinuousAgg
 {
 	Aggref *aggref;
 	Oid     aggfnoid;
-	int     numArgs; /* transition function inputs besides the state */
+	int     numArgs;   /* transition function inputs besides the state */
+	int     numInputs; /* values evaluated per row: the arguments, and for
+						* ORDER BY inside the aggregate its keys too */
 	Oid     inputTypes[FUNC_MAX_ARGS];
 	Oid     inputCollation;
 
@@ -78,6 +80,17 @@ typedef struct ContinuousAgg
 	 * one (invertible); the result is computed from the values sorted as
 	 * the WITHIN GROUP clause says.
 	 */
+	/*
+	 * agg(x ORDER BY y) (not DISTINCT): the live state is a Multiset of the
+	 * input rows (arguments and ORDER BY keys, encoded with argdesc) and
+	 * their counts, the stored one its stored form; a read sorts the rows by
+	 * the keys and runs the transition function over them.
+	 */
+	bool            sortedInputs;
+	int             numSortKeys;
+	AttrNumber      sortKeyInput[CONTINUOUS_MAX_AGG_ARGS]; /* 0-based input of each key */
+	SortSupportData sortKeys[CONTINUOUS_MAX_AGG_ARGS];
+
 	OrderedSetKind  ordered;      /* ORDERED_NONE for other aggregates */
 	bool            orderedMulti; /* an array of fractions */
 	Datum           fraction;     /* the constant direct argument */

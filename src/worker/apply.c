@@ -173,7 +173,7 @@ apply_row(ApplyView *av, HeapTuple tuple, int sign)
 			/* FILTER (WHERE ...): the row is not an input of this aggregate. */
 			if (cv->filterstates[a] && !ExecQual(cv->filterstates[a], econtext))
 				continue;
-			for (int i = 0; i < agg->numArgs; i++)
+			for (int i = 0; i < agg->numInputs; i++)
 				buf[i] = ExecEvalExpr(argstates[i], econtext, &nullbuf[i]);
 			if (sign > 0)
 				agg_advance(agg, &g->states[a], &g->statenulls[a], buf, nullbuf, av->deltacxt);
