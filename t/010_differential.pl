@@ -367,6 +367,25 @@ sub random_plain_aggregate
 		my $col = pick('g', 'x', 's', 'n', 'y', 'r', 'k', 'ts', 'lt', 'tb');
 		return { sql => "$f($col)" };
 	}
+	if ($c >= 0.85 && $c < 0.93)
+	{
+		# Aggregates whose groups keep values or rows (ordered-set,
+		# hypothetical-set, ORDER BY inside), in orders where equal keys
+		# give equal results.
+		return {
+			sql => pick(
+				# y + 0: -0 and 0 sort as equal, and either may be the
+				# median, in the view as in PostgreSQL.
+				'percentile_cont(0.5) WITHIN GROUP (ORDER BY y + 0)',
+				'percentile_cont(ARRAY[0.25, NULL, 0.75]) WITHIN GROUP (ORDER BY x DESC)',
+				'percentile_disc(0.5) WITHIN GROUP (ORDER BY k)',
+				'mode() WITHIN GROUP (ORDER BY s)',
+				'rank(0) WITHIN GROUP (ORDER BY x)',
+				'cume_dist(0.5) WITHIN GROUP (ORDER BY y NULLS FIRST)',
+				"string_agg(k, ',' ORDER BY k NULLS FIRST)",
+				'array_agg(g ORDER BY g DESC)')
+		};
+	}
 	if ($c >= 0.93)
 	{
 		# The value of the row with the greatest (least) time; ties go to
