@@ -317,10 +317,12 @@ init_ordered_set(ContinuousAgg *agg, Aggref *aggref)
 	agg->inputTypes[0] = exprType((Node *) arg->expr);
 	type->type = agg->inputTypes[0];
 	get_typlenbyvalalign(type->type, &type->len, &type->byval, &type->align);
-	agg->orderedSort.ssup_cxt = CurrentMemoryContext;
-	agg->orderedSort.ssup_collation = exprCollation((Node *) arg->expr);
-	agg->orderedSort.ssup_nulls_first = sgc->nulls_first;
-	PrepareSortSupportFromOrderingOp(sgc->sortop, &agg->orderedSort);
+	agg->numSortKeys = 1;
+	agg->sortKeyInput[0] = 0;
+	agg->sortKeys[0].ssup_cxt = CurrentMemoryContext;
+	agg->sortKeys[0].ssup_collation = exprCollation((Node *) arg->expr);
+	agg->sortKeys[0].ssup_nulls_first = sgc->nulls_first;
+	PrepareSortSupportFromOrderingOp(sgc->sortop, &agg->sortKeys[0]);
 	agg->argdesc = CreateTemplateTupleDesc(1);
 	TupleDescInitEntry(agg->argdesc, 1, NULL, type->type, -1, 0);
 	agg->transtype = agg->storedType = BYTEAOID;
@@ -1008,93 +1010,31 @@ fold_distinct_value(Datum value, bool isnull, void *arg)
 	advance_plain(fold->agg, &fold->state, &fold->isnull, args, argnulls, fold->statecxt);
 }
 
-typedef struct CollectValues
-{
-	ContinuousAgg *agg;
-	CountedValue  *values;
-	int            n;
-	int            max;
-} CollectValues;
-
-static void
-collect_value(const char *data, uint32 len, int64 count, void *arg)
-{
-	CollectValues *c = arg;
-
-	if (count < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("a value taken out of aggregate %s was never added to it",
-						agg_name(c->agg->aggfnoid))));
-	if (c->n == c->max)
-	{
-		c->max = Max(16, c->max * 2);
-		c->values = c->values ? repalloc_huge(c->values, sizeof(CountedValue) * c->max)
-							  : palloc(sizeof(CountedValue) * c->max);
-	}
-	agg_decode_args(c->agg, data, len, &c->values[c->n].value, &c->values[c->n].isnull);
-	c->values[c->n++].count = count;
-}
-
-static int
-compare_counted(const void *a, const void *b, void *arg)
-{
-	return ApplySortComparator(((const CountedValue *) a)->value, ((const CountedValue *) a)->isnull,
-							   ((const CountedValue *) b)->value, ((const CountedValue *) b)->isnull,
-							   (SortSupport) arg);
-}
-
 /*
- * The result of percentile_cont, percentile_disc or mode over the values
- * of a state: sorted, with values the sort finds equal made one.
+ * The rows of a Multiset state, decoded: row r's inputs are values[r *
+ * agg->numInputs ...] (and nulls alike), in one allocation for all rows.
  */
-static Datum
-finalize_ordered_set(ContinuousAgg *agg, Multiset *ms, bool *resultisnull)
-{
-	CollectValues c = {agg, NULL, 0, 0};
-	int           n = 0;
-
-	multiset_foreach(ms, collect_value, &c);
-	if (c.n > 1)
-		qsort_arg(c.values, c.n, sizeof(CountedValue), compare_counted, &agg->orderedSort);
-	for (int i = 0; i < c.n; i++)
-	{
-		if (n > 0 && compare_counted(&c.values[n - 1], &c.values[i], &agg->orderedSort) == 0)
-			c.values[n - 1].count += c.values[i].count;
-		else
-			c.values[n++] = c.values[i];
-	}
-	if (ORDERED_IS_HYPOTHETICAL(agg->ordered))
-	{
-		*resultisnull = false;
-		return ordered_set_hypothetical(agg->ordered, agg->fraction, agg->fractionIsNull, c.values, n,
-										&agg->orderedSort);
-	}
-	return ordered_set_result(agg->ordered, agg->orderedMulti, &agg->orderedType, agg->fraction,
-							  agg->fractionIsNull, c.values, n, resultisnull);
-}
-
-/* One kept input row of an aggregate with ORDER BY inside, decoded. */
 typedef struct SortedRow
 {
-	Datum *values;
-	bool  *nulls;
-	int64  count;
+	int   first; /* index of the row's first input in values and nulls */
+	int64 count;
 } SortedRow;
 
-typedef struct CollectRows
+typedef struct SortedRows
 {
 	ContinuousAgg *agg;
 	SortedRow     *rows;
+	Datum         *values;
+	bool          *nulls;
 	int            n;
 	int            max;
-} CollectRows;
+} SortedRows;
 
 static void
 collect_row(const char *data, uint32 len, int64 count, void *arg)
 {
-	CollectRows *c = arg;
-	SortedRow   *row;
+	SortedRows *c = arg;
+	int         width = c->agg->numInputs;
 
 	if (count < 0)
 		ereport(ERROR,
@@ -1106,31 +1046,81 @@ collect_row(const char *data, uint32 len, int64 count, void *arg)
 		c->max = Max(16, c->max * 2);
 		c->rows = c->rows ? repalloc_huge(c->rows, sizeof(SortedRow) * c->max)
 						  : palloc(sizeof(SortedRow) * c->max);
+		c->values = c->values ? repalloc_huge(c->values, sizeof(Datum) * c->max * width)
+							  : palloc(sizeof(Datum) * c->max * width);
+		c->nulls = c->nulls ? repalloc_huge(c->nulls, sizeof(bool) * c->max * width)
+							: palloc(sizeof(bool) * c->max * width);
 	}
-	row = &c->rows[c->n++];
-	row->values = palloc(sizeof(Datum) * c->agg->numInputs);
-	row->nulls = palloc(sizeof(bool) * c->agg->numInputs);
-	row->count = count;
-	agg_decode_args(c->agg, data, len, row->values, row->nulls);
+	c->rows[c->n].first = c->n * width;
+	c->rows[c->n].count = count;
+	agg_decode_args(c->agg, data, len, &c->values[c->n * width], &c->nulls[c->n * width]);
+	c->n++;
 }
 
 static int
 compare_sorted_rows(const void *a, const void *b, void *arg)
 {
-	const SortedRow *ra = a;
-	const SortedRow *rb = b;
-	ContinuousAgg   *agg = arg;
+	const SortedRow  *ra = a;
+	const SortedRow  *rb = b;
+	const SortedRows *c = arg;
+	ContinuousAgg    *agg = c->agg;
 
 	for (int k = 0; k < agg->numSortKeys; k++)
 	{
 		int i = agg->sortKeyInput[k];
-		int cmp = ApplySortComparator(ra->values[i], ra->nulls[i], rb->values[i], rb->nulls[i],
+		int cmp = ApplySortComparator(c->values[ra->first + i], c->nulls[ra->first + i],
+									  c->values[rb->first + i], c->nulls[rb->first + i],
 									  &agg->sortKeys[k]);
 
 		if (cmp != 0)
 			return cmp;
 	}
 	return 0;
+}
+
+/* The rows of a Multiset state into *c, decoded and sorted by the aggregate's keys. */
+static void
+sorted_rows(ContinuousAgg *agg, Multiset *ms, SortedRows *c)
+{
+	memset(c, 0, sizeof(SortedRows));
+	c->agg = agg;
+	multiset_foreach(ms, collect_row, c);
+	if (c->n > 1)
+		qsort_arg(c->rows, c->n, sizeof(SortedRow), compare_sorted_rows, c);
+}
+
+/*
+ * The result of an ordered-set or hypothetical-set aggregate over the
+ * values of a state: sorted, with values the sort finds equal made one.
+ */
+static Datum
+finalize_ordered_set(ContinuousAgg *agg, Multiset *ms, bool *resultisnull)
+{
+	SortedRows    c;
+	CountedValue *values;
+	int           n = 0;
+
+	sorted_rows(agg, ms, &c);
+	values = palloc(sizeof(CountedValue) * Max(c.n, 1));
+	for (int i = 0; i < c.n; i++)
+	{
+		if (n > 0 && compare_sorted_rows(&c.rows[i - 1], &c.rows[i], &c) == 0)
+			values[n - 1].count += c.rows[i].count;
+		else
+		{
+			values[n].value = c.values[c.rows[i].first];
+			values[n].isnull = c.nulls[c.rows[i].first];
+			values[n++].count = c.rows[i].count;
+		}
+	}
+	if (ORDERED_IS_HYPOTHETICAL(agg->ordered))
+	{
+		*resultisnull = false;
+		return ordered_set_hypothetical(agg->ordered, agg->fraction, agg->fractionIsNull, values, n,
+										&agg->sortKeys[0]);
+	}
+	return ordered_set_result(agg->ordered, agg->orderedMulti, &agg->orderedType, agg->fraction,
+							  agg->fractionIsNull, values, n, resultisnull);
 }
 
 /*
@@ -1143,15 +1133,14 @@ static void
 fold_sorted_inputs(ContinuousAgg *agg, Multiset *ms, Datum *state, bool *isnull,
 				   MemoryContext statecxt)
 {
-	CollectRows c = {agg, NULL, 0, 0};
+	SortedRows c;
 
-	multiset_foreach(ms, collect_row, &c);
-	if (c.n > 1)
-		qsort_arg(c.rows, c.n, sizeof(SortedRow), compare_sorted_rows, agg);
+	sorted_rows(agg, ms, &c);
 	init_plain_state(agg, state, isnull, statecxt);
 	for (int i = 0; i < c.n; i++)
 		for (int64 k = 0; k < c.rows[i].count; k++)
-			advance_plain(agg, state, isnull, c.rows[i].values, c.rows[i].nulls, statecxt);
+			advance_plain(agg, state, isnull, &c.values[c.rows[i].first], &c.nulls[c.rows[i].first],
+						  statecxt);
 }
 
 /* The aggregate's result for a state, in the current memory context. */

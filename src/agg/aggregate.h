@@ -73,29 +73,28 @@ typedef struct ContinuousAgg
 	TupleDesc argdesc;
 
 	/*
-	 * percentile_cont, percentile_disc and mode (orderedset.c): the live
-	 * state is a Multiset of the non-NULL WITHIN GROUP values (encoded with
+	 * Aggregates whose state is a Multiset of input rows (encoded with
 	 * argdesc) and their counts, the stored one its stored form (bytea).
 	 * States merge by adding counts and a row is taken out by subtracting
-	 * one (invertible); the result is computed from the values sorted as
-	 * the WITHIN GROUP clause says.
-	 */
-	/*
-	 * agg(x ORDER BY y) (not DISTINCT): the live state is a Multiset of the
-	 * input rows (arguments and ORDER BY keys, encoded with argdesc) and
-	 * their counts, the stored one its stored form; a read sorts the rows by
-	 * the keys and runs the transition function over them.
+	 * one (invertible); a read sorts the rows by sortKeys.
+	 *
+	 * agg(x ORDER BY y) (not DISTINCT), sortedInputs: the rows are the
+	 * arguments and ORDER BY keys; the transition function runs over them
+	 * in order.
+	 *
+	 * percentile_cont, percentile_disc, mode and the hypothetical-set
+	 * aggregates of one argument (orderedset.c), ordered: the rows are the
+	 * WITHIN GROUP values (NULLs only for the hypothetical-set ones), sorted
+	 * by the WITHIN GROUP clause (one key, on input 0).
 	 */
 	bool            sortedInputs;
 	int             numSortKeys;
 	AttrNumber      sortKeyInput[CONTINUOUS_MAX_AGG_ARGS]; /* 0-based input of each key */
 	SortSupportData sortKeys[CONTINUOUS_MAX_AGG_ARGS];
-
 	OrderedSetKind  ordered;      /* ORDERED_NONE for other aggregates */
 	bool            orderedMulti; /* an array of fractions */
 	Datum           fraction;     /* the constant direct argument */
 	bool            fractionIsNull;
-	SortSupportData orderedSort;
 	OrderedType     orderedType;
 } ContinuousAgg;
 

@@ -349,8 +349,6 @@ require_full_replica_identity(Oid sourcerelid)
  * view's does.  A restored body is made a continuous view again from them
  * (the event trigger below).
  */
-#define DEFINITION_CTE "continuous_definition"
-#define SETTINGS_CTE   "continuous_settings"
 
 /* The settings the view's stable functions see: the creator's (see the catalog). */
 typedef struct ViewSettings
@@ -409,7 +407,7 @@ view_statement(const char *verb, const char *qualified_name, const pg_uuid_t *vi
 {
 	char *key = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(view_key)));
 
-	return psprintf("%s %s AS\nWITH " DEFINITION_CTE " AS (\n%s\n),\n" SETTINGS_CTE
+	return psprintf("%s %s AS\nWITH " CONTINUOUS_DEFINITION_CTE " AS (\n%s\n),\n" CONTINUOUS_SETTINGS_CTE
 					" AS (SELECT %s::text AS timezone, %s::text AS datestyle, %s::text AS intervalstyle)\n"
 					"SELECT * FROM continuous.read_view(%s::uuid) AS r(%s)",
 					verb, qualified_name, definition, quote_literal_cstr(settings->timezone),
@@ -571,9 +569,9 @@ body_reads_view(Oid viewrelid, ViewBody *body)
 	{
 		CommonTableExpr *cte = lfirst_node(CommonTableExpr, lc);
 
-		if (strcmp(cte->ctename, DEFINITION_CTE) == 0 && IsA(cte->ctequery, Query))
+		if (strcmp(cte->ctename, CONTINUOUS_DEFINITION_CTE) == 0 && IsA(cte->ctequery, Query))
 			body->definition = copyObject((Query *) cte->ctequery);
-		else if (strcmp(cte->ctename, SETTINGS_CTE) == 0 && IsA(cte->ctequery, Query))
+		else if (strcmp(cte->ctename, CONTINUOUS_SETTINGS_CTE) == 0 && IsA(cte->ctequery, Query))
 			settings = (Query *) cte->ctequery;
 	}
 	if (body->definition && settings && list_length(q->cteList) == 2 &&

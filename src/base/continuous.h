@@ -18,6 +18,13 @@
 #define CONTINUOUS_DROP_PREFIX "pg_continuous.drop"
 
 /*
+ * The unreferenced CTEs of a continuous view's body (api/ddl.c), which the
+ * planner hook of read/viewscan.c removes.
+ */
+#define CONTINUOUS_DEFINITION_CTE "continuous_definition"
+#define CONTINUOUS_SETTINGS_CTE   "continuous_settings"
+
+/*
  * The library is built with -fvisibility=hidden: only what PostgreSQL looks
  * up by name is exported (t/001_exported_symbols.pl checks the list).
  * PostgreSQL 16 marks the functions PG_FUNCTION_INFO_V1 declares as

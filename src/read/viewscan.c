@@ -56,7 +56,6 @@
 #include "utils/ruleutils.h"
 #include "utils/syscache.h"
 
-#include "base/catalog.h"
 #include "base/continuous.h"
 #include "base/guc.h"
 #include "read/reader.h"
@@ -711,8 +710,8 @@ strip_body_ctes(Node *node, void *context)
 			CommonTableExpr *def = linitial_node(CommonTableExpr, query->cteList);
 			CommonTableExpr *settings = lsecond_node(CommonTableExpr, query->cteList);
 
-			if (strcmp(def->ctename, "continuous_definition") == 0 &&
-				strcmp(settings->ctename, "continuous_settings") == 0 && def->cterefcount == 0 &&
+			if (strcmp(def->ctename, CONTINUOUS_DEFINITION_CTE) == 0 &&
+				strcmp(settings->ctename, CONTINUOUS_SETTINGS_CTE) == 0 && def->cterefcount == 0 &&
 				settings->cterefcount == 0 && IsA(def->ctequery, Query) &&
 				IsA(settings->ctequery, Query) &&
 				((Query *) def->ctequery)->commandType == CMD_SELECT &&
