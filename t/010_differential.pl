@@ -58,6 +58,12 @@ my @COLS = (
 	[ tb => 'bigint' ]);
 my @COLNAMES = map { $_->[0] } @COLS;
 my $COLDEFS  = join(', ', map { "$_->[0] $_->[1]" } @COLS);
+my $COLUMN_LIST = join(', ', map { $_->[0] } @COLS);
+
+# The oracle tables number their rows in the order they were inserted, the
+# order of the stream's events: aggregates without ORDER BY that a view
+# runs in applied order are checked against the same aggregate ORDER BY seq.
+my $ORACLE_COLDEFS = "$COLDEFS, seq bigint GENERATED ALWAYS AS IDENTITY";
 
 my @TEXTS = (
 	'a', 'b', 'c', 'd', 'B', '', 'x y', "it's", 'comma,here', 'say "hi"',
@@ -243,12 +249,9 @@ sub write_copy
 	my ($p, $targets, $format) = @_;
 	my @rows = map { random_row($p) } 1 .. batch_size();
 	my @idx = (0 .. $#COLNAMES);
-	my $collist = '';
-	if (chance(0.25))
-	{
-		@idx = shuffle(@idx);
-		$collist = ' (' . join(', ', map { $COLNAMES[$_] } @idx) . ')';
-	}
+	# The oracle tables have one more column (seq): name the others.
+	@idx = shuffle(@idx) if chance(0.25);
+	my $collist = ' (' . join(', ', map { $COLNAMES[$_] } @idx) . ')';
 	my ($data, $opts);
 	if ($format eq 'csv')
 	{
@@ -272,7 +275,7 @@ sub write_binary
 	my $file = "$tmpdir/batch_$id.bin";
 	my $sql  = random_temp_table($p, $tmp, batch_size());
 	$sql .= "COPY $tmp TO '$file' (FORMAT binary);\n";
-	$sql .= "COPY $_ FROM '$file' (FORMAT binary);\n" foreach @$targets;
+	$sql .= "COPY $_ ($COLUMN_LIST) FROM '$file' (FORMAT binary);\n" foreach @$targets;
 	return $sql . "DROP TABLE $tmp;\n";
 }
 
@@ -385,6 +388,17 @@ sub random_plain_aggregate
 				"string_agg(k, ',' ORDER BY k NULLS FIRST)",
 				'array_agg(g ORDER BY g DESC)')
 		};
+	}
+	if ($c >= 0.80 && $c < 0.85)
+	{
+		# Aggregates without a combine function and without ORDER BY: the
+		# view runs them over the events in the order they were applied.
+		my ($f, $args) = @{ pick(
+				[ 'string_agg', "k, ','" ], [ 'array_agg', 'g' ], [ 'array_agg', 'ts' ],
+				[ 'json_agg', 'x' ], [ 'json_object_agg', "coalesce(k, '?'), n" ],
+				[ 'array_agg', 'y' ]) };
+		my $filter = chance(0.3) ? ' FILTER (WHERE ' . pick(@FILTERS) . ')' : '';
+		return { sql => "$f($args)$filter", oracle => "$f($args ORDER BY seq)$filter" };
 	}
 	if ($c >= 0.93)
 	{
@@ -530,8 +544,8 @@ foreach my $round (1 .. $rounds)
 	my ($stream, $shadow, $late_shadow) = ("ev_$round", "sh_$round", "sl_$round");
 	$node->safe_psql($db,
 		    "SELECT continuous.create_stream('$stream', '$COLDEFS');\n"
-		  . "CREATE TABLE $shadow ($COLDEFS);\n"
-		  . "CREATE TABLE $late_shadow ($COLDEFS);\n");
+		  . "CREATE TABLE $shadow ($ORACLE_COLDEFS);\n"
+		  . "CREATE TABLE $late_shadow ($ORACLE_COLDEFS);\n");
 
 	my $views = create_views($round, "dv_$round", between(12, 20), $stream, $shadow);
 

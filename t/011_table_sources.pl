@@ -310,6 +310,17 @@ my @AGGREGATES = (
 	{ name => 'string_agg',  sql => "string_agg(k, ',' ORDER BY k DESC NULLS FIRST)" },
 	{ name => 'array_agg',   sql => 'array_agg(tb ORDER BY tb NULLS FIRST)' },
 	{ name => 'json_agg',    sql => 'json_agg(x ORDER BY x) FILTER (WHERE g % 2 = 0)' },
+	# Without ORDER BY the view keeps the order rows were applied in, which
+	# is not the order a table that was updated or is partitioned returns
+	# them in: the elements are compared, not their order.
+	{ name => 'string_agg',  sql => "string_agg(coalesce(k, '-'), ' ; ')", unordered => ' ; ' },
+	{ name => 'array_agg',   sql => 'array_agg(tb)', unordered => 'array' },
+	{ name => 'array_agg',   sql => 'array_agg(g % 10) FILTER (WHERE x > 0)', unordered => 'array' },
+	{ name => 'json_agg',    sql => 'json_agg(n)', unordered => 'json' },
+	{ name => 'jsonb_agg',   sql => 'jsonb_agg(k) FILTER (WHERE k IS NULL OR length(k) < 3)', unordered => 'json' },
+	{ name => 'json_object_agg', sql => "json_object_agg(coalesce(k, '-'), g)", unordered => 'json' },
+	{ name => 'jsonb_object_agg', sql => "jsonb_object_agg(coalesce(k, '-'), 1)" },
+	{ name => 'xmlagg',      sql => 'xmlagg(xmlelement(name v, coalesce(tb, 0)))', unordered => '</v>' },
 	{ name => 'rank',        sql => 'rank(50) WITHIN GROUP (ORDER BY g % 100)' },
 	{ name => 'dense_rank',  sql => "dense_rank('m') WITHIN GROUP (ORDER BY k DESC)" },
 	{ name => 'percent_rank', sql => 'percent_rank(0) WITHIN GROUP (ORDER BY x NULLS FIRST)', float => 1 },

@@ -26,6 +26,7 @@
 #include "access/detoast.h"
 #include "access/htup_details.h"
 #include "catalog/pg_aggregate.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "nodes/execnodes.h"
 #include "nodes/nodeFuncs.h"
@@ -183,6 +184,20 @@ fraction_constant(Aggref *aggref, Datum *value, bool *isnull)
 	return true;
 }
 
+/*
+ * Must the view keep an aggregate's input rows in the order they were
+ * applied, having no way to merge two of its states: no combine function,
+ * or an internal state that cannot be serialized into shared memory?
+ * (Not for DISTINCT or ORDER BY inside, which keep inputs of their own.)
+ */
+static bool
+keeps_applied_order(Form_pg_aggregate form)
+{
+	return !OidIsValid(form->aggcombinefn) ||
+		   (form->aggtranstype == INTERNALOID &&
+			(!OidIsValid(form->aggserialfn) || !OidIsValid(form->aggdeserialfn)));
+}
+
 void
 agg_check_supported(Aggref *aggref)
 {
@@ -281,21 +296,20 @@ agg_check_supported(Aggref *aggref)
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for aggregate %u", aggref->aggfnoid);
 	form = (Form_pg_aggregate) GETSTRUCT(tup);
-	if (!OidIsValid(form->aggcombinefn))
+
+	/*
+	 * Without a way to merge states, the view keeps the input rows with
+	 * their positions and runs the aggregate over them in the order they
+	 * were applied when it is read (see keeps_applied_order).
+	 */
+	if (keeps_applied_order(form) &&
+		list_length(aggref->args) + AGG_ROW_INPUTS > CONTINUOUS_MAX_AGG_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("aggregate %s cannot be maintained continuously",
+				 errmsg("aggregate %s has too many arguments for a continuous view",
 						agg_name(aggref->aggfnoid)),
-				 errdetail("It has no combine function, so partial results cannot be merged."),
-				 errhint("Give it an ORDER BY, such as string_agg(url, ',' ORDER BY ts): the view then keeps its input rows and runs it over them in that order.")));
-	if (form->aggtranstype == INTERNALOID &&
-		(!OidIsValid(form->aggserialfn) || !OidIsValid(form->aggdeserialfn)))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("aggregate %s cannot be maintained continuously",
-						agg_name(aggref->aggfnoid)),
-				 errdetail("Its state has type internal but no serialization functions."),
-				 errhint("Use an aggregate that can be serialized.")));
+				 errdetail("A view keeps the inputs of an aggregate without a combine function, of at most %d arguments.",
+						   CONTINUOUS_MAX_AGG_ARGS - AGG_ROW_INPUTS)));
 	ReleaseSysCache(tup);
 }
 
@@ -362,6 +376,32 @@ init_sorted_inputs(ContinuousAgg *agg, Aggref *aggref)
 }
 
 /*
+ * agg_init of an aggregate without a combine function, ORDER BY or
+ * DISTINCT (see ContinuousAgg): its inputs are its arguments, then its
+ * source row and the position of that row, which sorts them.
+ */
+static void
+init_applied_order(ContinuousAgg *agg)
+{
+	agg->sortedInputs = true;
+	agg->appliedOrder = true;
+	agg->numInputs = agg->numArgs + AGG_ROW_INPUTS;
+	for (int k = 0; k < AGG_POSITION_INPUTS; k++)
+	{
+		SortSupport ssup = &agg->sortKeys[agg->numSortKeys];
+
+		agg->sortKeyInput[agg->numSortKeys++] = agg->numInputs - AGG_POSITION_INPUTS + k;
+		ssup->ssup_cxt = CurrentMemoryContext;
+		ssup->ssup_collation = InvalidOid;
+		ssup->ssup_nulls_first = false;
+		PrepareSortSupportFromOrderingOp(Int8LessOperator, ssup);
+	}
+	agg->storedType = BYTEAOID;
+	get_typlenbyval(BYTEAOID, &agg->storedTypeLen, &agg->storedTypeByVal);
+	agg->invertible = true;
+}
+
+/*
  * Looks up the aggregate's support functions.  Allocates in the current
  * memory context, which must live as long as the ContinuousAgg.
  */
@@ -379,6 +419,7 @@ agg_init(ContinuousAgg *agg, Aggref *aggref)
 		*finalfnexpr;
 	Datum     textInitVal;
 	bool      initValueIsNull;
+	bool      applied;
 	ListCell *lc;
 
 	memset(agg, 0, sizeof(ContinuousAgg));
@@ -420,7 +461,8 @@ agg_init(ContinuousAgg *agg, Aggref *aggref)
 	 * A combine function is called like a transition function of one input.
 	 * (A DISTINCT aggregate may lack one: its states are never combined.)
 	 */
-	if (OidIsValid(combinefn_oid))
+	applied = keeps_applied_order(form);
+	if (OidIsValid(combinefn_oid) && !applied)
 	{
 		build_aggregate_transfn_expr(&agg->transtype, 1, 0, false, agg->transtype,
 									 agg->inputCollation, combinefn_oid, InvalidOid,
@@ -429,7 +471,7 @@ agg_init(ContinuousAgg *agg, Aggref *aggref)
 		fmgr_info_set_expr((Node *) combinefnexpr, &agg->combinefn);
 	}
 
-	if (agg->transtype == INTERNALOID && OidIsValid(form->aggserialfn))
+	if (agg->transtype == INTERNALOID && !applied)
 	{
 		Expr *serialfnexpr,
 			*deserialfnexpr;
@@ -499,10 +541,15 @@ agg_init(ContinuousAgg *agg, Aggref *aggref)
 	agg->numInputs = agg->numArgs;
 	if (aggref->aggorder != NIL && aggref->aggdistinct == NIL)
 		init_sorted_inputs(agg, aggref);
+	else if (aggref->aggdistinct == NIL && applied)
+		init_applied_order(agg);
 	agg->argdesc = CreateTemplateTupleDesc(agg->numInputs);
 	for (int i = 0; i < agg->numInputs; i++)
 		TupleDescInitEntry(agg->argdesc, i + 1, NULL,
-						   exprType((Node *) list_nth_node(TargetEntry, aggref->args, i)->expr), -1, 0);
+						   i < list_length(aggref->args)
+							   ? exprType((Node *) list_nth_node(TargetEntry, aggref->args, i)->expr)
+							   : INT8OID,
+						   -1, 0);
 
 	if (aggref->aggdistinct != NIL)
 	{
@@ -633,13 +680,43 @@ count_ordered_value(ContinuousAgg *agg, Datum state, Datum *args, bool *argnulls
 	pfree(data);
 }
 
+/*
+ * An encoded position (agg_encode_args of the AGG_POSITION_INPUTS int8s,
+ * each a NULL flag and 8 bytes), the tail of an input row kept in applied
+ * order: rows that differ only there share a Multiset bucket.
+ */
+#define POSITION_BYTES (AGG_POSITION_INPUTS * (1 + sizeof(int64)))
+
+static int
+compare_positions(const char *a, const char *b)
+{
+	for (int k = 0; k < AGG_POSITION_INPUTS; k++)
+	{
+		int64 x,
+			y;
+
+		memcpy(&x, a + k * (1 + sizeof(int64)) + 1, sizeof(int64));
+		memcpy(&y, b + k * (1 + sizeof(int64)) + 1, sizeof(int64));
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	return 0;
+}
+
+/* The Multiset of an ordered-set aggregate or one that keeps its input rows. */
+static Multiset *
+new_multiset(ContinuousAgg *agg, MemoryContext statecxt)
+{
+	return multiset_create_with_tail(statecxt, agg->appliedOrder ? POSITION_BYTES : 0);
+}
+
 /* A new transition state, in statecxt. */
 void
 agg_init_state(ContinuousAgg *agg, Datum *state, bool *isnull, MemoryContext statecxt)
 {
 	if (agg->ordered || agg->sortedInputs)
 	{
-		*state = PointerGetDatum(multiset_create(statecxt));
+		*state = PointerGetDatum(new_multiset(agg, statecxt));
 		*isnull = false;
 	}
 	else if (agg->distinct)
@@ -679,6 +756,21 @@ agg_retract(ContinuousAgg *agg, Datum *state, bool *isnull,
 	Datum result;
 
 	Assert(agg->invertible);
+	if (agg->appliedOrder)
+	{
+		/*
+		 * The row with the same arguments from the same source row (equal
+		 * in every column) that was applied first goes.  Nothing to take
+		 * out counts -1, a corrupt state that a read reports.
+		 */
+		uint32 len;
+		char  *data = agg_encode_args(agg, args, argnulls, &len);
+
+		if (!multiset_take_first((Multiset *) DatumGetPointer(*state), data, len, compare_positions))
+			multiset_add((Multiset *) DatumGetPointer(*state), data, len, -1);
+		pfree(data);
+		return true;
+	}
 	if (agg->ordered || agg->sortedInputs)
 	{
 		count_ordered_value(agg, *state, args, argnulls, -1);
@@ -950,7 +1042,7 @@ agg_from_stored(ContinuousAgg *agg, Datum stored, bool isnull, MemoryContext sta
 
 	if (agg->ordered || agg->sortedInputs)
 	{
-		Multiset *ms = multiset_create(statecxt);
+		Multiset *ms = new_multiset(agg, statecxt);
 
 		if (!isnull)
 			multiset_add_stored(ms, DatumGetByteaPP(stored));

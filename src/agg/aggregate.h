@@ -16,13 +16,24 @@
 
 #define CONTINUOUS_MAX_AGG_ARGS 8
 
+/*
+ * Kept with each input row of an aggregate kept in applied order
+ * (ContinuousAgg.appliedOrder), as int8 inputs after its arguments: which
+ * source row it came from (a hash of the row's values, for a view over a
+ * table; NULL over a stream), then its position: the LSN of the change (0
+ * for a backfilled row) and the row's ordinal among the rows of that change.
+ */
+#define AGG_ROW_INPUTS      3
+#define AGG_POSITION_INPUTS 2
+
 typedef struct ContinuousAgg
 {
 	Aggref *aggref;
 	Oid     aggfnoid;
 	int     numArgs;   /* transition function inputs besides the state */
-	int     numInputs; /* values evaluated per row: the arguments, and for
-						* ORDER BY inside the aggregate its keys too */
+	int     numInputs; /* values per input row: the arguments, and for
+						* ORDER BY inside the aggregate its keys too, or
+						* the source row and its position (appliedOrder) */
 	Oid     inputTypes[FUNC_MAX_ARGS];
 	Oid     inputCollation;
 
@@ -82,12 +93,20 @@ typedef struct ContinuousAgg
 	 * arguments and ORDER BY keys; the transition function runs over them
 	 * in order.
 	 *
+	 * agg(x) without a combine function (string_agg, array_agg, json_agg...,
+	 * not DISTINCT), sortedInputs and appliedOrder: the rows are the
+	 * arguments, the source row and its position (AGG_ROW_INPUTS), sorted by
+	 * position, so the transition function sees them in the order they were
+	 * applied.  Taking a row out removes the earliest one with the same
+	 * arguments and source row.
+	 *
 	 * percentile_cont, percentile_disc, mode and the hypothetical-set
 	 * aggregates of one argument (orderedset.c), ordered: the rows are the
 	 * WITHIN GROUP values (NULLs only for the hypothetical-set ones), sorted
 	 * by the WITHIN GROUP clause (one key, on input 0).
 	 */
 	bool            sortedInputs;
+	bool            appliedOrder;
 	int             numSortKeys;
 	AttrNumber      sortKeyInput[CONTINUOUS_MAX_AGG_ARGS]; /* 0-based input of each key */
 	SortSupportData sortKeys[CONTINUOUS_MAX_AGG_ARGS];

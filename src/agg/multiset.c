@@ -7,6 +7,11 @@
  * cancels exactly the insert of that row, whatever the type's equality
  * operator says (1.0 and 1.00 are different inputs of sum(numeric)).
  *
+ * A multiset may leave a fixed number of bytes at the end of its entries
+ * out of their hash (its tail): entries that differ only there then share
+ * a bucket, so multiset_take_first finds them all in one.  Aggregates kept
+ * in applied order put a row's position there.
+ *
  * Counts are signed so that a delta (the rows a transaction added and took
  * out) is a multiset too; entries whose count comes back to zero are left
  * out of the stored form.  Stored form: a bytea holding, per entry, an
@@ -34,9 +39,16 @@ struct MultisetEntry
 Multiset *
 multiset_create(MemoryContext cxt)
 {
+	return multiset_create_with_tail(cxt, 0);
+}
+
+Multiset *
+multiset_create_with_tail(MemoryContext cxt, uint32 tail)
+{
 	Multiset *ms = MemoryContextAllocZero(cxt, sizeof(Multiset));
 
 	ms->cxt = cxt;
+	ms->tail = tail;
 	ms->nbuckets = MULTISET_INITIAL_BUCKETS;
 	ms->buckets = MemoryContextAllocZero(cxt, sizeof(MultisetEntry *) * ms->nbuckets);
 	return ms;
@@ -66,10 +78,18 @@ grow(Multiset *ms)
 	ms->nbuckets = n;
 }
 
+static uint32
+hash_entry(Multiset *ms, const char *data, uint32 len)
+{
+	if (len < ms->tail)
+		elog(ERROR, "multiset entry of %u bytes is shorter than its tail", len);
+	return hash_bytes((const unsigned char *) data, len - ms->tail);
+}
+
 void
 multiset_add(Multiset *ms, const char *data, uint32 len, int64 delta)
 {
-	uint32         hash = hash_bytes((const unsigned char *) data, len);
+	uint32         hash = hash_entry(ms, data, len);
 	MultisetEntry *e;
 
 	for (e = ms->buckets[hash % ms->nbuckets]; e; e = e->next)
@@ -90,6 +110,31 @@ multiset_add(Multiset *ms, const char *data, uint32 len, int64 delta)
 	e->next = ms->buckets[hash % ms->nbuckets];
 	ms->buckets[hash % ms->nbuckets] = e;
 	ms->nentries++;
+}
+
+/*
+ * Takes one out of the entry with a positive count that has the same bytes
+ * as data but for the tail, and the first tail in the given order.  False
+ * if there is none.
+ */
+bool
+multiset_take_first(Multiset *ms, const char *data, uint32 len, MultisetTailOrder order)
+{
+	uint32         hash = hash_entry(ms, data, len);
+	MultisetEntry *first = NULL;
+
+	for (MultisetEntry *e = ms->buckets[hash % ms->nbuckets]; e; e = e->next)
+	{
+		if (e->hash != hash || e->len != len || e->count <= 0 ||
+			memcmp(e->data, data, len - ms->tail) != 0)
+			continue;
+		if (first == NULL || order(e->data + len - ms->tail, first->data + len - ms->tail) < 0)
+			first = e;
+	}
+	if (first == NULL)
+		return false;
+	first->count--;
+	return true;
 }
 
 void

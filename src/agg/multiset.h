@@ -12,15 +12,22 @@ typedef struct MultisetEntry MultisetEntry;
 
 typedef struct Multiset
 {
-	MemoryContext   cxt; /* owns the multiset and its entries */
+	MemoryContext   cxt;  /* owns the multiset and its entries */
+	uint32          tail; /* bytes at the end of every entry its hash leaves
+						   * out (multiset_take_first) */
 	uint32          nbuckets;
 	uint32          nentries;
 	MultisetEntry **buckets;
 } Multiset;
 
 typedef void (*MultisetVisitor)(const char *data, uint32 len, int64 count, void *arg);
+/* Orders the tails of two entries, like strcmp. */
+typedef int (*MultisetTailOrder)(const char *a, const char *b);
 
 extern Multiset *multiset_create(MemoryContext cxt);
+extern Multiset *multiset_create_with_tail(MemoryContext cxt, uint32 tail);
+extern bool      multiset_take_first(Multiset *ms, const char *data, uint32 len,
+									 MultisetTailOrder order);
 extern void      multiset_add(Multiset *ms, const char *data, uint32 len, int64 delta);
 extern void      multiset_add_all(Multiset *into, Multiset *from);
 extern void      multiset_add_stored(Multiset *into, bytea *stored);

@@ -45,6 +45,7 @@
 #include "access/xact.h"
 #include "catalog/pg_inherits.h"
 #include "executor/executor.h"
+#include "common/hashfn.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -63,6 +64,18 @@ static XLogRecPtr current_end_lsn = InvalidXLogRecPtr;
 static uint64 pending_events = 0;
 
 /*
+ * The position of the source row being applied, which orders the inputs
+ * of aggregates kept in applied order (AGG_ROW_INPUTS): the LSN of its
+ * change, 0 for a backfilled row, and its ordinal among the rows of that
+ * change (a stream's message or a multi-insert carries several) or of the
+ * backfill.  WAL order is the order rows entered a heap, whatever order
+ * their transactions committed in, and replaying the same WAL gives the
+ * same positions.
+ */
+static XLogRecPtr position_lsn = InvalidXLogRecPtr;
+static int64      position_ordinal = 0;
+
+/*
  * Starts applying the decoded transaction that ends at end_lsn: the views
  * that merged it already (skip_until) ignore its changes.
  */
@@ -71,6 +84,24 @@ apply_begin_transaction(XLogRecPtr end_lsn)
 {
 	current_end_lsn = end_lsn;
 	registry_forget_settings();
+}
+
+/* The rows that follow come from the change at lsn (0: a backfill). */
+void
+apply_set_position(XLogRecPtr lsn)
+{
+	if (lsn != position_lsn)
+	{
+		position_lsn = lsn;
+		position_ordinal = 0;
+	}
+}
+
+/* The next source row of the same change. */
+void
+apply_next_position(void)
+{
+	position_ordinal++;
 }
 
 static DeltaGroup *
@@ -138,6 +169,54 @@ delta_find_or_create(ApplyView *av, uint32 hash, Datum *keys, bool *keynulls)
 }
 
 /*
+ * A hash of every column of a source row, which tells the row a DELETE or
+ * UPDATE takes out from other rows whose aggregate arguments are equal
+ * (aggregates kept in applied order).  Values are hashed detoasted, so the
+ * old row a DELETE logs hashes as the row that was inserted.
+ */
+static uint64
+row_fingerprint(TupleTableSlot *slot)
+{
+	TupleDesc desc = slot->tts_tupleDescriptor;
+	uint64    h = 0;
+
+	slot_getallattrs(slot);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Datum             d = slot->tts_values[i];
+		const void       *data = &d;
+		Size              len = sizeof(Datum);
+
+		if (att->attisdropped)
+			continue;
+		if (slot->tts_isnull[i])
+			len = 0;
+		else if (att->attlen == -1)
+		{
+			struct varlena *v = (struct varlena *) DatumGetPointer(d);
+
+			if (VARATT_IS_EXTENDED(v) && !VARATT_IS_SHORT(v))
+				v = detoast_attr(v);
+			data = VARDATA_ANY(v);
+			len = VARSIZE_ANY_EXHDR(v);
+		}
+		else if (att->attlen == -2)
+		{
+			data = DatumGetCString(d);
+			len = strlen(data);
+		}
+		else if (!att->attbyval)
+		{
+			data = DatumGetPointer(d);
+			len = att->attlen;
+		}
+		h = hash_combine64(h, hash_bytes_extended(data, len, slot->tts_isnull[i] ? 1 : 0));
+	}
+	return h;
+}
+
+/*
  * Folds one source row into the view's delta: sign +1 adds it (INSERT, the
  * new row of an UPDATE, a backfilled row), -1 takes it out (DELETE, the old
  * row of an UPDATE; views over tables only).
@@ -152,6 +231,8 @@ apply_row(ApplyView *av, HeapTuple tuple, int sign)
 	Datum        *buf = av->keybuf;
 	bool         *nullbuf = av->keynullbuf;
 	uint32        hash;
+	uint64        fingerprint = 0;
+	bool          have_fingerprint = false;
 
 	Assert(registry_is_worker() && !av->disabled);
 
@@ -173,8 +254,23 @@ apply_row(ApplyView *av, HeapTuple tuple, int sign)
 			/* FILTER (WHERE ...): the row is not an input of this aggregate. */
 			if (cv->filterstates[a] && !ExecQual(cv->filterstates[a], econtext))
 				continue;
-			for (int i = 0; i < agg->numInputs; i++)
+			for (int i = 0; i < agg->numInputs - (agg->appliedOrder ? AGG_ROW_INPUTS : 0); i++)
 				buf[i] = ExecEvalExpr(argstates[i], econtext, &nullbuf[i]);
+			if (agg->appliedOrder)
+			{
+				StaticAssertStmt(AGG_ROW_INPUTS == 3, "a source row, an LSN and an ordinal");
+				if (cv->retractable && !have_fingerprint)
+				{
+					fingerprint = row_fingerprint(cv->sourceslot);
+					have_fingerprint = true;
+				}
+				buf[agg->numArgs] = Int64GetDatum((int64) fingerprint);
+				nullbuf[agg->numArgs] = !cv->retractable;
+				buf[agg->numArgs + 1] = Int64GetDatum((int64) position_lsn);
+				nullbuf[agg->numArgs + 1] = false;
+				buf[agg->numArgs + 2] = Int64GetDatum(position_ordinal);
+				nullbuf[agg->numArgs + 2] = false;
+			}
 			if (sign > 0)
 				agg_advance(agg, &g->states[a], &g->statenulls[a], buf, nullbuf, av->deltacxt);
 			/* Rows taken out of an invertible one; every row of an input owner. */
@@ -230,6 +326,7 @@ apply_to_targets(List *targets, HeapTuple tuple, int sign)
 
 	if (IsTransactionState())
 		registry_check_owners(true);
+	apply_next_position();
 	errcallback.callback = apply_error_callback;
 	errcallback.arg = &errctx;
 	errcallback.previous = error_context_stack;

@@ -15,6 +15,8 @@
 #include "worker/registry.h"
 
 extern void   apply_begin_transaction(XLogRecPtr end_lsn);
+extern void   apply_set_position(XLogRecPtr lsn);
+extern void   apply_next_position(void);
 extern void   apply_row(ApplyView *av, HeapTuple tuple, int sign);
 extern void   apply_to_targets(List *targets, HeapTuple tuple, int sign);
 extern void   apply_update_or_delete(List *targets, Relation relation, bool is_update,

@@ -146,6 +146,7 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 	registry_become_owner(av, &worker_user);
+	apply_set_position(InvalidXLogRecPtr);
 	PG_TRY();
 	{
 		foreach(lc, leaves)
@@ -178,6 +179,7 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 
 				if (av->uses_settings)
 					registry_use_view_settings(av);
+				apply_next_position();
 				apply_row(av, converted, 1);
 				if (converted != tuple)
 					heap_freetuple(converted);

@@ -107,6 +107,7 @@ continuous_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		return;
 	}
 
+	apply_set_position(change->lsn);
 	switch (change->action)
 	{
 		case REORDER_BUFFER_CHANGE_INSERT:
@@ -164,6 +165,7 @@ continuous_message(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		RelationClose(relation);
 		if (targets != NIL)
 		{
+			apply_set_position(message_lsn);
 			PushActiveSnapshot(GetTransactionSnapshot());
 			stream_decode_message(message, message_size, apply_stream_event, targets);
 			PopActiveSnapshot();

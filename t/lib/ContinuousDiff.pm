@@ -211,14 +211,15 @@ sub random_transaction
 # Views
 ###########################################################################
 
-# The view's query over $source; with $with_tol, the tolerance expressions
-# and the bounds of approximate targets follow as extra output columns (for
-# the oracle), in target order.
+# The view's query over $source; with $for_oracle, each target's oracle
+# expression (its oracle, or its sql) and then the tolerance expressions and
+# the bounds of approximate targets as extra output columns, in target order.
 sub view_query
 {
-	my ($v, $source, $with_tol) = @_;
-	my @t = map { "$_->{sql} AS $_->{alias}" } @{ $v->{targets} };
-	if ($with_tol)
+	my ($v, $source, $for_oracle) = @_;
+	my @t = map { ($for_oracle ? $_->{oracle} // $_->{sql} : $_->{sql}) . " AS $_->{alias}" }
+	  @{ $v->{targets} };
+	if ($for_oracle)
 	{
 		foreach my $t (@{ $v->{targets} })
 		{
@@ -315,11 +316,25 @@ sub is_number
 # (default $EPS8) is the rounding unit it is multiplied by.  An approximate
 # target ($t->{within}, such as a tdigest percentile) matches when it lies
 # in the oracle's bounds [$lo, $hi].
+# The elements of a list-valued output in sorted order, for a target whose
+# order of elements is not compared ($t->{unordered}: 'array' for an array,
+# 'json' for a JSON array or object, or the separator of a string_agg).
+sub sorted_elements
+{
+	my ($unordered, $value) = @_;
+	my ($inner, $sep) = ($value, $unordered);
+	($inner, $sep) = ($value =~ /^\{(.*)\}$/s ? $1 : $value, ',') if $unordered eq 'array';
+	($inner, $sep) = ($value =~ /^[\[\{]\s*(.*?)\s*[\]\}]$/s ? $1 : $value, ', ') if $unordered eq 'json';
+	return join("\x{1}", sort split(/\Q$sep\E/, $inner, -1));
+}
+
 sub value_matches
 {
 	my ($t, $got, $want, $m, $lo, $hi) = @_;
 	return !defined $want if !defined $got;
 	return 0 if !defined $want;
+	return sorted_elements($t->{unordered}, $got) eq sorted_elements($t->{unordered}, $want)
+	  if $t->{unordered};
 	if ($t->{within})
 	{
 		return 0 unless is_number($got) && is_number($lo) && is_number($hi);
