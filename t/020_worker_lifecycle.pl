@@ -8,6 +8,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
 use ContinuousCluster;
 
 # --- Configuration refusals ------------------------------------------------
@@ -250,13 +251,28 @@ ok($small->log_contains(qr/shared memory for continuous views is full/), 'the wo
 is($small->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_continuous worker'}),
 	'1', 'the worker did not crash');
 
+# A paused worker costs next to nothing: it retries the merge that did not
+# fit only once memory is given back, not at every wakeup (commits wake it).
+my $retries = sub {
+	my @m = PostgreSQL::Test::Utils::slurp_file($small->logfile) =~ /retrying the merge that did not fit/g;
+	return scalar @m;
+};
+my $retries_before = $retries->();
+foreach my $i (1 .. 8)
+{
+	$small->safe_psql('postgres', 'INSERT INTO few VALUES (0)');
+	usleep(500_000);
+}
+is($retries->(), $retries_before, 'no retry while no memory is given back, commits or not');
+
 # Making room lets it resume; nothing was lost for the other view.
 $small->safe_psql('postgres', q{
 	SELECT continuous.drop_view('many_v');
 	SELECT continuous.sync('30 s');
 });
+cmp_ok($retries->(), '>', $retries_before, 'dropping a view makes the paused worker retry');
 is($small->safe_psql('postgres', q{SELECT string_agg(g || ':' || n, ',' ORDER BY g) FROM few_v}),
-	'0:20,1:20,2:20', 'after room is made, the other view has every change');
+	'0:28,1:20,2:20', 'after room is made, the other view has every change');
 is($small->safe_psql('postgres', 'SELECT error IS NULL FROM continuous._worker_state()'),
 	't', 'the pause is over');
 
@@ -279,7 +295,7 @@ $small->safe_psql('postgres', q{
 	SELECT continuous.sync('30 s');
 });
 is($small->safe_psql('postgres', q{SELECT string_agg(g || ':' || n, ',' ORDER BY g) FROM few_v}),
-	'0:21,1:20,2:20', 'after the view keeping inputs is dropped, the other view has every change');
+	'0:29,1:20,2:20', 'after the view keeping inputs is dropped, the other view has every change');
 is($small->safe_psql('postgres', 'SELECT shared_memory_used FROM continuous.worker_stats'),
 	$used_before, 'shared memory use is back where it was: no run was leaked');
 

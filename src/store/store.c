@@ -46,6 +46,8 @@
  *	- A backend that drops a view releases its groups at commit
  *	  (store_view_release) so a worker paused on a full area can resume;
  *	  the worker frees the SharedView itself when it decodes the drop.
+ *	  Both, and a view emptied by TRUNCATE, count in room_made, which a
+ *	  paused worker watches instead of retrying blindly.
  *
  * Atomic publication: store_prepare_changes allocates every chunk a batch
  * needs with DSA_ALLOC_NO_OOM and gives everything back if one allocation
@@ -136,6 +138,7 @@ store_shmem_startup(void)
 		store_control->dsa_tranche_id = LWLockNewTrancheId();
 		store_control->area_size = area_size();
 		store_control->ndbs = continuous_max_databases;
+		pg_atomic_init_u64(&store_control->room_made, 0);
 
 		/*
 		 * The area lives in place in the main shared memory and may not grow
@@ -353,6 +356,34 @@ store_wake_worker(Oid dboid)
 			return;
 		}
 	}
+}
+
+/*
+ * Notes that views' memory was given back (a view dropped or emptied) and
+ * wakes every worker: one paused on a full area may now fit what it has
+ * (store_room_made).
+ */
+void
+store_note_room_made(void)
+{
+	pg_atomic_fetch_add_u64(&store_control->room_made, 1);
+	for (int i = 0; i < store_control->ndbs; i++)
+	{
+		Latch *latch = store_control->dbs[i].worker_latch;
+
+		if (latch)
+			SetLatch(latch);
+	}
+}
+
+/*
+ * A number that changes whenever views' memory is given back, so a worker
+ * paused on a full area retries only when it may fit.
+ */
+uint64
+store_room_made(void)
+{
+	return store_control ? pg_atomic_read_u64(&store_control->room_made) : 0;
 }
 
 /*

@@ -197,6 +197,7 @@ extern void       store_db_set_applied(StoreDb *db, XLogRecPtr lsn, TimestampTz 
 extern void       store_db_set_error(StoreDb *db, const char *error);
 extern void       store_db_forget_views(StoreDb *db);
 extern void       store_wake_worker(Oid dboid);
+extern uint64     store_room_made(void);
 extern bool       store_db_request_exit(Oid dboid);
 extern bool       store_db_exit_requested(StoreDb *db);
 extern void       store_db_request_slot(Oid dboid);

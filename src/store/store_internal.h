@@ -8,6 +8,7 @@
 #ifndef CONTINUOUS_STORE_INTERNAL_H
 #define CONTINUOUS_STORE_INTERNAL_H
 
+#include "port/atomics.h"
 #include "storage/lwlock.h"
 #include "utils/dsa.h"
 
@@ -19,8 +20,10 @@ typedef struct StoreControl
 	int     view_tranche_id;
 	int     dsa_tranche_id;
 	Size    area_size;
-	int     ndbs;
-	StoreDb dbs[FLEXIBLE_ARRAY_MEMBER];
+	/* Bumped when views' memory is given back (store_note_room_made). */
+	pg_atomic_uint64 room_made;
+	int              ndbs;
+	StoreDb          dbs[FLEXIBLE_ARRAY_MEMBER];
 } StoreControl;
 
 /* NULL until the shared memory is set up (without the library preloaded). */
@@ -30,5 +33,6 @@ extern StoreControl *store_control;
 extern dsa_area *store_dsa;
 
 extern StoreDb *store_find_db_locked(Oid dboid);
+extern void     store_note_room_made(void);
 
 #endif /* CONTINUOUS_STORE_INTERNAL_H */

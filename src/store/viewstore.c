@@ -66,7 +66,10 @@ free_blobs(SharedView *v)
 	v->blobs = InvalidDsaPointer;
 }
 
-/* Frees every group and blob of a view.  Exclusive view lock held. */
+/*
+ * Frees every group and blob of a view, which may make room for a paused
+ * worker.  Exclusive view lock held.
+ */
 static void
 free_groups(SharedView *v)
 {
@@ -76,7 +79,10 @@ free_groups(SharedView *v)
 
 	free_blobs(v);
 	if (!DsaPointerIsValid(v->buckets))
+	{
+		store_note_room_made();
 		return;
+	}
 	buckets = dsa_get_address(store_dsa, v->buckets);
 	for (uint32 b = 0; b < v->nbuckets; b++)
 	{
@@ -98,6 +104,7 @@ free_groups(SharedView *v)
 	v->nempty = 0;
 	v->memory_bytes = sizeof(SharedView);
 	v->groups_cleared = true;
+	store_note_room_made();
 }
 
 /*
@@ -183,8 +190,6 @@ store_view_release(Oid dboid, int32 view_id)
 		free_groups(v);
 		v->dropped = true;
 		LWLockRelease(&v->lock);
-		if (db->worker_latch)
-			SetLatch(db->worker_latch);
 	}
 	LWLockRelease(store_control->lock);
 }

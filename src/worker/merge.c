@@ -25,6 +25,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "agg/aggregate.h"
 #include "base/guc.h"
@@ -40,6 +41,18 @@ int continuous_debug_merge_delay_ms = 0;
 static MemoryContext merge_cxt = NULL;
 static KeptBlobs     merge_blobs;    /* blobs of the merge under way (merge_cxt) */
 static bool          paused = false; /* the last merge found shared memory full */
+
+/*
+ * While paused: store_room_made() before the merge that did not fit, and
+ * when the last merge was tried.  Memory is given back mostly in ways the
+ * store counts (a view dropped, emptied or failed); others (groups that
+ * shrink, TRUNCATE of a source of another database's view) are caught by a
+ * retry every PAUSED_RETRY_MS.
+ */
+static uint64      room_at_last_try = 0;
+static TimestampTz last_try = 0;
+
+#define PAUSED_RETRY_MS 60000
 
 void
 merge_init(MemoryContext parent)
@@ -69,6 +82,19 @@ bool
 merge_paused(void)
 {
 	return paused;
+}
+
+/*
+ * Is it worth retrying the merge that found shared memory full?  Only once
+ * memory may have been given back, so a paused worker costs next to
+ * nothing however big the delta it holds.
+ */
+bool
+merge_retry_due(void)
+{
+	Assert(paused);
+	return store_room_made() != room_at_last_try ||
+		   TimestampDifferenceExceeds(last_try, GetCurrentTimestamp(), PAUSED_RETRY_MS);
 }
 
 /*
@@ -437,6 +463,8 @@ merge_views(StoreDb *db, List *views)
 
 	Assert(registry_is_worker());
 
+	room_at_last_try = store_room_made();
+	last_try = GetCurrentTimestamp();
 	if (own_xact)
 		StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());

@@ -18,6 +18,7 @@ extern bool          merge_views(StoreDb *db, List *views);
 extern bool          merge_all(void);
 extern void          merge_abandon(void);
 extern bool          merge_paused(void);
+extern bool          merge_retry_due(void);
 extern void          merge_note_dirty_groups(ApplyView *av, StoreBatch *batch);
 
 #endif /* CONTINUOUS_MERGE_H */

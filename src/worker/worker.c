@@ -922,7 +922,13 @@ worker_run(Oid dboid)
 
 		if (merge_paused())
 		{
-			/* Shared memory was full: retry the merge before decoding on. */
+			/*
+			 * Shared memory was full: retry the merge before decoding on,
+			 * once memory may have been given back.
+			 */
+			if (!merge_retry_due())
+				goto sleep;
+			ereport(LOG, (errmsg("pg_continuous: retrying the merge that did not fit in shared memory")));
 			if (!merge_all())
 				goto sleep;
 		}
