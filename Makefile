@@ -33,7 +33,7 @@ OBJS = \
 	src/pg_continuous.o
 
 EXTENSION = pg_continuous
-DATA = pg_continuous--1.0.sql pg_continuous--1.0--1.1.sql
+DATA = pg_continuous--1.0.sql pg_continuous--1.0--1.1.sql pg_continuous--1.1--1.2.sql
 # Only what PostgreSQL looks up by name is exported from the library: the
 # magic block, _PG_init, _PG_output_plugin_init, the background workers'
 # entry points and the SQL-callable functions, all marked PGDLLEXPORT

@@ -65,9 +65,13 @@ write_round();
 write_round();
 views_exact('on 1.0');
 
-$node->safe_psql($db, 'ALTER EXTENSION pg_continuous UPDATE');
+$node->safe_psql($db, q{ALTER EXTENSION pg_continuous UPDATE TO '1.1'});
 is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'pg_continuous'}),
-	'1.1', 'ALTER EXTENSION ... UPDATE moves to 1.1');
+	'1.1', 'ALTER EXTENSION ... UPDATE TO 1.1 moves to 1.1');
+my ($rc, $out, $err) = $node->psql($db,
+	q{SELECT continuous.create_view('capped', 'SELECT count(*) FROM ev', max_memory => '1MB')});
+like($err, qr/function continuous.create_view\(unknown, unknown, max_memory => unknown\) does not exist/,
+	'1.1 has no max_memory');
 views_exact('right after the update');
 # 1.1's view bodies read the view's key beside its definition (what a dump restores).
 like($node->safe_psql($db, q{SELECT pg_get_viewdef('items_by_g'::regclass)}),
@@ -83,7 +87,7 @@ is($node->safe_psql($db, q{SELECT string_agg(state, ',' ORDER BY id) FROM contin
 
 # 1.1's create_stream parses its column list.
 $node->safe_psql($db, 'CREATE TABLE victim (x int)');
-my ($rc, $out, $err) = $node->psql($db,
+($rc, $out, $err) = $node->psql($db,
 	q{SELECT continuous.create_stream('inj', 'a int) SERVER continuous_streams; DROP TABLE victim; --')});
 isnt($rc, 0, 'an injection attempt fails after the update');
 like($err, qr/invalid column list for stream inj/, 'as an invalid column list');
@@ -97,7 +101,24 @@ ok(ContinuousCluster::wait_for_worker($node, $db), 'the worker runs after a rest
 write_round();
 views_exact('after a restart on 1.1');
 
-# A fresh install gets 1.1 directly, with the same objects as an update.
+# 1.2: a memory cap per view.
+$node->safe_psql($db, 'ALTER EXTENSION pg_continuous UPDATE');
+is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'pg_continuous'}),
+	'1.2', 'ALTER EXTENSION ... UPDATE moves on to 1.2');
+views_exact('right after the update to 1.2');
+$node->safe_psql($db, q{SELECT continuous.create_view('capped', 'SELECT g, count(*) AS n FROM ev GROUP BY g',
+	max_memory => '16kB')});
+$node->safe_psql($db, q{INSERT INTO ev SELECT i, i, 'x' FROM generate_series(1, 2000) i});
+$node->safe_psql($db, 'SELECT continuous.sync()');
+like($node->safe_psql($db, q{SELECT state || ': ' || error FROM continuous.views WHERE name = 'capped'::regclass}),
+	qr/^failed: continuous view "capped" needs more than its max_memory of 16 kB$/,
+	'a view over its max_memory fails');
+$node->safe_psql($db, q{INSERT INTO ev_copy SELECT i, i, 'x' FROM generate_series(1, 2000) i});
+views_exact('beside a view that failed on its cap');
+is($node->safe_psql($db, q{SELECT string_agg(coalesce(max_memory::text, '-'), ',' ORDER BY id) FROM continuous.views}),
+	'-,-,16384', 'continuous.views shows the caps');
+
+# A fresh install gets 1.2 directly, with the same objects as an update.
 $node->safe_psql($db, 'CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION pg_continuous');
 my $objects = q{
@@ -106,10 +127,18 @@ my $objects = q{
 	FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
 	  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_continuous')};
 is($node->safe_psql('fresh', $objects), $node->safe_psql($db, $objects),
-	'a fresh 1.1 has the objects of an updated one');
-my $function = q{SELECT l.lanname || ' ' || p.prosrc FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
-	WHERE p.oid = 'continuous.create_stream(text,text)'::regprocedure};
-is($node->safe_psql('fresh', $function), $node->safe_psql($db, $function),
-	'create_stream is the same function in both');
+	'a fresh 1.2 has the objects of an updated one');
+foreach my $f ('continuous.create_stream(text,text)', 'continuous.create_view(text,text,text)')
+{
+	my $function = qq{SELECT l.lanname || ' ' || p.prosrc || ' ' || p.proisstrict || ' '
+		|| pg_get_function_arguments(p.oid) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+		WHERE p.oid = '$f'::regprocedure};
+	is($node->safe_psql('fresh', $function), $node->safe_psql($db, $function),
+		"$f is the same function in both");
+}
+my $views_columns = q{SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum)
+	FROM pg_attribute WHERE attrelid = 'continuous.views'::regclass};
+is($node->safe_psql('fresh', $views_columns), $node->safe_psql($db, $views_columns),
+	'continuous.views has the same columns in both');
 
 done_testing();

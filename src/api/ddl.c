@@ -356,6 +356,7 @@ typedef struct ViewSettings
 	const char *timezone;
 	const char *datestyle;
 	const char *intervalstyle;
+	int64       max_memory; /* create_view's max_memory in bytes, 0 for none */
 } ViewSettings;
 
 static void
@@ -364,6 +365,7 @@ current_view_settings(ViewSettings *settings)
 	settings->timezone = GetConfigOptionByName("TimeZone", NULL, false);
 	settings->datestyle = GetConfigOptionByName("DateStyle", NULL, false);
 	settings->intervalstyle = GetConfigOptionByName("IntervalStyle", NULL, false);
+	settings->max_memory = 0;
 }
 
 /*
@@ -406,13 +408,16 @@ view_statement(const char *verb, const char *qualified_name, const pg_uuid_t *vi
 			   const char *definition, Query *query, const ViewSettings *settings, Oid viewrelid)
 {
 	char *key = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(view_key)));
+	char *max_memory = settings->max_memory > 0
+						   ? psprintf(", '" INT64_FORMAT "'::bigint AS max_memory", settings->max_memory)
+						   : "";
 
 	return psprintf("%s %s AS\nWITH " CONTINUOUS_DEFINITION_CTE " AS (\n%s\n),\n" CONTINUOUS_SETTINGS_CTE
-					" AS (SELECT %s::text AS timezone, %s::text AS datestyle, %s::text AS intervalstyle)\n"
+					" AS (SELECT %s::text AS timezone, %s::text AS datestyle, %s::text AS intervalstyle%s)\n"
 					"SELECT * FROM continuous.read_view(%s::uuid) AS r(%s)",
 					verb, qualified_name, definition, quote_literal_cstr(settings->timezone),
 					quote_literal_cstr(settings->datestyle),
-					quote_literal_cstr(settings->intervalstyle), quote_literal_cstr(key),
+					quote_literal_cstr(settings->intervalstyle), max_memory, quote_literal_cstr(key),
 					column_definitions(query, viewrelid));
 }
 
@@ -460,20 +465,51 @@ record_definition_dependencies(Oid viewrelid, Query *query)
 /* Set while create_view creates its view: the event trigger leaves it alone. */
 static bool creating_view = false;
 
+/*
+ * create_view's max_memory: a size with a unit, as pg_size_bytes() reads
+ * it ('64MB'), in bytes; 0 when NULL.
+ */
+static pg_noinline int64
+max_memory_argument(FunctionCallInfo fcinfo, int argno)
+{
+	int64 bytes;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return 0;
+	bytes = DatumGetInt64(DirectFunctionCall1(pg_size_bytes, PG_GETARG_DATUM(argno)));
+	if (bytes <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_memory must be positive"),
+				 errhint("Give a size such as '64MB', or NULL for no cap.")));
+	return bytes;
+}
+
 CONTINUOUS_SQL_FUNCTION(continuous_create_view);
 Datum
 continuous_create_view(PG_FUNCTION_ARGS)
 {
-	char     *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char     *query_string = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	List     *names = stringToQualifiedNameList(name);
-	RangeVar *rv = makeRangeVarFromNameList(names);
+	char     *name;
+	char     *query_string;
+	List     *names;
+	RangeVar *rv;
 	Query    *query;
 	Oid       sourcerelid;
 	Oid       viewrelid;
 	int32     view_id;
 	pg_uuid_t view_key;
 	bool      keyed;
+	int64     max_memory;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the name and the query of a continuous view must not be NULL")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	query_string = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	names = stringToQualifiedNameList(name);
+	rv = makeRangeVarFromNameList(names);
+	max_memory = max_memory_argument(fcinfo, 2);
 
 	/* Errors about the name first, in the words CREATE VIEW would use. */
 	(void) RangeVarGetCreationNamespace(rv);
@@ -502,6 +538,7 @@ continuous_create_view(PG_FUNCTION_ARGS)
 		const char  *statement;
 
 		current_view_settings(&settings);
+		settings.max_memory = max_memory;
 		statement = keyed ? view_statement("CREATE VIEW", NameListToQuotedString(names), &view_key,
 										   statement_text(query_string), query, &settings, InvalidOid)
 						  : psprintf("CREATE VIEW %s AS SELECT * FROM continuous.read_view(%d) AS r(%s)",
@@ -520,7 +557,7 @@ continuous_create_view(PG_FUNCTION_ARGS)
 	if (!keyed)
 		record_definition_dependencies(viewrelid, query);
 	catalog_insert_view(view_id, viewrelid, sourcerelid, query_string, nodeToString(query),
-						keyed ? &view_key : NULL, false, NULL);
+						keyed ? &view_key : NULL, false, NULL, max_memory);
 	SPI_finish();
 
 	PG_RETURN_OID(viewrelid);
@@ -579,7 +616,7 @@ body_reads_view(Oid viewrelid, ViewBody *body)
 		IsA(linitial(q->jointree->fromlist), RangeTblRef) && q->groupClause == NIL &&
 		!q->hasAggs && q->havingQual == NULL && q->limitCount == NULL && q->limitOffset == NULL &&
 		q->sortClause == NIL && q->distinctClause == NIL && q->setOperations == NULL &&
-		list_length(settings->targetList) == 3)
+		(list_length(settings->targetList) == 3 || list_length(settings->targetList) == 4))
 	{
 		rte = rt_fetch(linitial_node(RangeTblRef, q->jointree->fromlist)->rtindex, q->rtable);
 		if (rte->rtekind == RTE_FUNCTION && list_length(rte->functions) == 1 && !rte->funcordinality)
@@ -592,6 +629,16 @@ body_reads_view(Oid viewrelid, ViewBody *body)
 		body->settings.timezone = text_constant((Node *) linitial_node(TargetEntry, settings->targetList)->expr);
 		body->settings.datestyle = text_constant((Node *) lsecond_node(TargetEntry, settings->targetList)->expr);
 		body->settings.intervalstyle = text_constant((Node *) lthird_node(TargetEntry, settings->targetList)->expr);
+		if (list_length(settings->targetList) == 4)
+		{
+			Node *cap = (Node *) lfourth_node(TargetEntry, settings->targetList)->expr;
+
+			if (!IsA(cap, Const) || ((Const *) cap)->constisnull || ((Const *) cap)->consttype != INT8OID ||
+				DatumGetInt64(((Const *) cap)->constvalue) <= 0)
+				body->settings.timezone = NULL; /* not a body create_view makes */
+			else
+				body->settings.max_memory = DatumGetInt64(((Const *) cap)->constvalue);
+		}
 	}
 	if (call && IsA(call, FuncExpr) && list_length(call->args) == 1 &&
 		IsA(linitial(call->args), Const) && reader_is_read_view(call->funcid) &&
@@ -708,7 +755,8 @@ adopt_view(Oid viewrelid)
 	catalog_insert_view(view_id, viewrelid, sourcerelid, definition, nodeToString(query),
 						&body.view_key, true,
 						(const char *[]){body.settings.timezone, body.settings.datestyle,
-										 body.settings.intervalstyle});
+										 body.settings.intervalstyle},
+						body.settings.max_memory);
 	ereport(DEBUG1, (errmsg("view %s is continuous view %d again", qualified, view_id)));
 }
 
@@ -806,6 +854,7 @@ continuous_upgrade_view_bodies(PG_FUNCTION_ARGS)
 			settings.timezone = SPI_getvalue(views->vals[i], views->tupdesc, 4);
 			settings.datestyle = SPI_getvalue(views->vals[i], views->tupdesc, 5);
 			settings.intervalstyle = SPI_getvalue(views->vals[i], views->tupdesc, 6);
+			settings.max_memory = 0; /* 1.0 had no caps */
 			statement = view_statement("CREATE OR REPLACE VIEW", qualified, DatumGetUUIDP(key),
 									   portable_definition(query), query, &settings, viewrelid);
 			settings_level = begin_portable_settings();

@@ -38,12 +38,25 @@
  * 1.1 runs against 1.0's catalog until ALTER EXTENSION ... UPDATE, and then
  * makes views as 1.0 did: their bodies read their id.
  */
-bool
-catalog_has_view_keys(void)
+static bool
+catalog_has_column(const char *name)
 {
 	Oid relid = catalog_relation_oid(true);
 
-	return OidIsValid(relid) && get_attnum(relid, "view_key") != InvalidAttrNumber;
+	return OidIsValid(relid) && get_attnum(relid, name) != InvalidAttrNumber;
+}
+
+bool
+catalog_has_view_keys(void)
+{
+	return catalog_has_column("view_key");
+}
+
+/* Does the catalog have memory caps (version 1.2 and later)? */
+bool
+catalog_has_memory_caps(void)
+{
+	return catalog_has_column("max_memory");
 }
 
 /*
@@ -213,13 +226,15 @@ catalog_new_view_key(pg_uuid_t *view_key)
 void
 catalog_insert_view(int32 view_id, Oid viewrelid, Oid sourcerelid,
 					const char *definition, const char *querytree,
-					const pg_uuid_t *view_key, bool restored, const char *const *settings)
+					const pg_uuid_t *view_key, bool restored, const char *const *settings,
+					int64 max_memory)
 {
-	Oid           argtypes[10] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID,
-								  UUIDOID, BOOLOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum         args[10];
-	char          nulls[11] = "          ";
+	Oid           argtypes[11] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID,
+								  UUIDOID, BOOLOID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
+	Datum         args[11];
+	char          nulls[12] = "           ";
 	SavedIdentity saved;
+	bool          capped = view_key && catalog_has_memory_caps();
 
 	Assert(IsTransactionState());
 
@@ -235,20 +250,37 @@ catalog_insert_view(int32 view_id, Oid viewrelid, Oid sourcerelid,
 		args[7 + i] = settings ? CStringGetTextDatum(settings[i]) : (Datum) 0;
 		nulls[7 + i] = settings ? ' ' : 'n';
 	}
+	args[10] = Int64GetDatum(max_memory);
+	nulls[10] = max_memory > 0 ? ' ' : 'n';
+	if (max_memory > 0 && !capped)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("max_memory needs version 1.2 of extension pg_continuous"),
+				 errhint("Run ALTER EXTENSION pg_continuous UPDATE.")));
 	security_run_as_catalog_owner(&saved);
 	SPI_connect();
-	if (SPI_execute_with_args(view_key ? "INSERT INTO continuous.view_catalog "
-										 "(id, viewrelid, sourcerelid, definition, querytree, view_key, "
-										 "restored_at, timezone, datestyle, intervalstyle) "
-										 "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, "
-										 "CASE WHEN $7 THEN now() END, "
-										 "coalesce($8, current_setting('TimeZone')), "
-										 "coalesce($9, current_setting('DateStyle')), "
-										 "coalesce($10, current_setting('IntervalStyle')))"
-									   : "INSERT INTO continuous.view_catalog "
-										 "(id, viewrelid, sourcerelid, definition, querytree) "
-										 "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5)",
-							  view_key ? 10 : 5, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_with_args(capped     ? "INSERT INTO continuous.view_catalog "
+										   "(id, viewrelid, sourcerelid, definition, querytree, view_key, "
+										   "restored_at, timezone, datestyle, intervalstyle, max_memory) "
+										   "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, "
+										   "CASE WHEN $7 THEN now() END, "
+										   "coalesce($8, current_setting('TimeZone')), "
+										   "coalesce($9, current_setting('DateStyle')), "
+										   "coalesce($10, current_setting('IntervalStyle')), $11)"
+							  : view_key ? "INSERT INTO continuous.view_catalog "
+										   "(id, viewrelid, sourcerelid, definition, querytree, view_key, "
+										   "restored_at, timezone, datestyle, intervalstyle) "
+										   "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, "
+										   "CASE WHEN $7 THEN now() END, "
+										   "coalesce($8, current_setting('TimeZone')), "
+										   "coalesce($9, current_setting('DateStyle')), "
+										   "coalesce($10, current_setting('IntervalStyle')))"
+										 : "INSERT INTO continuous.view_catalog "
+										   "(id, viewrelid, sourcerelid, definition, querytree) "
+										   "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5)",
+							  capped ? 11 : view_key ? 10
+													 : 5,
+							  argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record continuous view %d", view_id);
 	SPI_finish();
 	security_restore(&saved);
@@ -270,11 +302,14 @@ catalog_read_views(void)
 
 	SPI_connect();
 	nest_level = security_pin_search_path();
-	if (SPI_execute(catalog_has_view_keys()
+	if (SPI_execute(catalog_has_memory_caps()
 						? "SELECT id, viewrelid, sourcerelid, querytree, timezone, datestyle, intervalstyle, "
-						  "view_key, restored_at IS NOT NULL FROM continuous.view_catalog ORDER BY id"
+						  "view_key, restored_at IS NOT NULL, max_memory FROM continuous.view_catalog ORDER BY id"
+					: catalog_has_view_keys()
+						? "SELECT id, viewrelid, sourcerelid, querytree, timezone, datestyle, intervalstyle, "
+						  "view_key, restored_at IS NOT NULL, NULL::bigint FROM continuous.view_catalog ORDER BY id"
 						: "SELECT id, viewrelid, sourcerelid, querytree, timezone, datestyle, intervalstyle, "
-						  "NULL::uuid, false FROM continuous.view_catalog ORDER BY id",
+						  "NULL::uuid, false, NULL::bigint FROM continuous.view_catalog ORDER BY id",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read continuous.view_catalog");
 	security_unpin_search_path(nest_level);
@@ -298,6 +333,8 @@ catalog_read_views(void)
 		if (!isnull)
 			row->view_key = *DatumGetUUIDP(d);
 		row->restored = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+		d = SPI_getbinval(tup, desc, 10, &isnull);
+		row->max_memory = isnull ? 0 : DatumGetInt64(d);
 		rows = lappend(rows, row);
 		MemoryContextSwitchTo(old);
 	}
@@ -345,11 +382,13 @@ catalog_row_from_tuple(TupleDesc desc, HeapTuple tuple, CatalogRow *row)
 	row->timezone = TextDatumGetCString(values[Anum_view_catalog_timezone - 1]);
 	row->datestyle = TextDatumGetCString(values[Anum_view_catalog_datestyle - 1]);
 	row->intervalstyle = TextDatumGetCString(values[Anum_view_catalog_intervalstyle - 1]);
-	if (desc->natts >= Natts_view_catalog && !nulls[Anum_view_catalog_view_key - 1])
+	if (desc->natts >= Anum_view_catalog_restored_at && !nulls[Anum_view_catalog_view_key - 1])
 	{
 		row->view_key = *DatumGetUUIDP(values[Anum_view_catalog_view_key - 1]);
 		row->restored = !nulls[Anum_view_catalog_restored_at - 1];
 	}
+	if (desc->natts >= Anum_view_catalog_max_memory && !nulls[Anum_view_catalog_max_memory - 1])
+		row->max_memory = DatumGetInt64(values[Anum_view_catalog_max_memory - 1]);
 	pfree(values);
 	pfree(nulls);
 }

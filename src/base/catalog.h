@@ -24,7 +24,8 @@
 #define Anum_view_catalog_intervalstyle 9
 #define Anum_view_catalog_view_key      10
 #define Anum_view_catalog_restored_at   11
-#define Natts_view_catalog              11
+#define Anum_view_catalog_max_memory    12
+#define Natts_view_catalog              12
 
 /* One view's catalog row (the columns the extension reads). */
 typedef struct CatalogRow
@@ -36,13 +37,15 @@ typedef struct CatalogRow
 	char         *timezone;    /* the creator's settings */
 	char         *datestyle;
 	char         *intervalstyle;
-	pg_uuid_t     view_key; /* what the view's body reads: survives dump and restore */
-	bool          restored; /* made from a restored view body, not by create_view */
-	TransactionId xmin;     /* set by catalog_lookup only */
+	pg_uuid_t     view_key;   /* what the view's body reads: survives dump and restore */
+	bool          restored;   /* made from a restored view body, not by create_view */
+	int64         max_memory; /* bytes of shared memory it may use; 0: no cap */
+	TransactionId xmin;       /* set by catalog_lookup only */
 } CatalogRow;
 
 /* In backends, as the catalog's owner */
 extern bool  catalog_has_view_keys(void);
+extern bool  catalog_has_memory_caps(void);
 extern bool  catalog_lookup(int32 view_id, CatalogRow *row);
 extern int32 catalog_id_for_key(const pg_uuid_t *view_key);
 extern bool  catalog_has_view_relation(Oid viewrelid);
@@ -51,7 +54,7 @@ extern void  catalog_new_view_key(pg_uuid_t *view_key);
 extern void  catalog_insert_view(int32 view_id, Oid viewrelid, Oid sourcerelid,
 								 const char *definition, const char *querytree,
 								 const pg_uuid_t *view_key, bool restored,
-								 const char *const *settings);
+								 const char *const *settings, int64 max_memory);
 
 /* In the worker */
 extern List *catalog_read_views(void);

@@ -430,6 +430,17 @@ merge_view(StoreDb *db, ApplyView *av)
 		av->ready_pending = false;
 	}
 	MemoryContextReset(merge_cxt);
+
+	/* Over its cap, the view fails alone (the caller's catch), freeing it all. */
+	if (ok && !av->disabled && av->max_memory > 0 && shared->memory_bytes > (Size) av->max_memory)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("continuous view \"%s\" needs more than its max_memory of %s",
+						av->name,
+						text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty,
+																		   Int64GetDatum(av->max_memory))))),
+				 errdetail("It holds %zu bytes of shared memory.", (Size) shared->memory_bytes),
+				 errhint("Create the view again with a larger max_memory, or with fewer groups.")));
 	return ok;
 }
 

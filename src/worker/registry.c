@@ -327,6 +327,7 @@ registry_register_view(const CatalogRow *row)
 	av->datestyle = pstrdup(row->datestyle);
 	av->intervalstyle = pstrdup(row->intervalstyle);
 	av->view_key = row->view_key;
+	av->max_memory = row->max_memory;
 	av->is_table = get_rel_relkind(row->sourcerelid) != RELKIND_FOREIGN_TABLE;
 	av->deltacxt = AllocSetContextCreate(registry_cxt, "continuous delta", ALLOCSET_DEFAULT_SIZES);
 	{

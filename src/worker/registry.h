@@ -70,6 +70,7 @@ typedef struct ApplyView
 	bool          ready_pending;    /* the next merge ends the backfill */
 	HTAB         *dirty;            /* shared groups changed since the last checkpoint */
 	pg_uuid_t     view_key;         /* see CatalogRow */
+	int64         max_memory;       /* see CatalogRow */
 	bool          state_restored;   /* holds a checkpoint restored from a dump (restore.c) */
 	bool          restore_consumed; /* restored rows were dealt with: the next
 									 * checkpoint deletes them */
