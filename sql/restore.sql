@@ -73,6 +73,15 @@ SELECT replace(:'statement', 'CREATE VIEW', 'CREATE OR REPLACE VIEW') AS stateme
 :statement;
 SELECT count(*) AS views_of_key FROM continuous.views WHERE name = 'rs.by_hand'::regclass;
 SELECT * FROM expect_error(replace(:'statement', 'count(*)', 'sum(g)'));
+-- A body with a memory cap (create_view's max_memory) keeps it; a cap that
+-- is not a positive constant is refused.
+SELECT replace(replace(replace(:'statement', 'rs.by_hand', 'rs.capped'),
+					   '00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002'),
+			   'AS intervalstyle)', 'AS intervalstyle, ''65536''::bigint AS max_memory)') AS capped \gset
+:capped;
+SELECT * FROM expect_error(replace(replace(:'capped', 'rs.capped', 'rs.bad_cap'), '''65536''', '''-1'''));
+SELECT c.relname, v.max_memory FROM pg_class c LEFT JOIN continuous.views v ON v.name = c.oid::regclass
+WHERE c.relname IN ('capped', 'bad_cap') ORDER BY 1;
 -- A rename is followed by the body, as by any view's.
 ALTER TABLE rs.items RENAME COLUMN price TO amount;
 SELECT pg_get_viewdef('rs.by_g'::regclass) LIKE '%sum(items.amount) AS total%' AS body_follows_rename;

@@ -633,9 +633,10 @@ body_reads_view(Oid viewrelid, ViewBody *body)
 		{
 			Node *cap = (Node *) lfourth_node(TargetEntry, settings->targetList)->expr;
 
+			/* A cap that is not a positive bigint constant: -1, refused by adopt_view. */
 			if (!IsA(cap, Const) || ((Const *) cap)->constisnull || ((Const *) cap)->consttype != INT8OID ||
 				DatumGetInt64(((Const *) cap)->constvalue) <= 0)
-				body->settings.timezone = NULL; /* not a body create_view makes */
+				body->settings.max_memory = -1;
 			else
 				body->settings.max_memory = DatumGetInt64(((Const *) cap)->constvalue);
 		}
@@ -716,6 +717,10 @@ adopt_view(Oid viewrelid)
 		return;
 	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(viewrelid)),
 										   get_rel_name(viewrelid));
+	if (body.settings.max_memory < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the max_memory of continuous view %s must be a positive bigint constant", qualified)));
 	existing = catalog_id_for_key(&body.view_key);
 	if (existing != 0)
 	{
