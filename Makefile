@@ -19,6 +19,7 @@ OBJS = \
 	src/query/compile.o \
 	src/query/analyze.o \
 	src/worker/registry.o \
+	src/worker/closing.o \
 	src/worker/apply.o \
 	src/worker/merge.o \
 	src/worker/checkpoint.o \

@@ -18,11 +18,12 @@ SELECT continuous.create_view(NULL, 'SELECT count(*) FROM mm.events');
 SELECT to_regclass('mm.bad');
 
 -- A capped view with many groups beside an uncapped one; and a cap that
--- holds, given positionally.
+-- holds.
 SELECT continuous.create_view('mm.per_id', 'SELECT id, sum(v) AS total FROM mm.events GROUP BY id',
 							  max_memory => '64kB');
 SELECT continuous.create_view('mm.totals', 'SELECT v % 3 AS k, count(*) AS n FROM mm.events GROUP BY 1');
-SELECT continuous.create_view('mm.few', 'SELECT v % 2 AS k, max(id) AS top FROM mm.events GROUP BY 1', '1MB');
+SELECT continuous.create_view('mm.few', 'SELECT v % 2 AS k, max(id) AS top FROM mm.events GROUP BY 1',
+							  max_memory => '1MB');
 SELECT name, max_memory FROM continuous.views WHERE name::text LIKE 'mm.%' ORDER BY id;
 -- The cap is part of the body, so it survives a dump.
 SELECT pg_get_viewdef('mm.per_id'::regclass) LIKE '%''65536''::bigint AS max_memory%' AS cap_in_body;

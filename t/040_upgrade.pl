@@ -128,7 +128,7 @@ my $objects = q{
 	  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_continuous')};
 is($node->safe_psql('fresh', $objects), $node->safe_psql($db, $objects),
 	'a fresh 1.2 has the objects of an updated one');
-foreach my $f ('continuous.create_stream(text,text)', 'continuous.create_view(text,text,text)')
+foreach my $f ('continuous.create_stream(text,text)', 'continuous.create_view(text,text,interval,text,interval,text,text,interval,text)')
 {
 	my $function = qq{SELECT l.lanname || ' ' || p.prosrc || ' ' || p.proisstrict || ' '
 		|| pg_get_function_arguments(p.oid) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang

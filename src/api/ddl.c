@@ -61,6 +61,7 @@
 #include "base/guc.h"
 #include "base/security.h"
 #include "query/analyze.h"
+#include "query/compile.h"
 #include "read/reader.h"
 #include "store/store.h"
 #include "stream/stream.h"
@@ -353,10 +354,11 @@ require_full_replica_identity(Oid sourcerelid)
 /* The settings the view's stable functions see: the creator's (see the catalog). */
 typedef struct ViewSettings
 {
-	const char *timezone;
-	const char *datestyle;
-	const char *intervalstyle;
-	int64       max_memory; /* create_view's max_memory in bytes, 0 for none */
+	const char       *timezone;
+	const char       *datestyle;
+	const char       *intervalstyle;
+	ContinuousOptions options;    /* create_view's options */
+	bool              bad_option; /* a body's option is not one create_view makes */
 } ViewSettings;
 
 static void
@@ -365,7 +367,8 @@ current_view_settings(ViewSettings *settings)
 	settings->timezone = GetConfigOptionByName("TimeZone", NULL, false);
 	settings->datestyle = GetConfigOptionByName("DateStyle", NULL, false);
 	settings->intervalstyle = GetConfigOptionByName("IntervalStyle", NULL, false);
-	settings->max_memory = 0;
+	memset(&settings->options, 0, sizeof(ContinuousOptions));
+	settings->bad_option = false;
 }
 
 /*
@@ -404,21 +407,56 @@ portable_definition(Query *query)
  * statement as it was by create_view.
  */
 static char *
+interval_literal(int64 usecs)
+{
+	return psprintf("'" INT64_FORMAT " microseconds'::interval", usecs);
+}
+
+static char *
+regclass_literal(Oid relid)
+{
+	return psprintf("%s::regclass",
+					quote_literal_cstr(quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+																  get_rel_name(relid))));
+}
+
+static char *
 view_statement(const char *verb, const char *qualified_name, const pg_uuid_t *view_key,
 			   const char *definition, Query *query, const ViewSettings *settings, Oid viewrelid)
 {
-	char *key = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(view_key)));
-	char *max_memory = settings->max_memory > 0
-						   ? psprintf(", '" INT64_FORMAT "'::bigint AS max_memory", settings->max_memory)
-						   : "";
+	char                    *key = DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(view_key)));
+	const ContinuousOptions *o = &settings->options;
+	StringInfoData           extra;
+	char                    *history = "";
+
+	/* create_view's options, by name after the three settings. */
+	initStringInfo(&extra);
+	if (o->max_memory > 0)
+		appendStringInfo(&extra, ", '" INT64_FORMAT "'::bigint AS max_memory", o->max_memory);
+	if (o->lateness > 0)
+	{
+		appendStringInfo(&extra, ", %s AS lateness, %s::text AS clock, %s AS history, %s::text AS late_events",
+						 interval_literal(o->lateness), quote_literal_cstr(o->event_clock ? "event" : "commit"),
+						 regclass_literal(o->history), quote_literal_cstr(o->capture_late ? "capture" : "drop"));
+		if (o->retain > 0)
+			appendStringInfo(&extra, ", %s AS retain", interval_literal(o->retain));
+		if (OidIsValid(o->late_table))
+			appendStringInfo(&extra, ", %s AS late_table", regclass_literal(o->late_table));
+		if (o->idle_timeout > 0)
+			appendStringInfo(&extra, ", %s AS idle_timeout", interval_literal(o->idle_timeout));
+		/* Closed windows are read from the history table. */
+		history = psprintf("\nUNION ALL SELECT * FROM %s",
+						   quote_qualified_identifier(get_namespace_name(get_rel_namespace(o->history)),
+													  get_rel_name(o->history)));
+	}
 
 	return psprintf("%s %s AS\nWITH " CONTINUOUS_DEFINITION_CTE " AS (\n%s\n),\n" CONTINUOUS_SETTINGS_CTE
 					" AS (SELECT %s::text AS timezone, %s::text AS datestyle, %s::text AS intervalstyle%s)\n"
-					"SELECT * FROM continuous.read_view(%s::uuid) AS r(%s)",
+					"SELECT * FROM continuous.read_view(%s::uuid) AS r(%s)%s",
 					verb, qualified_name, definition, quote_literal_cstr(settings->timezone),
 					quote_literal_cstr(settings->datestyle),
-					quote_literal_cstr(settings->intervalstyle), max_memory, quote_literal_cstr(key),
-					column_definitions(query, viewrelid));
+					quote_literal_cstr(settings->intervalstyle), extra.data, quote_literal_cstr(key),
+					column_definitions(query, viewrelid), history);
 }
 
 /* The text of the one statement of query_string, without what surrounds it. */
@@ -485,21 +523,226 @@ max_memory_argument(FunctionCallInfo fcinfo, int argno)
 	return bytes;
 }
 
+/* An interval argument of create_view in microseconds, positive; 0 when NULL. */
+static int64
+interval_argument(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	Interval *iv;
+	int64     usecs;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return 0;
+	iv = PG_GETARG_INTERVAL_P(argno);
+	if (iv->month != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be given in months or years", name),
+				 errhint("Give it in days or less, such as '30 days'.")));
+	usecs = iv->time + (int64) iv->day * USECS_PER_DAY;
+	if (usecs <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be positive", name),
+				 errhint("Give a positive interval, such as '10 seconds'.")));
+	return usecs;
+}
+
+static char *
+text_argument(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/* The arguments of create_view (pg_continuous--1.1--1.2.sql). */
+#define ARG_LATENESS     2
+#define ARG_HISTORY      3
+#define ARG_RETAIN       4
+#define ARG_LATE_EVENTS  5
+#define ARG_CLOCK        6
+#define ARG_IDLE_TIMEOUT 7
+#define ARG_MAX_MEMORY   8
+
+/* A table create_view makes beside the view: its name, refused if taken. */
+static RangeVar *
+new_table_name(const char *given, RangeVar *view, const char *suffix, const char *option)
+{
+	RangeVar *rv;
+
+	if (given)
+		rv = makeRangeVarFromNameList(stringToQualifiedNameList(given));
+	else
+	{
+		rv = copyObject(view);
+		rv->relname = psprintf("%s%s", view->relname, suffix);
+	}
+	(void) RangeVarGetCreationNamespace(rv);
+	if (OidIsValid(RangeVarGetRelid(rv, NoLock, true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation \"%s\" already exists", rv->relname),
+				 errhint("Name a new table with %s => '...', or drop the existing relation first.", option)));
+	return rv;
+}
+
+/*
+ * Reads and checks create_view's options of windows that close.  Sets
+ * *history and *late to the names of the tables to make (NULL: none).
+ */
+static void
+closing_options(FunctionCallInfo fcinfo, Query *query, RangeVar *view, ContinuousOptions *o,
+				RangeVar **history, RangeVar **late)
+{
+	const char *history_name = text_argument(fcinfo, ARG_HISTORY);
+	const char *late_events = text_argument(fcinfo, ARG_LATE_EVENTS);
+	const char *clock = text_argument(fcinfo, ARG_CLOCK);
+	WindowSpec  window;
+	int         nwindows;
+
+	*history = *late = NULL;
+	o->lateness = interval_argument(fcinfo, ARG_LATENESS, "lateness");
+	o->retain = interval_argument(fcinfo, ARG_RETAIN, "retain");
+	o->idle_timeout = interval_argument(fcinfo, ARG_IDLE_TIMEOUT, "idle_timeout");
+	if (o->lateness == 0)
+	{
+		const char *option = history_name      ? "history"
+							 : o->retain       ? "retain"
+							 : late_events     ? "late_events"
+							 : clock           ? "clock"
+							 : o->idle_timeout ? "idle_timeout"
+											   : NULL;
+
+		if (option)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s needs lateness", option),
+					 errdetail("Without lateness the windows of a continuous view never close."),
+					 errhint("Give lateness => '10 seconds' (how long a window waits for late events after it ends), or leave out %s.",
+							 option)));
+		return;
+	}
+	if (late_events && strcmp(late_events, "drop") != 0 && strcmp(late_events, "capture") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown late_events \"%s\"", late_events),
+				 errhint("Use 'drop' (count late changes) or 'capture' (also store them in a table).")));
+	if (clock && strcmp(clock, "commit") != 0 && strcmp(clock, "event") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown clock \"%s\"", clock),
+				 errhint("Use 'commit' (commit time of the transactions applied) or 'event' (event time).")));
+	if (clock && strcmp(clock, "event") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("clock => 'event' is not supported yet"),
+				 errhint("Use the default clock => 'commit': windows close by the commit time of the transactions applied.")));
+	if (o->idle_timeout)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("idle_timeout needs clock => 'event'"),
+				 errhint("Leave out idle_timeout: the commit clock advances by itself when sources are idle.")));
+	o->capture_late = late_events && strcmp(late_events, "capture") == 0;
+
+	nwindows = compile_find_window(query, &window);
+	if (nwindows != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 nwindows == 0 ? errmsg("lateness needs a window among the GROUP BY keys")
+							   : errmsg("lateness needs exactly one window among the GROUP BY keys, not %d", nwindows),
+				 errhint("Group by one window, such as continuous.tumble(ts, '1 minute') AS minute.")));
+	if (window.column == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the window of a continuous view with lateness must be one of its columns"),
+				 errdetail("Its history table keeps each closed window's rows with their window."),
+				 errhint("Select it, such as continuous.tumble(ts, '1 minute') AS minute.")));
+	if (!window.fixed_width)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the width of the window of a continuous view with lateness must be a positive constant"),
+				 errhint("Give a width such as '1 minute'.")));
+	if (window.type == INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("windows over bigint time cannot close by the commit clock"),
+				 errhint("Use a window over timestamptz or timestamp time, such as continuous.tumble(ts, '1 minute').")));
+
+	*history = new_table_name(history_name, view, "_history", "history");
+	if (o->capture_late)
+		*late = new_table_name(NULL, view, "_late", "late_events");
+}
+
+/*
+ * Makes the tables of a view whose windows close, before the view (whose
+ * body reads the history table): the history table, with the view's
+ * columns, and for late_events => 'capture' the late table, with the
+ * source's columns and what made each change late.
+ */
+static void
+create_closing_tables(Query *query, Oid sourcerelid, RangeVar *history, RangeVar *late,
+					  ContinuousOptions *o)
+{
+	WindowSpec window;
+
+	(void) compile_find_window(query, &window);
+	if (SPI_execute(psprintf("CREATE TABLE %s (%s)",
+							 quote_qualified_identifier(history->schemaname, history->relname),
+							 column_definitions(query, InvalidOid)),
+					false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create the history table");
+	o->history = RangeVarGetRelid(history, NoLock, false);
+	if (late)
+	{
+		if (SPI_execute(psprintf("CREATE TABLE %s (LIKE %s, change text NOT NULL, commit_time timestamptz NOT NULL, "
+								 "window_start %s NOT NULL, watermark timestamptz NOT NULL)",
+								 quote_qualified_identifier(late->schemaname, late->relname),
+								 quote_qualified_identifier(get_namespace_name(get_rel_namespace(sourcerelid)),
+															get_rel_name(sourcerelid)),
+								 format_type_be(window.type)),
+						false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not create the late table");
+		o->late_table = RangeVarGetRelid(late, NoLock, false);
+	}
+}
+
+/* The tables of a view go with it: DROP VIEW drops them. */
+static void
+record_closing_dependencies(Oid viewrelid, const ContinuousOptions *o)
+{
+	ObjectAddress view;
+	ObjectAddress table;
+
+	ObjectAddressSet(view, RelationRelationId, viewrelid);
+	if (OidIsValid(o->history))
+	{
+		ObjectAddressSet(table, RelationRelationId, o->history);
+		recordDependencyOn(&table, &view, DEPENDENCY_AUTO);
+	}
+	if (OidIsValid(o->late_table))
+	{
+		ObjectAddressSet(table, RelationRelationId, o->late_table);
+		recordDependencyOn(&table, &view, DEPENDENCY_AUTO);
+	}
+}
+
 CONTINUOUS_SQL_FUNCTION(continuous_create_view);
 Datum
 continuous_create_view(PG_FUNCTION_ARGS)
 {
-	char     *name;
-	char     *query_string;
-	List     *names;
-	RangeVar *rv;
-	Query    *query;
-	Oid       sourcerelid;
-	Oid       viewrelid;
-	int32     view_id;
-	pg_uuid_t view_key;
-	bool      keyed;
-	int64     max_memory;
+	char             *name;
+	char             *query_string;
+	List             *names;
+	RangeVar         *rv;
+	Query            *query;
+	Oid               sourcerelid;
+	Oid               viewrelid;
+	int32             view_id;
+	pg_uuid_t         view_key;
+	bool              keyed;
+	ContinuousOptions options;
+	RangeVar         *history;
+	RangeVar         *late;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -509,7 +752,8 @@ continuous_create_view(PG_FUNCTION_ARGS)
 	query_string = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	names = stringToQualifiedNameList(name);
 	rv = makeRangeVarFromNameList(names);
-	max_memory = max_memory_argument(fcinfo, 2);
+	memset(&options, 0, sizeof(options));
+	options.max_memory = max_memory_argument(fcinfo, ARG_MAX_MEMORY);
 
 	/* Errors about the name first, in the words CREATE VIEW would use. */
 	(void) RangeVarGetCreationNamespace(rv);
@@ -524,9 +768,13 @@ continuous_create_view(PG_FUNCTION_ARGS)
 	query = analyze_view_query(query_string, &sourcerelid);
 	check_column_names(query);
 	refuse_row_security(sourcerelid);
+	(void) RangeVarGetCreationNamespace(rv);
+	closing_options(fcinfo, query, rv, &options, &history, &late);
 
 	SPI_connect();
 	require_full_replica_identity(sourcerelid);
+	if (history)
+		create_closing_tables(query, sourcerelid, history, late, &options);
 	view_id = catalog_next_view_id();
 	keyed = catalog_has_view_keys();
 	catalog_new_view_key(&view_key);
@@ -538,7 +786,7 @@ continuous_create_view(PG_FUNCTION_ARGS)
 		const char  *statement;
 
 		current_view_settings(&settings);
-		settings.max_memory = max_memory;
+		settings.options = options;
 		statement = keyed ? view_statement("CREATE VIEW", NameListToQuotedString(names), &view_key,
 										   statement_text(query_string), query, &settings, InvalidOid)
 						  : psprintf("CREATE VIEW %s AS SELECT * FROM continuous.read_view(%d) AS r(%s)",
@@ -556,8 +804,9 @@ continuous_create_view(PG_FUNCTION_ARGS)
 	viewrelid = RangeVarGetRelid(rv, NoLock, false);
 	if (!keyed)
 		record_definition_dependencies(viewrelid, query);
+	record_closing_dependencies(viewrelid, &options);
 	catalog_insert_view(view_id, viewrelid, sourcerelid, query_string, nodeToString(query),
-						keyed ? &view_key : NULL, false, NULL, max_memory);
+						keyed ? &view_key : NULL, false, NULL, &options);
 	SPI_finish();
 
 	PG_RETURN_OID(viewrelid);
@@ -587,19 +836,167 @@ text_constant(Node *node)
 }
 
 /*
+ * Is q "SELECT * FROM continuous.read_view('<key>'::uuid) AS r(<columns>)"
+ * and nothing else?  Then sets *key and *coltypes.
+ */
+static bool
+is_read_view_query(Query *q, pg_uuid_t *key, List **coltypes)
+{
+	RangeTblEntry    *rte;
+	RangeTblFunction *rtfunc;
+	FuncExpr         *call;
+	Const            *arg;
+
+	if (list_length(q->jointree->fromlist) != 1 || q->jointree->quals != NULL ||
+		!IsA(linitial(q->jointree->fromlist), RangeTblRef) || q->groupClause != NIL ||
+		q->hasAggs || q->havingQual != NULL || q->limitCount != NULL || q->limitOffset != NULL ||
+		q->sortClause != NIL || q->distinctClause != NIL || q->setOperations != NULL)
+		return false;
+	rte = rt_fetch(linitial_node(RangeTblRef, q->jointree->fromlist)->rtindex, q->rtable);
+	if (rte->rtekind != RTE_FUNCTION || list_length(rte->functions) != 1 || rte->funcordinality)
+		return false;
+	rtfunc = linitial_node(RangeTblFunction, rte->functions);
+	call = (FuncExpr *) rtfunc->funcexpr;
+	if (!IsA(call, FuncExpr) || list_length(call->args) != 1 || !IsA(linitial(call->args), Const) ||
+		!reader_is_read_view(call->funcid))
+		return false;
+	arg = linitial_node(Const, call->args);
+	if (arg->constisnull || arg->consttype != UUIDOID)
+		return false;
+	*key = *DatumGetUUIDP(arg->constvalue);
+	*coltypes = list_copy(rtfunc->funccoltypes);
+	return true;
+}
+
+/*
+ * The history table a body of a view whose windows close reads: q is
+ * "<read_view query> UNION ALL SELECT * FROM <history>".  Sets
+ * *readquery to the first branch.
+ */
+static Oid
+history_of_body(Query *q, Query **readquery)
+{
+	SetOperationStmt *setop = (SetOperationStmt *) q->setOperations;
+	RangeTblEntry    *left,
+		*right;
+	Query         *hq;
+	RangeTblEntry *hrte;
+
+	if (!IsA(setop, SetOperationStmt) || setop->op != SETOP_UNION || !setop->all ||
+		!IsA(setop->larg, RangeTblRef) || !IsA(setop->rarg, RangeTblRef))
+		return InvalidOid;
+	left = rt_fetch(((RangeTblRef *) setop->larg)->rtindex, q->rtable);
+	right = rt_fetch(((RangeTblRef *) setop->rarg)->rtindex, q->rtable);
+	if (left->rtekind != RTE_SUBQUERY || right->rtekind != RTE_SUBQUERY)
+		return InvalidOid;
+	hq = right->subquery;
+	if (list_length(hq->jointree->fromlist) != 1 || hq->jointree->quals != NULL ||
+		!IsA(linitial(hq->jointree->fromlist), RangeTblRef) || hq->setOperations != NULL)
+		return InvalidOid;
+	hrte = rt_fetch(linitial_node(RangeTblRef, hq->jointree->fromlist)->rtindex, hq->rtable);
+	if (hrte->rtekind != RTE_RELATION || hrte->relkind != RELKIND_RELATION)
+		return InvalidOid;
+	*readquery = left->subquery;
+	return hrte->relid;
+}
+
+/* A positive constant of a body's settings, or -1. */
+static int64
+positive_constant(Node *node, Oid type)
+{
+	Const *c = (Const *) node;
+	int64  value;
+
+	if (!IsA(node, Const) || c->constisnull || c->consttype != type)
+		return -1;
+	if (type == INTERVALOID)
+	{
+		Interval *iv = DatumGetIntervalP(c->constvalue);
+
+		if (iv->month != 0)
+			return -1;
+		value = iv->time + (int64) iv->day * USECS_PER_DAY;
+	}
+	else if (type == REGCLASSOID)
+		value = (int64) DatumGetObjectId(c->constvalue);
+	else
+		value = DatumGetInt64(c->constvalue);
+	return value > 0 ? value : -1;
+}
+
+/*
+ * The options a body's settings carry after the three settings, by name
+ * (see view_statement), into settings->options; settings->bad_option when
+ * one is not what create_view makes.
+ */
+static void
+options_of_body(List *targetList, ViewSettings *settings)
+{
+	ContinuousOptions *o = &settings->options;
+	ListCell          *lc;
+	int                i = 0;
+	bool               bad = false;
+
+	memset(o, 0, sizeof(ContinuousOptions));
+	foreach(lc, targetList)
+	{
+		TargetEntry *tle = lfirst_node(TargetEntry, lc);
+		Node        *e = (Node *) tle->expr;
+		const char  *word;
+		int64        v = 1;
+
+		if (i++ < 3)
+			continue;
+		if (tle->resname == NULL)
+			bad = true;
+		else if (strcmp(tle->resname, "max_memory") == 0)
+			v = o->max_memory = positive_constant(e, INT8OID);
+		else if (strcmp(tle->resname, "lateness") == 0)
+			v = o->lateness = positive_constant(e, INTERVALOID);
+		else if (strcmp(tle->resname, "retain") == 0)
+			v = o->retain = positive_constant(e, INTERVALOID);
+		else if (strcmp(tle->resname, "idle_timeout") == 0)
+			v = o->idle_timeout = positive_constant(e, INTERVALOID);
+		else if (strcmp(tle->resname, "history") == 0)
+			o->history = (Oid) (v = positive_constant(e, REGCLASSOID));
+		else if (strcmp(tle->resname, "late_table") == 0)
+			o->late_table = (Oid) (v = positive_constant(e, REGCLASSOID));
+		else if (strcmp(tle->resname, "clock") == 0)
+		{
+			word = text_constant(e);
+			bad = bad || word == NULL || strcmp(word, "commit") != 0;
+		}
+		else if (strcmp(tle->resname, "late_events") == 0)
+		{
+			word = text_constant(e);
+			bad = bad || word == NULL || (strcmp(word, "drop") != 0 && strcmp(word, "capture") != 0);
+			o->capture_late = word && strcmp(word, "capture") == 0;
+		}
+		else
+			bad = true;
+		bad = bad || v <= 0;
+	}
+	if (o->lateness <= 0 && (o->history || o->retain || o->late_table || o->capture_late))
+		bad = true;
+	if (o->lateness > 0 && (!OidIsValid(o->history) || o->capture_late != OidIsValid(o->late_table)))
+		bad = true;
+	settings->bad_option = bad;
+}
+
+/*
  * Does view viewrelid have a continuous view's body, and nothing else?
  * Then fills in *body.
  */
 static bool
 body_reads_view(Oid viewrelid, ViewBody *body)
 {
-	Relation       rel = relation_open(viewrelid, AccessShareLock);
-	Query         *q = get_view_query(rel);
-	RangeTblEntry *rte;
-	FuncExpr      *call = NULL;
-	Query         *settings = NULL;
-	ListCell      *lc;
-	bool           found = false;
+	Relation  rel = relation_open(viewrelid, AccessShareLock);
+	Query    *q = get_view_query(rel);
+	Query    *readquery = q;
+	Query    *settings = NULL;
+	Oid       history = InvalidOid;
+	ListCell *lc;
+	bool      found = false;
 
 	memset(body, 0, sizeof(ViewBody));
 	foreach(lc, q->cteList)
@@ -611,47 +1008,21 @@ body_reads_view(Oid viewrelid, ViewBody *body)
 		else if (strcmp(cte->ctename, CONTINUOUS_SETTINGS_CTE) == 0 && IsA(cte->ctequery, Query))
 			settings = (Query *) cte->ctequery;
 	}
+	if (q->setOperations)
+		history = history_of_body(q, &readquery);
 	if (body->definition && settings && list_length(q->cteList) == 2 &&
-		list_length(q->jointree->fromlist) == 1 && q->jointree->quals == NULL &&
-		IsA(linitial(q->jointree->fromlist), RangeTblRef) && q->groupClause == NIL &&
-		!q->hasAggs && q->havingQual == NULL && q->limitCount == NULL && q->limitOffset == NULL &&
-		q->sortClause == NIL && q->distinctClause == NIL && q->setOperations == NULL &&
-		(list_length(settings->targetList) == 3 || list_length(settings->targetList) == 4))
+		list_length(settings->targetList) >= 3 &&
+		(q->setOperations == NULL || OidIsValid(history)) &&
+		is_read_view_query(readquery, &body->view_key, &body->coltypes))
 	{
-		rte = rt_fetch(linitial_node(RangeTblRef, q->jointree->fromlist)->rtindex, q->rtable);
-		if (rte->rtekind == RTE_FUNCTION && list_length(rte->functions) == 1 && !rte->funcordinality)
-		{
-			RangeTblFunction *rtfunc = linitial_node(RangeTblFunction, rte->functions);
-
-			call = (FuncExpr *) rtfunc->funcexpr;
-			body->coltypes = list_copy(rtfunc->funccoltypes);
-		}
 		body->settings.timezone = text_constant((Node *) linitial_node(TargetEntry, settings->targetList)->expr);
 		body->settings.datestyle = text_constant((Node *) lsecond_node(TargetEntry, settings->targetList)->expr);
 		body->settings.intervalstyle = text_constant((Node *) lthird_node(TargetEntry, settings->targetList)->expr);
-		if (list_length(settings->targetList) == 4)
-		{
-			Node *cap = (Node *) lfourth_node(TargetEntry, settings->targetList)->expr;
-
-			/* A cap that is not a positive bigint constant: -1, refused by adopt_view. */
-			if (!IsA(cap, Const) || ((Const *) cap)->constisnull || ((Const *) cap)->consttype != INT8OID ||
-				DatumGetInt64(((Const *) cap)->constvalue) <= 0)
-				body->settings.max_memory = -1;
-			else
-				body->settings.max_memory = DatumGetInt64(((Const *) cap)->constvalue);
-		}
-	}
-	if (call && IsA(call, FuncExpr) && list_length(call->args) == 1 &&
-		IsA(linitial(call->args), Const) && reader_is_read_view(call->funcid) &&
-		body->settings.timezone && body->settings.datestyle && body->settings.intervalstyle)
-	{
-		Const *key = linitial_node(Const, call->args);
-
-		if (!key->constisnull && key->consttype == UUIDOID)
-		{
-			body->view_key = *DatumGetUUIDP(key->constvalue);
-			found = true;
-		}
+		options_of_body(settings->targetList, &body->settings);
+		/* The history table the body reads is the one its settings name. */
+		if (history != body->settings.options.history)
+			body->settings.bad_option = true;
+		found = body->settings.timezone && body->settings.datestyle && body->settings.intervalstyle;
 	}
 	relation_close(rel, AccessShareLock);
 	return found;
@@ -717,10 +1088,12 @@ adopt_view(Oid viewrelid)
 		return;
 	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(viewrelid)),
 										   get_rel_name(viewrelid));
-	if (body.settings.max_memory < 0)
+	if (body.settings.bad_option)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the max_memory of continuous view %s must be a positive bigint constant", qualified)));
+				 errmsg("the options of continuous view %s are not valid", qualified),
+				 errdetail("Its body's settings give options that create_view does not make."),
+				 errhint("Create the view with continuous.create_view().")));
 	existing = catalog_id_for_key(&body.view_key);
 	if (existing != 0)
 	{
@@ -761,7 +1134,8 @@ adopt_view(Oid viewrelid)
 						&body.view_key, true,
 						(const char *[]){body.settings.timezone, body.settings.datestyle,
 										 body.settings.intervalstyle},
-						body.settings.max_memory);
+						&body.settings.options);
+	record_closing_dependencies(viewrelid, &body.settings.options);
 	ereport(DEBUG1, (errmsg("view %s is continuous view %d again", qualified, view_id)));
 }
 
@@ -859,7 +1233,8 @@ continuous_upgrade_view_bodies(PG_FUNCTION_ARGS)
 			settings.timezone = SPI_getvalue(views->vals[i], views->tupdesc, 4);
 			settings.datestyle = SPI_getvalue(views->vals[i], views->tupdesc, 5);
 			settings.intervalstyle = SPI_getvalue(views->vals[i], views->tupdesc, 6);
-			settings.max_memory = 0; /* 1.0 had no caps */
+			memset(&settings.options, 0, sizeof(settings.options)); /* 1.0 had no options */
+			settings.bad_option = false;
 			statement = view_statement("CREATE OR REPLACE VIEW", qualified, DatumGetUUIDP(key),
 									   portable_definition(query), query, &settings, viewrelid);
 			settings_level = begin_portable_settings();

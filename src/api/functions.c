@@ -248,6 +248,38 @@ continuous_view_state(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* continuous._view_windows(): the views whose windows close. */
+CONTINUOUS_SQL_FUNCTION(continuous_view_windows);
+Datum
+continuous_view_windows(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ListCell      *lc;
+
+	InitMaterializedSRF(fcinfo, 0);
+	foreach(lc, store_view_statuses(MyDatabaseId))
+	{
+		StoreViewStatus *s = lfirst(lc);
+		Datum            values[8];
+		bool             nulls[8] = {0};
+
+		if (!s->closes)
+			continue;
+		values[0] = Int32GetDatum(s->view_id);
+		values[1] = TimestampTzGetDatum(s->windows.watermark);
+		nulls[1] = s->windows.watermark == 0;
+		values[2] = Int64GetDatum((int64) s->open_windows);
+		values[3] = Int64GetDatum((int64) s->windows.closed_windows);
+		values[4] = Int64GetDatum((int64) s->windows.late_changes);
+		values[5] = Int64GetDatum((int64) s->windows.late_captured);
+		values[6] = TimestampTzGetDatum(s->windows.last_close_time);
+		nulls[6] = s->windows.last_close_time == 0;
+		values[7] = Int64GetDatum((int64) s->windows.retained_rows);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
 CONTINUOUS_SQL_FUNCTION(continuous_worker_state);
 Datum
 continuous_worker_state(PG_FUNCTION_ARGS)

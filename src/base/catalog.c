@@ -28,6 +28,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "base/catalog.h"
 #include "base/continuous.h"
@@ -52,12 +53,59 @@ catalog_has_view_keys(void)
 	return catalog_has_column("view_key");
 }
 
-/* Does the catalog have memory caps (version 1.2 and later)? */
+/* Does the catalog have create_view's options (version 1.2 and later)? */
 bool
 catalog_has_memory_caps(void)
 {
 	return catalog_has_column("max_memory");
 }
+
+static Datum
+interval_datum(int64 usecs)
+{
+	Interval *iv = palloc0(sizeof(Interval));
+
+	iv->time = usecs;
+	return IntervalPGetDatum(iv);
+}
+
+static int64
+interval_usecs(Datum d)
+{
+	Interval *iv = DatumGetIntervalP(d);
+
+	return iv->time + (int64) iv->day * USECS_PER_DAY + (int64) iv->month * DAYS_PER_MONTH * USECS_PER_DAY;
+}
+
+/*
+ * The options among the columns of a catalog row from the column
+ * max_memory on (values and nulls from there), as ContinuousOptions.
+ */
+static void
+options_from_columns(Datum *values, bool *nulls, ContinuousOptions *o)
+{
+	memset(o, 0, sizeof(ContinuousOptions));
+	if (!nulls[0])
+		o->max_memory = DatumGetInt64(values[0]);
+	if (!nulls[1])
+		o->lateness = interval_usecs(values[1]);
+	o->event_clock = !nulls[2] && strcmp(TextDatumGetCString(values[2]), "event") == 0;
+	if (!nulls[3])
+		o->history = DatumGetObjectId(values[3]);
+	if (!nulls[4])
+		o->retain = interval_usecs(values[4]);
+	o->capture_late = !nulls[5] && strcmp(TextDatumGetCString(values[5]), "capture") == 0;
+	if (!nulls[6])
+		o->late_table = DatumGetObjectId(values[6]);
+	if (!nulls[7])
+		o->idle_timeout = interval_usecs(values[7]);
+}
+
+#define OPTION_COLUMNS \
+	"max_memory, lateness, clock, history_relid, retain, late_events, late_relid, idle_timeout"
+#define NO_OPTION_COLUMNS \
+	"NULL::bigint, NULL::interval, NULL::text, NULL::oid, NULL::interval, NULL::text, NULL::oid, NULL::interval"
+#define NUM_OPTION_COLUMNS 8
 
 /*
  * Every read looks its view up, twice with a group lookup (planner and
@@ -227,17 +275,25 @@ void
 catalog_insert_view(int32 view_id, Oid viewrelid, Oid sourcerelid,
 					const char *definition, const char *querytree,
 					const pg_uuid_t *view_key, bool restored, const char *const *settings,
-					int64 max_memory)
+					const ContinuousOptions *options)
 {
-	Oid           argtypes[11] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID,
-								  UUIDOID, BOOLOID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
-	Datum         args[11];
-	char          nulls[12] = "           ";
-	SavedIdentity saved;
-	bool          capped = view_key && catalog_has_memory_caps();
+	Oid               argtypes[18] = {INT4OID, OIDOID, OIDOID, TEXTOID, TEXTOID,
+									  UUIDOID, BOOLOID, TEXTOID, TEXTOID, TEXTOID,
+									  INT8OID, INTERVALOID, TEXTOID, OIDOID, INTERVALOID, TEXTOID, OIDOID,
+									  INTERVALOID};
+	Datum             args[18];
+	char              nulls[19] = "                  ";
+	SavedIdentity     saved;
+	bool              with_options = view_key && catalog_has_memory_caps();
+	ContinuousOptions none;
 
 	Assert(IsTransactionState());
 
+	if (options == NULL)
+	{
+		memset(&none, 0, sizeof(none));
+		options = &none;
+	}
 	args[0] = Int32GetDatum(view_id);
 	args[1] = ObjectIdGetDatum(viewrelid);
 	args[2] = ObjectIdGetDatum(sourcerelid);
@@ -250,23 +306,39 @@ catalog_insert_view(int32 view_id, Oid viewrelid, Oid sourcerelid,
 		args[7 + i] = settings ? CStringGetTextDatum(settings[i]) : (Datum) 0;
 		nulls[7 + i] = settings ? ' ' : 'n';
 	}
-	args[10] = Int64GetDatum(max_memory);
-	nulls[10] = max_memory > 0 ? ' ' : 'n';
-	if (max_memory > 0 && !capped)
+	args[10] = Int64GetDatum(options->max_memory);
+	nulls[10] = options->max_memory > 0 ? ' ' : 'n';
+	args[11] = interval_datum(options->lateness);
+	nulls[11] = options->lateness > 0 ? ' ' : 'n';
+	args[12] = CStringGetTextDatum(options->event_clock ? "event" : "commit");
+	nulls[12] = options->lateness > 0 ? ' ' : 'n';
+	args[13] = ObjectIdGetDatum(options->history);
+	nulls[13] = OidIsValid(options->history) ? ' ' : 'n';
+	args[14] = interval_datum(options->retain);
+	nulls[14] = options->retain > 0 ? ' ' : 'n';
+	args[15] = CStringGetTextDatum(options->capture_late ? "capture" : "drop");
+	nulls[15] = options->lateness > 0 ? ' ' : 'n';
+	args[16] = ObjectIdGetDatum(options->late_table);
+	nulls[16] = OidIsValid(options->late_table) ? ' ' : 'n';
+	args[17] = interval_datum(options->idle_timeout);
+	nulls[17] = options->idle_timeout > 0 ? ' ' : 'n';
+	if ((options->max_memory > 0 || options->lateness > 0) && !with_options)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("max_memory needs version 1.2 of extension pg_continuous"),
+				 errmsg("the options of create_view need version 1.2 of extension pg_continuous"),
 				 errhint("Run ALTER EXTENSION pg_continuous UPDATE.")));
 	security_run_as_catalog_owner(&saved);
 	SPI_connect();
-	if (SPI_execute_with_args(capped     ? "INSERT INTO continuous.view_catalog "
-										   "(id, viewrelid, sourcerelid, definition, querytree, view_key, "
-										   "restored_at, timezone, datestyle, intervalstyle, max_memory) "
-										   "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, "
-										   "CASE WHEN $7 THEN now() END, "
-										   "coalesce($8, current_setting('TimeZone')), "
-										   "coalesce($9, current_setting('DateStyle')), "
-										   "coalesce($10, current_setting('IntervalStyle')), $11)"
+	if (SPI_execute_with_args(with_options
+								  ? "INSERT INTO continuous.view_catalog "
+									"(id, viewrelid, sourcerelid, definition, querytree, view_key, "
+									"restored_at, timezone, datestyle, intervalstyle, " OPTION_COLUMNS ") "
+									"OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, "
+									"CASE WHEN $7 THEN now() END, "
+									"coalesce($8, current_setting('TimeZone')), "
+									"coalesce($9, current_setting('DateStyle')), "
+									"coalesce($10, current_setting('IntervalStyle')), "
+									"$11, $12, $13, $14, $15, $16, $17, $18)"
 							  : view_key ? "INSERT INTO continuous.view_catalog "
 										   "(id, viewrelid, sourcerelid, definition, querytree, view_key, "
 										   "restored_at, timezone, datestyle, intervalstyle) "
@@ -278,8 +350,8 @@ catalog_insert_view(int32 view_id, Oid viewrelid, Oid sourcerelid,
 										 : "INSERT INTO continuous.view_catalog "
 										   "(id, viewrelid, sourcerelid, definition, querytree) "
 										   "OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5)",
-							  capped ? 11 : view_key ? 10
-													 : 5,
+							  with_options ? 18 : view_key ? 10
+														   : 5,
 							  argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record continuous view %d", view_id);
 	SPI_finish();
@@ -304,12 +376,12 @@ catalog_read_views(void)
 	nest_level = security_pin_search_path();
 	if (SPI_execute(catalog_has_memory_caps()
 						? "SELECT id, viewrelid, sourcerelid, querytree, timezone, datestyle, intervalstyle, "
-						  "view_key, restored_at IS NOT NULL, max_memory FROM continuous.view_catalog ORDER BY id"
+						  "view_key, restored_at IS NOT NULL, " OPTION_COLUMNS " FROM continuous.view_catalog ORDER BY id"
 					: catalog_has_view_keys()
 						? "SELECT id, viewrelid, sourcerelid, querytree, timezone, datestyle, intervalstyle, "
-						  "view_key, restored_at IS NOT NULL, NULL::bigint FROM continuous.view_catalog ORDER BY id"
+						  "view_key, restored_at IS NOT NULL, " NO_OPTION_COLUMNS " FROM continuous.view_catalog ORDER BY id"
 						: "SELECT id, viewrelid, sourcerelid, querytree, timezone, datestyle, intervalstyle, "
-						  "NULL::uuid, false, NULL::bigint FROM continuous.view_catalog ORDER BY id",
+						  "NULL::uuid, false, " NO_OPTION_COLUMNS " FROM continuous.view_catalog ORDER BY id",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read continuous.view_catalog");
 	security_unpin_search_path(nest_level);
@@ -333,8 +405,14 @@ catalog_read_views(void)
 		if (!isnull)
 			row->view_key = *DatumGetUUIDP(d);
 		row->restored = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
-		d = SPI_getbinval(tup, desc, 10, &isnull);
-		row->max_memory = isnull ? 0 : DatumGetInt64(d);
+		{
+			Datum ovalues[NUM_OPTION_COLUMNS];
+			bool  onulls[NUM_OPTION_COLUMNS];
+
+			for (int c = 0; c < NUM_OPTION_COLUMNS; c++)
+				ovalues[c] = SPI_getbinval(tup, desc, 10 + c, &onulls[c]);
+			options_from_columns(ovalues, onulls, &row->options);
+		}
 		rows = lappend(rows, row);
 		MemoryContextSwitchTo(old);
 	}
@@ -387,8 +465,9 @@ catalog_row_from_tuple(TupleDesc desc, HeapTuple tuple, CatalogRow *row)
 		row->view_key = *DatumGetUUIDP(values[Anum_view_catalog_view_key - 1]);
 		row->restored = !nulls[Anum_view_catalog_restored_at - 1];
 	}
-	if (desc->natts >= Anum_view_catalog_max_memory && !nulls[Anum_view_catalog_max_memory - 1])
-		row->max_memory = DatumGetInt64(values[Anum_view_catalog_max_memory - 1]);
+	if (desc->natts >= Anum_view_catalog_idle_timeout)
+		options_from_columns(&values[Anum_view_catalog_max_memory - 1],
+							 &nulls[Anum_view_catalog_max_memory - 1], &row->options);
 	pfree(values);
 	pfree(nulls);
 }

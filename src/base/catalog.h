@@ -25,22 +25,45 @@
 #define Anum_view_catalog_view_key      10
 #define Anum_view_catalog_restored_at   11
 #define Anum_view_catalog_max_memory    12
-#define Natts_view_catalog              12
+#define Anum_view_catalog_lateness      13
+#define Anum_view_catalog_clock         14
+#define Anum_view_catalog_history_relid 15
+#define Anum_view_catalog_retain        16
+#define Anum_view_catalog_late_events   17
+#define Anum_view_catalog_late_relid    18
+#define Anum_view_catalog_idle_timeout  19
+#define Natts_view_catalog              19
+
+/*
+ * create_view's options (1.2): how windows close, and the memory cap.
+ * Intervals are in microseconds of fixed length; 0 when not given.
+ */
+typedef struct ContinuousOptions
+{
+	int64 max_memory;   /* bytes; 0: no cap */
+	int64 lateness;     /* 0: windows never close */
+	bool  event_clock;  /* clock => 'event' (else 'commit') */
+	Oid   history;      /* the history table, with lateness */
+	int64 retain;       /* 0: history kept forever */
+	bool  capture_late; /* late_events => 'capture' (else 'drop') */
+	Oid   late_table;   /* where captured late changes go */
+	int64 idle_timeout; /* event clock: 0 for the default */
+} ContinuousOptions;
 
 /* One view's catalog row (the columns the extension reads). */
 typedef struct CatalogRow
 {
-	int32         id;
-	Oid           viewrelid;   /* the user-facing view */
-	Oid           sourcerelid; /* the stream or table it reads */
-	char         *querytree;   /* nodeToString of the analyzed query */
-	char         *timezone;    /* the creator's settings */
-	char         *datestyle;
-	char         *intervalstyle;
-	pg_uuid_t     view_key;   /* what the view's body reads: survives dump and restore */
-	bool          restored;   /* made from a restored view body, not by create_view */
-	int64         max_memory; /* bytes of shared memory it may use; 0: no cap */
-	TransactionId xmin;       /* set by catalog_lookup only */
+	int32             id;
+	Oid               viewrelid;   /* the user-facing view */
+	Oid               sourcerelid; /* the stream or table it reads */
+	char             *querytree;   /* nodeToString of the analyzed query */
+	char             *timezone;    /* the creator's settings */
+	char             *datestyle;
+	char             *intervalstyle;
+	pg_uuid_t         view_key; /* what the view's body reads: survives dump and restore */
+	bool              restored; /* made from a restored view body, not by create_view */
+	ContinuousOptions options;
+	TransactionId     xmin; /* set by catalog_lookup only */
 } CatalogRow;
 
 /* In backends, as the catalog's owner */
@@ -54,7 +77,7 @@ extern void  catalog_new_view_key(pg_uuid_t *view_key);
 extern void  catalog_insert_view(int32 view_id, Oid viewrelid, Oid sourcerelid,
 								 const char *definition, const char *querytree,
 								 const pg_uuid_t *view_key, bool restored,
-								 const char *const *settings, int64 max_memory);
+								 const char *const *settings, const ContinuousOptions *options);
 
 /* In the worker */
 extern List *catalog_read_views(void);

@@ -64,6 +64,18 @@ security_run_as_owner(Oid owner, bool undo_settings, SavedIdentity *saved)
 	XactReadOnly = true;
 }
 
+/*
+ * Becomes owner inside a security-restricted operation, able to write (the
+ * worker writing a view's history table as its owner); settings the
+ * owner's code changes are undone by security_restore.
+ */
+void
+security_run_as_owner_writing(Oid owner, SavedIdentity *saved)
+{
+	security_run_as_owner(owner, true, saved);
+	XactReadOnly = saved->read_only;
+}
+
 /* Becomes the catalog's owner with search_path pinned (see the file header). */
 void
 security_run_as_catalog_owner(SavedIdentity *saved)

@@ -18,6 +18,7 @@ typedef struct SavedIdentity
 	bool read_only;      /* XactReadOnly before the bracket */
 } SavedIdentity;
 
+extern void security_run_as_owner_writing(Oid owner, SavedIdentity *saved);
 extern void security_run_as_owner(Oid owner, bool undo_settings, SavedIdentity *saved);
 extern void security_run_as_catalog_owner(SavedIdentity *saved);
 extern void security_restore(const SavedIdentity *saved);

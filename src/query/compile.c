@@ -37,6 +37,7 @@
 #include "port/pg_bitutils.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 #include "utils/memutils.h"
 
 #include "query/compile.h"
@@ -96,6 +97,72 @@ is_window_call(Expr *expr)
 }
 
 /*
+ * The continuous.tumble() keys of a definition: returns how many GROUP BY
+ * keys are windows, and describes the first in *window.
+ */
+int
+compile_find_window(Query *query, WindowSpec *window)
+{
+	ListCell *lc;
+	int       n = 0;
+	int       i = 0;
+
+	memset(window, 0, sizeof(WindowSpec));
+	foreach(lc, query->groupClause)
+	{
+		SortGroupClause *sgc = lfirst_node(SortGroupClause, lc);
+		TargetEntry     *tle = get_sortgroupclause_tle(sgc, query->targetList);
+		FuncExpr        *call = (FuncExpr *) tle->expr;
+		Node            *width;
+
+		if (!is_window_call(tle->expr) || n++ > 0)
+		{
+			i++;
+			continue;
+		}
+		window->key = i++;
+		window->type = call->funcresulttype;
+		width = eval_const_expressions(NULL, copyObject(lsecond(call->args)));
+		if (IsA(width, Const) && !((Const *) width)->constisnull)
+		{
+			Const *c = (Const *) width;
+
+			if (c->consttype == INTERVALOID)
+			{
+				Interval *iv = DatumGetIntervalP(c->constvalue);
+
+				window->fixed_width = iv->month == 0;
+				window->width = iv->time + (int64) iv->day * USECS_PER_DAY;
+			}
+			else if (c->consttype == INT8OID)
+			{
+				window->fixed_width = true;
+				window->width = DatumGetInt64(c->constvalue);
+			}
+			window->fixed_width = window->fixed_width && window->width > 0;
+		}
+		/* The output column showing it: the key's own entry, if not junk. */
+		if (!tle->resjunk)
+		{
+			ListCell *lc2;
+			int       column = 0;
+
+			foreach(lc2, query->targetList)
+			{
+				TargetEntry *t = lfirst_node(TargetEntry, lc2);
+
+				if (t->resjunk)
+					continue;
+				column++;
+				if (t == tle)
+					window->column = column;
+			}
+		}
+	}
+	return n;
+}
+
+/*
  * Parses and describes a view.  Everything is allocated in a new context
  * that is a child of the current one; compile_view_free() releases it.
  */
@@ -127,6 +194,8 @@ compile_view(int32 view_id, Oid sourcerelid, const char *querytree)
 	cv->keyhashfns = palloc0(sizeof(FmgrInfo) * Max(cv->nkeys, 1));
 	cv->keyeqfns = palloc0(sizeof(FmgrInfo) * Max(cv->nkeys, 1));
 	cv->window_key = -1;
+	if (compile_find_window(cv->query, &cv->window) > 0)
+		cv->window_key = cv->window.key;
 	i = 0;
 	foreach(lc, cv->query->groupClause)
 	{
@@ -137,8 +206,6 @@ compile_view(int32 view_id, Oid sourcerelid, const char *querytree)
 
 		cv->keyexprs[i] = tle->expr;
 		cv->keycolls[i] = exprCollation((Node *) tle->expr);
-		if (cv->window_key < 0 && is_window_call(tle->expr))
-			cv->window_key = i;
 		if (!get_op_hash_functions(sgc->eqop, &lhs_hash, &rhs_hash))
 			elog(ERROR, "could not find hash function for operator %u", sgc->eqop);
 		fmgr_info(lhs_hash, &cv->keyhashfns[i]);

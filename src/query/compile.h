@@ -14,6 +14,19 @@
 
 #include "agg/aggregate.h"
 
+/*
+ * The window of a definition: its continuous.tumble() group key (see
+ * compile_find_window).
+ */
+typedef struct WindowSpec
+{
+	int   key;         /* index among the group keys */
+	int   column;      /* 1-based output column that shows it; 0: none */
+	Oid   type;        /* TIMESTAMPTZOID, TIMESTAMPOID or INT8OID */
+	bool  fixed_width; /* the width is a constant of fixed length */
+	int64 width;       /* in microseconds, or in the bigint's units */
+} WindowSpec;
+
 typedef struct CompiledView
 {
 	int32         view_id;
@@ -22,12 +35,13 @@ typedef struct CompiledView
 	MemoryContext cxt; /* owns everything below */
 
 	/* Group key: expressions over the source row, in GROUP BY order. */
-	int       nkeys;
-	Expr    **keyexprs;
-	Oid      *keycolls;
-	FmgrInfo *keyhashfns;
-	FmgrInfo *keyeqfns;
-	int       window_key; /* index of the continuous.tumble() key, or -1 */
+	int        nkeys;
+	Expr     **keyexprs;
+	Oid       *keycolls;
+	FmgrInfo  *keyhashfns;
+	FmgrInfo  *keyeqfns;
+	int        window_key; /* index of the continuous.tumble() key, or -1 */
+	WindowSpec window;     /* that key, when window_key >= 0 */
 
 	int            naggs;
 	ContinuousAgg *aggs;
@@ -73,6 +87,7 @@ typedef struct CompiledView
 
 #define COMPILE_INPUTS_ATT(cv, a) ((cv)->rows_att + 1 + (a))
 
+extern int           compile_find_window(Query *query, WindowSpec *window);
 extern CompiledView *compile_view(int32 view_id, Oid sourcerelid, const char *querytree);
 extern void          compile_view_for_apply(CompiledView *cv, TupleDesc sourcedesc);
 extern void          compile_view_for_read(CompiledView *cv);

@@ -21,6 +21,8 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/transam.h"
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_language.h"
@@ -36,6 +38,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/ruleutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "base/catalog.h"
@@ -146,6 +149,21 @@ database_views_loaded(void)
 	return store_db_get_status(MyDatabaseId, &status) && status.loaded;
 }
 
+/*
+ * Does the reader's snapshot see transaction xid, which moved closed
+ * windows into a history table, committed?  Then it reads those windows
+ * from the history table, and not from shared memory (store_view_snapshot).
+ */
+static bool
+closed_for_reader(TransactionId xid)
+{
+	Snapshot snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
+
+	if (TransactionIdIsCurrentTransactionId(xid))
+		return true;
+	return !XidInMVCCSnapshot(xid, snapshot) && TransactionIdDidCommit(xid);
+}
+
 static int
 compare_hashes(const void *a, const void *b)
 {
@@ -230,10 +248,10 @@ view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup,
 			qsort(hashes, nhashes, sizeof(uint32), compare_hashes);
 			nhashes = qunique(hashes, nhashes, sizeof(uint32), compare_hashes);
 		}
-		store_view_snapshot(MyDatabaseId, view_id, hashes, nhashes, snap);
+		store_view_snapshot(MyDatabaseId, view_id, hashes, nhashes, snap, closed_for_reader);
 	}
 	else
-		store_view_snapshot(MyDatabaseId, view_id, NULL, 0, snap);
+		store_view_snapshot(MyDatabaseId, view_id, NULL, 0, snap, closed_for_reader);
 	if (snap->state == VIEW_FAILED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

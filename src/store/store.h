@@ -48,6 +48,20 @@ typedef enum SharedViewState
 	VIEW_FAILED /* apply raised an error; no longer maintained */
 } SharedViewState;
 
+/*
+ * Closing windows, per view whose windows close (see worker/closing.c).
+ * watermark: windows that end at or before it are closed (0: none yet).
+ */
+typedef struct StoreWindows
+{
+	TimestampTz watermark;
+	uint64      closed_windows; /* moved into the history table */
+	TimestampTz last_close_time;
+	uint64      late_changes;  /* changes to closed windows, not applied */
+	uint64      late_captured; /* of those, stored in the late table */
+	uint64      retained_rows; /* history rows deleted by retain */
+} StoreWindows;
+
 typedef struct SharedView
 {
 	int32           view_id;
@@ -76,6 +90,18 @@ typedef struct SharedView
 	bool            state_restored; /* holds a checkpoint restored from a dump
 									 * (worker/restore.c); only the worker
 									 * writes it, and it outlives the worker */
+	bool            closes;         /* its windows close (lateness) */
+	StoreWindows    windows;        /* only the worker writes it */
+
+	/*
+	 * Windows being moved into the history table: the groups of windows
+	 * that start at or before closing_before, which transaction
+	 * closing_xid inserted there.  A reader whose snapshot sees that
+	 * transaction committed skips them (it reads them from history); the
+	 * worker frees them once every snapshot does (store_view_free_closed).
+	 */
+	TransactionId closing_xid;
+	int64         closing_before;
 } SharedView;
 
 typedef struct StoreDb
@@ -146,6 +172,7 @@ typedef struct StoreBatch
 	bool         ready;           /* ends the view's initialization */
 	XLogRecPtr   applied_lsn;
 	TimestampTz  commit_time;
+	uint64       late_changes; /* late changes of the transactions merged */
 	uint64       events;
 	dsa_pointer *new_blobs; /* allocated for the new group rows */
 	int          nnew_blobs;
@@ -166,6 +193,7 @@ typedef struct StoreViewHeader
 	char            error[STORE_MESSAGE_LEN];
 	XLogRecPtr      events_lost_from;
 	XLogRecPtr      events_lost_to;
+	StoreWindows    windows;
 } StoreViewHeader;
 
 /* A reader's private copy of a view's state. */
@@ -243,8 +271,10 @@ extern void        store_blob_discard(dsa_pointer blob);
 extern char       *store_blob_data(dsa_pointer blob, Size *size);
 
 /* Views (readers) */
+/* Does the reader's snapshot see transaction xid committed? */
+typedef bool (*StoreXidVisible)(TransactionId xid);
 extern void store_view_snapshot(Oid dboid, int32 view_id, const uint32 *hashes,
-								int nhashes, StoreSnapshot *snap);
+								int nhashes, StoreSnapshot *snap, StoreXidVisible visible);
 
 typedef struct StoreViewStatus
 {
@@ -262,9 +292,21 @@ typedef struct StoreViewStatus
 	uint64          backfill_rows_estimated;
 	XLogRecPtr      events_lost_from;
 	XLogRecPtr      events_lost_to;
+	bool            closes;
+	StoreWindows    windows;
+	uint64          open_windows; /* distinct windows among the groups */
 } StoreViewStatus;
 
-extern List  *store_view_statuses(Oid dboid);
+extern List *store_view_statuses(Oid dboid);
+
+/* Closing windows (worker) */
+extern int    store_view_windows_before(SharedView *view, int64 before, int64 **group_ids,
+										uint64 *nwindows, int64 *next_start);
+extern void   store_view_mark_closing(SharedView *view, TransactionId xid, int64 before,
+									  const StoreWindows *windows);
+extern void   store_view_unmark_closing(SharedView *view, const StoreWindows *windows);
+extern void   store_view_set_windows(SharedView *view, const StoreWindows *windows);
+extern void   store_view_free_closed(SharedView *view);
 extern uint64 store_db_memory_used(Oid dboid);
 
 #endif /* CONTINUOUS_STORE_H */

@@ -12,6 +12,8 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "access/transam.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 
 #include "store/store.h"
@@ -286,6 +288,7 @@ store_view_get_header(SharedView *v, StoreViewHeader *h)
 	memcpy(h->error, v->error, STORE_MESSAGE_LEN);
 	h->events_lost_from = v->events_lost_from;
 	h->events_lost_to = v->events_lost_to;
+	h->windows = v->windows;
 	LWLockRelease(&v->lock);
 }
 
@@ -303,6 +306,7 @@ store_view_set_header(SharedView *v, const StoreViewHeader *h)
 	memcpy(v->error, h->error, STORE_MESSAGE_LEN);
 	v->events_lost_from = h->events_lost_from;
 	v->events_lost_to = h->events_lost_to;
+	v->windows = h->windows;
 	LWLockRelease(&v->lock);
 }
 
@@ -790,6 +794,7 @@ store_publish_changes(SharedView *v, StoreBatch *batch)
 	if (batch->commit_time != 0)
 		v->applied_commit_time = batch->commit_time;
 	v->events_applied += batch->events;
+	v->windows.late_changes += batch->late_changes;
 	if (batch->ready && v->state == VIEW_INITIALIZING)
 		v->state = VIEW_READY;
 	LWLockRelease(&v->lock);
@@ -811,14 +816,18 @@ copy_group_tuple(SharedGroup *g)
  * Copies a view's groups into the current memory context, holding the
  * view's lock shared only while copying: all of them, or with hashes given
  * only those whose key hashes to one of them (distinct hashes: a superset of
- * the groups with those keys, which the caller picks out).
+ * the groups with those keys, which the caller picks out).  Groups of
+ * windows being closed are left out when the caller sees (visible) the
+ * transaction that put them in the history table.
  */
 void
 store_view_snapshot(Oid dboid, int32 view_id, const uint32 *hashes, int nhashes,
-					StoreSnapshot *snap)
+					StoreSnapshot *snap, StoreXidVisible visible)
 {
 	StoreDb    *db;
 	SharedView *v = NULL;
+	bool        skip_closed;
+	int64       closed_before = 0;
 
 	memset(snap, 0, sizeof(StoreSnapshot));
 	snap->taken = true;
@@ -847,6 +856,10 @@ store_view_snapshot(Oid dboid, int32 view_id, const uint32 *hashes, int nhashes,
 		LWLockRelease(&v->lock);
 		return;
 	}
+	skip_closed = TransactionIdIsValid(v->closing_xid) && visible(v->closing_xid);
+	if (skip_closed)
+		closed_before = v->closing_before;
+#define CLOSED(g) (skip_closed && (g)->has_window && (g)->window_start <= closed_before)
 	if (hashes != NULL)
 	{
 		/* The groups with these hashes: in one bucket's chain each. */
@@ -861,7 +874,7 @@ store_view_snapshot(Oid dboid, int32 view_id, const uint32 *hashes, int nhashes,
 			for (g = store_group_first(v, hashes[h], &dp); g != NULL;
 				 g = store_group_next(g, hashes[h], &dp))
 			{
-				if (g->empty)
+				if (g->empty || CLOSED(g))
 					continue;
 				if (snap->ngroups == room)
 				{
@@ -885,14 +898,178 @@ store_view_snapshot(Oid dboid, int32 view_id, const uint32 *hashes, int nhashes,
 				{
 					SharedGroup *g = dsa_get_address(store_dsa, dp);
 
-					if (!g->empty)
+					if (!g->empty && !CLOSED(g))
 						snap->tuples[snap->ngroups++] = copy_group_tuple(g);
 					dp = g->next;
 				}
 			}
 		}
 	}
+#undef CLOSED
 	LWLockRelease(&v->lock);
+}
+
+/* The number of distinct windows among a view's groups.  View lock held. */
+static uint64
+count_windows(SharedView *v)
+{
+	HTAB        *seen;
+	HASHCTL      ctl;
+	dsa_pointer *buckets;
+	uint64       n;
+
+	if (!DsaPointerIsValid(v->buckets))
+		return 0;
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(int64);
+	ctl.hcxt = CurrentMemoryContext;
+	seen = hash_create("continuous windows", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	buckets = dsa_get_address(store_dsa, v->buckets);
+	for (uint32 b = 0; b < v->nbuckets; b++)
+		for (dsa_pointer dp = buckets[b]; DsaPointerIsValid(dp);)
+		{
+			SharedGroup *g = dsa_get_address(store_dsa, dp);
+
+			if (g->has_window && !g->empty &&
+				!(TransactionIdIsValid(v->closing_xid) && g->window_start <= v->closing_before))
+				(void) hash_search(seen, &g->window_start, HASH_ENTER, NULL);
+			dp = g->next;
+		}
+	n = hash_get_num_entries(seen);
+	hash_destroy(seen);
+	return n;
+}
+
+/*
+ * The groups of windows that start at or before "before" (worker, to close
+ * them): their group ids into *group_ids (palloc'd; empty groups too, which
+ * the checkpoint may hold), the number of distinct windows among the
+ * non-empty ones into *nwindows, and the least window start of the other
+ * groups into *next_start (PG_INT64_MAX if none).  Returns the number of
+ * groups.
+ */
+int
+store_view_windows_before(SharedView *v, int64 before, int64 **group_ids, uint64 *nwindows,
+						  int64 *next_start)
+{
+	dsa_pointer *buckets;
+	int          n = 0;
+	int          room = 64;
+	HTAB        *seen;
+	HASHCTL      ctl;
+
+	Assert(store_am_worker());
+	*group_ids = palloc(sizeof(int64) * room);
+	*nwindows = 0;
+	*next_start = PG_INT64_MAX;
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(int64);
+	ctl.hcxt = CurrentMemoryContext;
+	seen = hash_create("continuous closing windows", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	LWLockAcquire(&v->lock, LW_SHARED);
+	buckets = DsaPointerIsValid(v->buckets) ? dsa_get_address(store_dsa, v->buckets) : NULL;
+	for (uint32 b = 0; buckets && b < v->nbuckets; b++)
+		for (dsa_pointer dp = buckets[b]; DsaPointerIsValid(dp);)
+		{
+			SharedGroup *g = dsa_get_address(store_dsa, dp);
+
+			dp = g->next;
+			if (!g->has_window)
+				continue;
+			if (g->window_start > before)
+			{
+				if (!g->empty)
+					*next_start = Min(*next_start, g->window_start);
+				continue;
+			}
+			if (n == room)
+			{
+				room *= 2;
+				*group_ids = repalloc(*group_ids, sizeof(int64) * room);
+			}
+			(*group_ids)[n++] = g->group_id;
+			if (!g->empty)
+				(void) hash_search(seen, &g->window_start, HASH_ENTER, NULL);
+		}
+	LWLockRelease(&v->lock);
+	*nwindows = hash_get_num_entries(seen);
+	hash_destroy(seen);
+	return n;
+}
+
+/*
+ * Marks the windows that start at or before "before" as moved into the
+ * history table by transaction xid (worker, in that transaction), and
+ * records the close in the view's figures.
+ */
+void
+store_view_mark_closing(SharedView *v, TransactionId xid, int64 before, const StoreWindows *windows)
+{
+	Assert(store_am_worker() && !TransactionIdIsValid(v->closing_xid));
+	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
+	v->closing_xid = xid;
+	v->closing_before = before;
+	v->windows = *windows;
+	LWLockRelease(&v->lock);
+}
+
+/* Sets the figures of closing windows (worker). */
+void
+store_view_set_windows(SharedView *v, const StoreWindows *windows)
+{
+	Assert(store_am_worker());
+	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
+	v->windows = *windows;
+	LWLockRelease(&v->lock);
+}
+
+/* Forgets a mark whose transaction did not commit: the windows stay open. */
+void
+store_view_unmark_closing(SharedView *v, const StoreWindows *windows)
+{
+	Assert(store_am_worker());
+	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
+	v->closing_xid = InvalidTransactionId;
+	v->windows = *windows;
+	LWLockRelease(&v->lock);
+}
+
+/*
+ * Frees the groups of the windows a committed transaction moved into the
+ * history table (worker, once no snapshot can still need them).
+ */
+void
+store_view_free_closed(SharedView *v)
+{
+	dsa_pointer *buckets;
+
+	Assert(store_am_worker());
+	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
+	buckets = DsaPointerIsValid(v->buckets) ? dsa_get_address(store_dsa, v->buckets) : NULL;
+	for (uint32 b = 0; buckets && b < v->nbuckets; b++)
+	{
+		dsa_pointer *link = &buckets[b];
+
+		while (DsaPointerIsValid(*link))
+		{
+			dsa_pointer  dp = *link;
+			SharedGroup *g = dsa_get_address(store_dsa, dp);
+
+			if (g->has_window && g->window_start <= v->closing_before)
+			{
+				*link = g->next;
+				v->ngroups--;
+				v->nempty -= g->empty;
+				v->memory_bytes -= SHARED_GROUP_HEADER_SIZE + g->capacity;
+				dsa_free(store_dsa, dp);
+			}
+			else
+				link = &g->next;
+		}
+	}
+	v->closing_xid = InvalidTransactionId;
+	LWLockRelease(&v->lock);
+	store_note_room_made();
 }
 
 /* Status of every view of a database, as a List of StoreViewStatus. */
@@ -926,6 +1103,9 @@ store_view_statuses(Oid dboid)
 		s->backfill_rows_estimated = v->backfill_rows_estimated;
 		s->events_lost_from = v->events_lost_from;
 		s->events_lost_to = v->events_lost_to;
+		s->closes = v->closes;
+		s->windows = v->windows;
+		s->open_windows = v->closes ? count_windows(v) : 0;
 		LWLockRelease(&v->lock);
 		result = lappend(result, s);
 		dp = v->next;

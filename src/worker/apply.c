@@ -55,10 +55,15 @@
 #include "agg/aggregate.h"
 #include "agg/multiset.h"
 #include "worker/apply.h"
+#include "worker/closing.h"
 #include "worker/registry.h"
 
 /* The end of the transaction being applied (apply_begin_transaction). */
 static XLogRecPtr current_end_lsn = InvalidXLogRecPtr;
+/* Its commit time: which changes are late (closing.c). */
+static TimestampTz current_commit_time = 0;
+/* The kind of change being applied, for captured late changes. */
+static const char *current_kind = "insert";
 
 /* Rows applied since the last merge, over all views (apply_pending_events). */
 static uint64 pending_events = 0;
@@ -80,9 +85,10 @@ static int64      position_ordinal = 0;
  * that merged it already (skip_until) ignore its changes.
  */
 void
-apply_begin_transaction(XLogRecPtr end_lsn)
+apply_begin_transaction(XLogRecPtr end_lsn, TimestampTz commit_time)
 {
 	current_end_lsn = end_lsn;
+	current_commit_time = commit_time;
 	registry_forget_settings();
 }
 
@@ -243,6 +249,21 @@ apply_row(ApplyView *av, HeapTuple tuple, int sign)
 	{
 		for (int i = 0; i < cv->nkeys; i++)
 			buf[i] = ExecEvalExpr(cv->keystates[i], econtext, &nullbuf[i]);
+		/* A change to a closed window is late: counted, maybe kept, not applied. */
+		if (av->options.lateness > 0 && !av->backfilling && cv->window_key >= 0 &&
+			!nullbuf[cv->window_key] &&
+			closing_is_late(av, DatumGetInt64(buf[cv->window_key]), current_commit_time))
+		{
+			int64 window_start = DatumGetInt64(buf[cv->window_key]);
+
+			av->pending_late++;
+			if (av->options.capture_late)
+				closing_capture(av, tuple, current_kind, window_start, current_commit_time);
+			MemoryContextSwitchTo(old);
+			ResetExprContext(econtext);
+			ExecClearTuple(cv->sourceslot);
+			return;
+		}
 		hash = compile_hash_key(cv, NULL, buf, nullbuf);
 		g = delta_find_or_create(av, hash, buf, nullbuf);
 
@@ -445,9 +466,12 @@ apply_update_or_delete(List *targets, Relation relation, bool is_update,
 		return;
 	}
 	PushActiveSnapshot(GetTransactionSnapshot());
+	current_kind = is_update ? "update: old row" : "delete";
 	apply_to_targets(targets, oldtuple, -1);
+	current_kind = "update: new row";
 	if (is_update && newtuple)
 		apply_to_targets(targets, update_new_row(relation, newtuple, oldtuple), 1);
+	current_kind = "insert";
 	PopActiveSnapshot();
 }
 

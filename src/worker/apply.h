@@ -14,7 +14,7 @@
 
 #include "worker/registry.h"
 
-extern void   apply_begin_transaction(XLogRecPtr end_lsn);
+extern void   apply_begin_transaction(XLogRecPtr end_lsn, TimestampTz commit_time);
 extern void   apply_set_position(XLogRecPtr lsn);
 extern void   apply_next_position(void);
 extern void   apply_row(ApplyView *av, HeapTuple tuple, int sign);

@@ -47,6 +47,7 @@
 #include "base/security.h"
 #include "store/keptinputs.h"
 #include "worker/checkpoint.h"
+#include "worker/closing.h"
 #include "worker/merge.h"
 #include "worker/registry.h"
 
@@ -150,13 +151,21 @@ checkpoint_read_views(void)
 
 	SPI_connect();
 	nest_level = security_pin_search_path();
-	if (SPI_execute(catalog_has_view_keys()
+	if (SPI_execute(catalog_has_memory_caps()
 						? "SELECT view_id, state, applied_lsn, applied_commit_time, events_applied, "
 						  "next_group_id, stale_reason, error, events_lost_from, events_lost_to, "
-						  "restored_at IS NOT NULL FROM continuous.checkpoint_view ORDER BY view_id"
+						  "restored_at IS NOT NULL, watermark, closed_windows, last_close_time, "
+						  "late_changes, late_captured, retained_rows "
+						  "FROM continuous.checkpoint_view ORDER BY view_id"
+					: catalog_has_view_keys()
+						? "SELECT view_id, state, applied_lsn, applied_commit_time, events_applied, "
+						  "next_group_id, stale_reason, error, events_lost_from, events_lost_to, "
+						  "restored_at IS NOT NULL, NULL::timestamptz, 0::bigint, NULL::timestamptz, 0::bigint, 0::bigint, 0::bigint "
+						  "FROM continuous.checkpoint_view ORDER BY view_id"
 						: "SELECT view_id, state, applied_lsn, applied_commit_time, events_applied, "
 						  "next_group_id, stale_reason, error, events_lost_from, events_lost_to, "
-						  "false FROM continuous.checkpoint_view ORDER BY view_id",
+						  "false, NULL::timestamptz, 0::bigint, NULL::timestamptz, 0::bigint, 0::bigint, 0::bigint "
+						  "FROM continuous.checkpoint_view ORDER BY view_id",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read continuous.checkpoint_view");
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -182,6 +191,14 @@ checkpoint_read_views(void)
 		h->events_lost_from = get_lsn(tup, desc, 9);
 		h->events_lost_to = get_lsn(tup, desc, 10);
 		cv->state_restored = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
+		d = SPI_getbinval(tup, desc, 12, &isnull);
+		h->windows.watermark = isnull ? 0 : DatumGetTimestampTz(d);
+		h->windows.closed_windows = (uint64) DatumGetInt64(SPI_getbinval(tup, desc, 13, &isnull));
+		d = SPI_getbinval(tup, desc, 14, &isnull);
+		h->windows.last_close_time = isnull ? 0 : DatumGetTimestampTz(d);
+		h->windows.late_changes = (uint64) DatumGetInt64(SPI_getbinval(tup, desc, 15, &isnull));
+		h->windows.late_captured = (uint64) DatumGetInt64(SPI_getbinval(tup, desc, 16, &isnull));
+		h->windows.retained_rows = (uint64) DatumGetInt64(SPI_getbinval(tup, desc, 17, &isnull));
 		{
 			MemoryContext spicxt = MemoryContextSwitchTo(outer);
 
@@ -580,6 +597,7 @@ checkpoint_take(XLogRecPtr lsn)
 		{
 			checkpoint_write_view(av->view_id, keyed ? &av->view_key : NULL, &header, cleared, n, ids,
 								  tuples);
+			closing_checkpoint_view(av);
 			written[nwritten].av = av;
 			written[nwritten].groups = groups;
 			written[nwritten].ngroups = n;
@@ -598,6 +616,7 @@ checkpoint_take(XLogRecPtr lsn)
 					 "(SELECT FROM continuous.view_catalog c WHERE c.view_key = r.view_key)",
 					 0, NULL, NULL, NULL, SPI_OK_DELETE);
 	checkpoint_end(lsn, now);
+	closing_checkpoint_done(true);
 
 	foreach(lc, views)
 		((ApplyView *) lfirst(lc))->restore_consumed = false;

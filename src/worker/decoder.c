@@ -63,7 +63,7 @@ continuous_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool i
 static void
 continuous_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
-	apply_begin_transaction(txn->end_lsn);
+	apply_begin_transaction(txn->end_lsn, txn->xact_time.commit_time);
 }
 
 /* A view created (catalog insert) or dropped (catalog delete). */

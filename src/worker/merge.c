@@ -31,6 +31,7 @@
 #include "base/guc.h"
 #include "store/keptinputs.h"
 #include "worker/apply.h"
+#include "worker/closing.h"
 #include "worker/merge.h"
 #include "worker/registry.h"
 
@@ -279,7 +280,7 @@ merge_view(StoreDb *db, ApplyView *av)
 
 	if (av->disabled || (av->initializing && !av->backfilling) ||
 		(av->ngroups == 0 && av->pending_lsn == InvalidXLogRecPtr && !av->reset_pending &&
-		 !av->ready_pending))
+		 !av->ready_pending && av->pending_late == 0))
 		return true;
 	if (av->shared == NULL)
 	{
@@ -409,6 +410,7 @@ merge_view(StoreDb *db, ApplyView *av)
 	batch.applied_lsn = av->pending_lsn;
 	batch.commit_time = av->pending_commit_time;
 	batch.events = av->pending_events;
+	batch.late_changes = av->pending_late;
 	batch.new_blobs = merge_blobs.new_blobs;
 	batch.nnew_blobs = merge_blobs.nnew;
 	batch.old_blobs = merge_blobs.old_blobs;
@@ -422,9 +424,15 @@ merge_view(StoreDb *db, ApplyView *av)
 	if (ok)
 	{
 		if (store_publish_changes(shared, &batch))
+		{
 			merge_note_dirty_groups(av, &batch);
+			for (int i = 0; i < batch.nchanges; i++)
+				if (batch.changes[i].has_window && !batch.changes[i].empty)
+					closing_note_window(av, batch.changes[i].window_start);
+		}
 		else
 			av->disabled = true; /* dropped meanwhile */
+		av->pending_late = 0;
 		registry_reset_delta(av);
 		av->reset_pending = false;
 		av->ready_pending = false;
@@ -432,13 +440,13 @@ merge_view(StoreDb *db, ApplyView *av)
 	MemoryContextReset(merge_cxt);
 
 	/* Over its cap, the view fails alone (the caller's catch), freeing it all. */
-	if (ok && !av->disabled && av->max_memory > 0 && shared->memory_bytes > (Size) av->max_memory)
+	if (ok && !av->disabled && av->options.max_memory > 0 && shared->memory_bytes > (Size) av->options.max_memory)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("continuous view \"%s\" needs more than its max_memory of %s",
 						av->name,
 						text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty,
-																		   Int64GetDatum(av->max_memory))))),
+																		   Int64GetDatum(av->options.max_memory))))),
 				 errdetail("It holds %zu bytes of shared memory.", (Size) shared->memory_bytes),
 				 errhint("Create the view again with a larger max_memory, or with fewer groups.")));
 	return ok;

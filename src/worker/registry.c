@@ -327,7 +327,9 @@ registry_register_view(const CatalogRow *row)
 	av->datestyle = pstrdup(row->datestyle);
 	av->intervalstyle = pstrdup(row->intervalstyle);
 	av->view_key = row->view_key;
-	av->max_memory = row->max_memory;
+	av->options = row->options;
+	av->next_window = PG_INT64_MIN;
+	av->late_start = PG_INT64_MIN;
 	av->is_table = get_rel_relkind(row->sourcerelid) != RELKIND_FOREIGN_TABLE;
 	av->deltacxt = AllocSetContextCreate(registry_cxt, "continuous delta", ALLOCSET_DEFAULT_SIZES);
 	{
@@ -349,6 +351,8 @@ registry_register_view(const CatalogRow *row)
 	 */
 	av->shared = store_view_attach(registry_store_db, view_id,
 								   av->is_table ? VIEW_INITIALIZING : VIEW_READY);
+	if (av->shared && av->options.lateness > 0)
+		av->shared->closes = true; /* only the worker writes it */
 	if (av->shared == NULL || av->shared->state != VIEW_FAILED)
 		compile_error = compile_as_owner(av, row);
 	if (av->cv == NULL)

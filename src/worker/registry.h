@@ -50,29 +50,29 @@ typedef struct DeltaGroup
  */
 typedef struct ApplyView
 {
-	int32         view_id;
-	char         *name; /* for messages: see continuous_view_name */
-	Oid           viewrelid;
-	Oid           owner; /* the definition runs as this role */
-	CompiledView *cv;
-	SharedView   *shared;
-	bool          disabled;       /* failed or dropped: changes are ignored */
-	bool          uses_settings;  /* calls stable functions: see registry_use_view_settings */
-	bool          runs_user_code; /* calls functions that are not built in */
-	char         *timezone;       /* the creator's settings */
-	char         *datestyle;
-	char         *intervalstyle;
-	XLogRecPtr    skip_until;       /* transactions ending at or before: merged */
-	bool          reset_pending;    /* the next merge replaces every group */
-	bool          is_table;         /* the source is a table, not a stream */
-	bool          initializing;     /* waits for a backfill: changes are ignored */
-	bool          backfilling;      /* the backfill is merging into the view */
-	bool          ready_pending;    /* the next merge ends the backfill */
-	HTAB         *dirty;            /* shared groups changed since the last checkpoint */
-	pg_uuid_t     view_key;         /* see CatalogRow */
-	int64         max_memory;       /* see CatalogRow */
-	bool          state_restored;   /* holds a checkpoint restored from a dump (restore.c) */
-	bool          restore_consumed; /* restored rows were dealt with: the next
+	int32             view_id;
+	char             *name; /* for messages: see continuous_view_name */
+	Oid               viewrelid;
+	Oid               owner; /* the definition runs as this role */
+	CompiledView     *cv;
+	SharedView       *shared;
+	bool              disabled;       /* failed or dropped: changes are ignored */
+	bool              uses_settings;  /* calls stable functions: see registry_use_view_settings */
+	bool              runs_user_code; /* calls functions that are not built in */
+	char             *timezone;       /* the creator's settings */
+	char             *datestyle;
+	char             *intervalstyle;
+	XLogRecPtr        skip_until;       /* transactions ending at or before: merged */
+	bool              reset_pending;    /* the next merge replaces every group */
+	bool              is_table;         /* the source is a table, not a stream */
+	bool              initializing;     /* waits for a backfill: changes are ignored */
+	bool              backfilling;      /* the backfill is merging into the view */
+	bool              ready_pending;    /* the next merge ends the backfill */
+	HTAB             *dirty;            /* shared groups changed since the last checkpoint */
+	pg_uuid_t         view_key;         /* see CatalogRow */
+	ContinuousOptions options;          /* see CatalogRow */
+	bool              state_restored;   /* holds a checkpoint restored from a dump (restore.c) */
+	bool              restore_consumed; /* restored rows were dealt with: the next
 									 * checkpoint deletes them */
 
 	MemoryContext deltacxt;
@@ -85,6 +85,17 @@ typedef struct ApplyView
 
 	Datum *keybuf; /* scratch for one row's key and arguments */
 	bool  *keynullbuf;
+
+	/* Windows that close (closing.c) */
+	int64         next_window;  /* least window start among open groups:
+								 * PG_INT64_MAX none, PG_INT64_MIN unknown */
+	uint64        pending_late; /* late changes since the last merge */
+	MemoryContext capturecxt;   /* late changes to capture, until the next
+								 * checkpoint stores them (captured) */
+	List         *captured;
+	int64         late_start;    /* the last window classified, */
+	TimestampTz   late_deadline; /* and its deadline (closing_is_late) */
+	struct pg_tz *window_tz;     /* the view's TimeZone, for timestamp windows */
 } ApplyView;
 
 /* A view that reads a relation (its source, or a partition of it). */

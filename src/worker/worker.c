@@ -85,6 +85,7 @@
 #include "store/store.h"
 #include "worker/backfill.h"
 #include "worker/checkpoint.h"
+#include "worker/closing.h"
 #include "worker/decoder.h"
 #include "worker/merge.h"
 #include "worker/registry.h"
@@ -980,7 +981,10 @@ worker_run(Oid dboid)
 				store_db_reset_starts(worker_db);
 				progress_reported = true;
 			}
-			if (checkpoint_due())
+			/* Windows close in checkpoints, by the commit clock. */
+			closing_clock_step(decoded_upto);
+			closing_free_moved();
+			if (checkpoint_due() || closing_due())
 				take_checkpoint();
 			if (!progressed && !registry_has_views() &&
 				release_slot_if_no_views(ctx, catalogrelid))

@@ -1,0 +1,101 @@
+--
+-- Windows that close: create_view's lateness, history, retain, late_events
+-- and clock, their refusals, and a window closing into its history table.
+--
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_continuous;
+RESET client_min_messages;
+SET TimeZone = 'UTC';
+CREATE SCHEMA cl;
+SELECT continuous.create_stream('cl.clicks', 'url text, ts timestamptz, latency_ms int');
+CREATE TABLE cl.events (id int PRIMARY KEY, ts timestamp, n bigint);
+CREATE FUNCTION cl.try(statement text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE statement;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	RETURN sqlstate || ': ' || sqlerrm;
+END $$;
+
+-- Refusals: options without lateness, bad intervals and words, a
+-- definition without exactly one window shown as a column, a taken name.
+SELECT cl.try($$SELECT continuous.create_view('cl.v', 'SELECT count(*) FROM cl.clicks', history => 'h')$$);
+SELECT cl.try($$SELECT continuous.create_view('cl.v', 'SELECT count(*) FROM cl.clicks', retain => '1 day')$$);
+SELECT cl.try($$SELECT continuous.create_view('cl.v', 'SELECT count(*) FROM cl.clicks', late_events => 'capture')$$);
+SELECT cl.try($$SELECT continuous.create_view('cl.v', 'SELECT count(*) FROM cl.clicks', clock => 'commit')$$);
+SELECT cl.try($$SELECT continuous.create_view('cl.v', 'SELECT count(*) FROM cl.clicks', idle_timeout => '1 s')$$);
+SELECT cl.try($$SELECT continuous.create_view('cl.v',
+	'SELECT continuous.tumble(ts, ''1 minute'') AS m, count(*) FROM cl.clicks GROUP BY m', lateness => '0 s')$$);
+SELECT cl.try($$SELECT continuous.create_view('cl.v',
+	'SELECT continuous.tumble(ts, ''1 minute'') AS m, count(*) FROM cl.clicks GROUP BY m', lateness => '-5 s')$$);
+SELECT cl.try($$SELECT continuous.create_view('cl.v',
+	'SELECT continuous.tumble(ts, ''1 minute'') AS m, count(*) FROM cl.clicks GROUP BY m', lateness => '1 month')$$);
+SELECT cl.try($$SELECT continuous.create_view('cl.v',
+	'SELECT continuous.tumble(ts, ''1 minute'') AS m, count(*) FROM cl.clicks GROUP BY m', lateness => '5 s', retain => '0 s')$$);
+SELECT cl.try($$SELECT continuous.create_view('cl.v',
+	'SELECT continuous.tumble(ts, ''1 minute'') AS m, count(*) FROM cl.clicks GROUP BY m', lateness => '5 s', late_events => 'keep')$$);
+SELECT cl.try($$SELECT continuous.create_view('cl.v',
+	'SELECT continuous.tumble(ts, ''1 minute'') AS m, count(*) FROM cl.clicks GROUP BY m', lateness => '5 s', clock => 'wall')$$);
+SELECT cl.try($$SELECT continuous.create_view('cl.v',
+	'SELECT continuous.tumble(ts, ''1 minute'') AS m, count(*) FROM cl.clicks GROUP BY m', lateness => '5 s', clock => 'event')$$);
+SELECT cl.try($$SELECT continuous.create_view('cl.v',
+	'SELECT continuous.tumble(ts, ''1 minute'') AS m, count(*) FROM cl.clicks GROUP BY m', lateness => '5 s', idle_timeout => '1 min')$$);
+SELECT cl.try($$SELECT continuous.create_view('cl.v', 'SELECT url, count(*) FROM cl.clicks GROUP BY url', lateness => '5 s')$$);
+SELECT cl.try($$SELECT continuous.create_view('cl.v',
+	'SELECT continuous.tumble(ts, ''1 minute'') AS m, continuous.tumble(ts, ''1 hour'') AS h, count(*) FROM cl.clicks GROUP BY m, h',
+	lateness => '5 s')$$);
+SELECT cl.try($$SELECT continuous.create_view('cl.v',
+	'SELECT url, count(*) FROM cl.clicks GROUP BY url, continuous.tumble(ts, ''1 minute'')', lateness => '5 s')$$);
+SELECT cl.try($$SELECT continuous.create_view('cl.v',
+	'SELECT continuous.tumble(latency_ms::bigint, 10) AS b, count(*) FROM cl.clicks GROUP BY b', lateness => '5 s')$$);
+CREATE TABLE cl.taken (x int);
+SELECT cl.try($$SELECT continuous.create_view('cl.v',
+	'SELECT continuous.tumble(ts, ''1 minute'') AS m, count(*) FROM cl.clicks GROUP BY m', lateness => '5 s', history => 'cl.taken')$$);
+CREATE TABLE cl.v_history (x int);
+SELECT cl.try($$SELECT continuous.create_view('cl.v',
+	'SELECT continuous.tumble(ts, ''1 minute'') AS m, count(*) FROM cl.clicks GROUP BY m', lateness => '5 s')$$);
+DROP TABLE cl.v_history;
+SELECT count(*) AS leftovers FROM pg_class WHERE relnamespace = 'cl'::regnamespace AND relname LIKE 'v%';
+
+-- A view whose windows close: the history table has the view's columns,
+-- is owned by the view's owner, and goes with the view.
+SELECT continuous.create_view('cl.per_second', $$
+	SELECT url, continuous.tumble(ts, '1 second') AS second, count(*) AS hits, max(latency_ms) AS max_ms
+	FROM cl.clicks GROUP BY url, second $$,
+	lateness => '1 second', late_events => 'capture', retain => '1 hour');
+SELECT name, lateness, clock, history, retain, late_events, late_table FROM continuous.views WHERE name = 'cl.per_second'::regclass;
+\d cl.per_second_history
+\d cl.per_second_late
+SELECT pg_get_viewdef('cl.per_second'::regclass) ~ 'UNION ALL' AS reads_history;
+
+-- Events of this second: its window closes within seconds, without
+-- traffic; the view reads it from history then.  An event into a closed
+-- window is late: counted and captured, not applied.
+INSERT INTO cl.clicks SELECT '/' || (i % 3), clock_timestamp(), i FROM generate_series(1, 30) i;
+SELECT continuous.sync();
+SELECT sum(hits) AS open_hits FROM cl.per_second;
+DO $$
+BEGIN
+	FOR i IN 1 .. 100 LOOP
+		EXIT WHEN (SELECT closed_windows FROM continuous.views WHERE name = 'cl.per_second'::regclass) > 0;
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+END $$;
+SELECT closed_windows > 0 AS closed, late_changes FROM continuous.views WHERE name = 'cl.per_second'::regclass;
+SELECT sum(hits) AS history_hits FROM cl.per_second_history;
+SELECT sum(hits) AS view_hits, count(*) AS view_rows FROM cl.per_second;
+INSERT INTO cl.clicks VALUES ('/late', (SELECT min(second) FROM cl.per_second_history), 7);
+SELECT continuous.sync();
+SELECT continuous.checkpoint() IS NOT NULL AS checkpointed;
+SELECT late_changes, late_captured FROM continuous.views WHERE name = 'cl.per_second'::regclass;
+SELECT url, latency_ms, change, window_start = (SELECT min(second) FROM cl.per_second_history) AS right_window,
+	   watermark < commit_time AS watermark_before FROM cl.per_second_late;
+SELECT count(*) FROM cl.per_second WHERE url = '/late';
+
+-- DROP VIEW takes the history and late tables with it.
+SELECT continuous.drop_view('cl.per_second');
+SELECT to_regclass('cl.per_second_history') AS history, to_regclass('cl.per_second_late') AS late;
+
+SET client_min_messages = warning;
+DROP SCHEMA cl CASCADE;
+RESET client_min_messages;

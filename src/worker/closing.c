@@ -1,0 +1,668 @@
+/*-------------------------------------------------------------------------
+ * closing.c
+ *	  Windows that close: the commit clock, late changes, and the move of
+ *	  closed windows from shared memory into the view's history table.
+ *	  Worker only.
+ *
+ * A view created with lateness groups by one window, continuous.tumble(ts,
+ * width), shown as one of its columns.  The window [start, start + width)
+ * closes at its deadline, end + lateness, by the commit clock: the commit
+ * time of the transactions the worker applies.
+ *
+ * The clock.  Commit timestamps are not in WAL order: a committer takes its
+ * timestamp, then inserts its commit record.  But it takes it after marking
+ * itself as delaying checkpoints (DELAY_CHKPT_START), and clears the mark
+ * once the record is in.  So a probe (closing_clock_step) reads the time
+ * t, lists the transactions so marked, waits until none of them still is,
+ * then reads the WAL insert position: once the worker has decoded up to
+ * there, every transaction with a commit timestamp before t has been
+ * applied, and the clock moves to t less a margin (CLOCK_MARGIN_US, for a
+ * committer whose mark other processors see late).  Probes run at every
+ * pass of the worker, with or without traffic, so windows close within
+ * about a second of their deadline while sources are idle.
+ *
+ * Late changes.  A change (an event, or an inserted, updated or deleted
+ * row) whose transaction commits at or after its window's deadline is late
+ * (closing_is_late): it is counted, with late_events => 'capture' kept for
+ * the late table, and never applied.  That depends on the WAL only, so
+ * replaying the same WAL after a crash classifies the same changes as late.
+ * A change that commits before the deadline is applied before the window
+ * closes: the clock guarantees it.
+ *
+ * Closing.  Due windows close in the worker's checkpoint transaction
+ * (closing_checkpoint_view): their final rows, read through
+ * continuous.read_view() as the view's owner, go into the history table,
+ * their groups leave the checkpoint, and the shared groups are marked as
+ * moved by that transaction.  A reader whose snapshot sees it committed
+ * skips them, one that does not reads them (store_view_snapshot), so a
+ * window is read once, from memory or from history.  Once every snapshot
+ * sees the transaction, the worker frees the groups (closing_free_moved).
+ * A crash before the commit leaves the windows open; after it, they are in
+ * history and not in the checkpoint: each closed window is in history
+ * exactly once.  Captured late changes and history rows past retain are
+ * written and deleted in the same transaction.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xlog_internal.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "pgtime.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "base/security.h"
+#include "worker/closing.h"
+#include "worker/registry.h"
+
+/* See the header comment. */
+#define CLOCK_MARGIN_US 100000
+
+static struct
+{
+	bool                  active;
+	TimestampTz           started;
+	VirtualTransactionId *vxids; /* in TopMemoryContext */
+	int                   nvxids;
+	XLogRecPtr            wait_lsn; /* valid once the committers are done */
+} probe;
+
+/* Every transaction that commits before it has been applied. */
+static TimestampTz clock_time = 0;
+
+/* A late change kept for the late table until the next checkpoint. */
+typedef struct CapturedChange
+{
+	HeapTuple   row; /* the source row, of the source's descriptor */
+	const char *kind;
+	TimestampTz commit_time;
+	int64       window_start;
+	TimestampTz watermark;
+} CapturedChange;
+
+/* What the checkpoint under way did to one view (closing_checkpoint_done). */
+typedef struct PendingClose
+{
+	ApplyView   *av;
+	StoreWindows before; /* the figures before */
+	StoreWindows after;  /* and once it commits */
+	bool         marked; /* it marked windows as moved */
+	int          ncaptured;
+} PendingClose;
+
+static List *pending = NIL; /* of PendingClose, in TopMemoryContext */
+
+/*
+ * One step of the commit clock's probe (see the header); decoded_upto: the
+ * worker has applied every transaction whose commit record ends before it.
+ */
+void
+closing_clock_step(XLogRecPtr decoded_upto)
+{
+	if (!probe.active)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		probe.started = GetCurrentTimestamp();
+		probe.vxids = GetVirtualXIDsDelayingChkpt(&probe.nvxids, DELAY_CHKPT_START);
+		MemoryContextSwitchTo(old);
+		probe.wait_lsn = InvalidXLogRecPtr;
+		probe.active = true;
+	}
+	if (XLogRecPtrIsInvalid(probe.wait_lsn))
+	{
+		uint32 offset;
+
+		if (probe.nvxids > 0 &&
+			HaveVirtualXIDsDelayingChkpt(probe.vxids, probe.nvxids, DELAY_CHKPT_START))
+			return;
+		probe.wait_lsn = GetXLogInsertRecPtr();
+		/* Right after a page header: the last record ended at the page's start. */
+		offset = probe.wait_lsn % XLOG_BLCKSZ;
+		if (offset == (XLogSegmentOffset(probe.wait_lsn, wal_segment_size) < XLOG_BLCKSZ
+						   ? SizeOfXLogLongPHD
+						   : SizeOfXLogShortPHD))
+			probe.wait_lsn -= offset;
+	}
+	if (decoded_upto < probe.wait_lsn)
+		return;
+	clock_time = Max(clock_time, probe.started - CLOCK_MARGIN_US);
+	pfree(probe.vxids);
+	probe.vxids = NULL;
+	probe.active = false;
+}
+
+/* The commit clock: every transaction that commits before it is applied. */
+TimestampTz
+closing_clock(void)
+{
+	return clock_time;
+}
+
+/* Does av close windows now? */
+static bool
+closes(ApplyView *av)
+{
+	return av->options.lateness > 0 && av->shared && av->cv && !av->disabled &&
+		   !av->initializing && av->shared->state == VIEW_READY && av->cv->window_key >= 0;
+}
+
+/*
+ * A time of av's window type (timestamptz, or timestamp in the view's
+ * TimeZone) as timestamptz, and back.  The time zone is the view's own,
+ * looked up once in a transaction.
+ */
+static bool
+knows_time_zone(ApplyView *av)
+{
+	return av->cv->window.type == TIMESTAMPTZOID || av->window_tz != NULL;
+}
+
+static void
+learn_time_zone(ApplyView *av)
+{
+	if (knows_time_zone(av))
+		return;
+	Assert(IsTransactionState());
+	registry_use_view_settings(av);
+	av->window_tz = session_timezone;
+}
+
+static pg_noinline TimestampTz
+to_timestamptz(ApplyView *av, int64 t)
+{
+	pg_tz      *saved = session_timezone;
+	TimestampTz result;
+
+	if (av->cv->window.type == TIMESTAMPTZOID || TIMESTAMP_NOT_FINITE(t))
+		return t;
+	session_timezone = av->window_tz;
+	PG_TRY();
+	{
+		result = DatumGetTimestampTz(DirectFunctionCall1(timestamp_timestamptz, TimestampGetDatum(t)));
+	}
+	PG_FINALLY();
+	{
+		session_timezone = saved;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+static pg_noinline int64
+from_timestamptz(ApplyView *av, TimestampTz t)
+{
+	pg_tz *saved = session_timezone;
+	int64  result;
+
+	if (av->cv->window.type == TIMESTAMPTZOID || TIMESTAMP_NOT_FINITE(t))
+		return t;
+	session_timezone = av->window_tz;
+	PG_TRY();
+	{
+		result = DatumGetTimestamp(DirectFunctionCall1(timestamptz_timestamp, TimestampTzGetDatum(t)));
+	}
+	PG_FINALLY();
+	{
+		session_timezone = saved;
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/* When the window that starts at start closes: its end plus lateness. */
+static TimestampTz
+window_deadline(ApplyView *av, int64 start)
+{
+	int64 width = av->cv->window.width;
+
+	if (start > PG_INT64_MAX - width - av->options.lateness)
+		return DT_NOEND;
+	return to_timestamptz(av, start + width) + av->options.lateness;
+}
+
+/* The last window start whose window is closed at time t. */
+static int64
+last_closed_start(ApplyView *av, TimestampTz t)
+{
+	return from_timestamptz(av, t - av->options.lateness) - av->cv->window.width;
+}
+
+/*
+ * Is a change to the window that starts at window_start, in a transaction
+ * that commits at commit_time, late?  Only the WAL decides (see header).
+ */
+bool
+closing_is_late(ApplyView *av, int64 window_start, TimestampTz commit_time)
+{
+	if (av->options.lateness <= 0 || av->cv == NULL || av->cv->window_key < 0)
+		return false;
+	learn_time_zone(av);
+	if (window_start != av->late_start)
+	{
+		av->late_deadline = window_deadline(av, window_start);
+		av->late_start = window_start;
+	}
+	return av->late_deadline <= commit_time;
+}
+
+/* Keeps a late change for the late table (late_events => 'capture'). */
+void
+closing_capture(ApplyView *av, HeapTuple tuple, const char *kind, int64 window_start,
+				TimestampTz commit_time)
+{
+	MemoryContext   old;
+	CapturedChange *c;
+
+	if (av->capturecxt == NULL)
+		av->capturecxt = AllocSetContextCreate(registry_context(), "continuous late changes",
+											   ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(av->capturecxt);
+	c = palloc(sizeof(CapturedChange));
+	c->row = heap_copytuple(tuple);
+	c->kind = kind;
+	c->commit_time = commit_time;
+	c->window_start = window_start;
+	c->watermark = commit_time - av->options.lateness;
+	av->captured = lappend(av->captured, c);
+	MemoryContextSwitchTo(old);
+}
+
+/* A window start has groups now: the least one may be due earlier. */
+void
+closing_note_window(ApplyView *av, int64 window_start)
+{
+	if (av->next_window != PG_INT64_MIN)
+		av->next_window = Min(av->next_window, window_start);
+}
+
+/*
+ * Is a window of some view due to close (or its groups' least start not
+ * known yet)?  Then the worker takes a checkpoint, which closes them.
+ */
+bool
+closing_due(void)
+{
+	ListCell *lc;
+
+	if (clock_time == 0)
+		return false;
+	foreach(lc, registry_views())
+	{
+		ApplyView *av = lfirst(lc);
+
+		if (!closes(av) || TransactionIdIsValid(av->shared->closing_xid))
+			continue;
+		if (!knows_time_zone(av) || av->next_window == PG_INT64_MIN)
+			return true;
+		if (av->next_window != PG_INT64_MAX && window_deadline(av, av->next_window) <= clock_time)
+			return true;
+	}
+	return false;
+}
+
+static char *
+qualified_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+}
+
+/* The column definition list of read_view() for av, from its history table. */
+static char *
+history_columns(Relation history, char **window_column, int window_attno)
+{
+	TupleDesc      desc = RelationGetDescr(history);
+	StringInfoData buf;
+	int            n = 0;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		appendStringInfo(&buf, "%sc%d %s", n > 0 ? ", " : "", n + 1,
+						 format_type_with_typemod(att->atttypid, att->atttypmod));
+		n++;
+		if (n == window_attno)
+			*window_column = psprintf("c%d", n);
+	}
+	return buf.data;
+}
+
+static void
+exec_or_fail(const char *sql, int nargs, Oid *argtypes, Datum *args, const char *nulls, int expected)
+{
+	int rc = SPI_execute_with_args(sql, nargs, argtypes, args, nulls, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "closing windows: statement failed (%s): %s", SPI_result_code_string(rc), sql);
+}
+
+/*
+ * The owner's part of closing av's windows, in a subtransaction: stores the
+ * captured late changes, moves the windows that start at or before "before"
+ * (if any) into the history table, and deletes history rows past retain.
+ * Returns the rows retain deleted.
+ */
+static uint64
+close_as_owner(ApplyView *av, bool move, int64 before, int64 retain_before)
+{
+	Relation  history = relation_open(av->options.history, AccessShareLock);
+	char     *window_column = NULL;
+	char     *columns = history_columns(history, &window_column, av->cv->window.column);
+	char     *hname = qualified_name(av->options.history);
+	Oid       wtype = av->cv->window.type;
+	uint64    retained = 0;
+	ListCell *lc;
+
+	relation_close(history, AccessShareLock);
+	if (window_column == NULL)
+		elog(ERROR, "the history table of continuous view \"%s\" has no column %d",
+			 av->name, av->cv->window.column);
+	if (av->captured != NIL && OidIsValid(av->options.late_table))
+	{
+		/* The late table's columns: the source's, then what made it late. */
+		TupleDesc      desc = av->cv->sourcedesc;
+		int            nargs = 0;
+		Oid           *argtypes = palloc(sizeof(Oid) * (desc->natts + 4));
+		Datum         *args = palloc(sizeof(Datum) * (desc->natts + 4));
+		char          *nulls = palloc(desc->natts + 5);
+		Datum         *values = palloc(sizeof(Datum) * desc->natts);
+		bool          *isnull = palloc(sizeof(bool) * desc->natts);
+		StringInfoData sql;
+
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "INSERT INTO %s VALUES (", qualified_name(av->options.late_table));
+		for (int i = 0; i < desc->natts; i++)
+			if (!TupleDescAttr(desc, i)->attisdropped)
+			{
+				argtypes[nargs] = TupleDescAttr(desc, i)->atttypid;
+				appendStringInfo(&sql, "$%d, ", ++nargs);
+			}
+		argtypes[nargs] = TEXTOID;
+		argtypes[nargs + 1] = TIMESTAMPTZOID;
+		argtypes[nargs + 2] = wtype;
+		argtypes[nargs + 3] = TIMESTAMPTZOID;
+		appendStringInfo(&sql, "$%d, $%d, $%d, $%d)", nargs + 1, nargs + 2, nargs + 3, nargs + 4);
+		foreach(lc, av->captured)
+		{
+			CapturedChange *c = lfirst(lc);
+			int             k = 0;
+
+			heap_deform_tuple(c->row, desc, values, isnull);
+			for (int i = 0; i < desc->natts; i++)
+				if (!TupleDescAttr(desc, i)->attisdropped)
+				{
+					args[k] = values[i];
+					nulls[k++] = isnull[i] ? 'n' : ' ';
+				}
+			args[k] = CStringGetTextDatum(c->kind);
+			args[k + 1] = TimestampTzGetDatum(c->commit_time);
+			args[k + 2] = Int64GetDatum(c->window_start);
+			args[k + 3] = TimestampTzGetDatum(c->watermark);
+			memset(nulls + k, ' ', 4);
+			nulls[k + 4] = '\0';
+			exec_or_fail(sql.data, nargs + 4, argtypes, args, nulls, SPI_OK_INSERT);
+		}
+	}
+	if (move)
+	{
+		Oid   argtypes[2] = {UUIDOID, wtype};
+		Datum args[2] = {UUIDPGetDatum(&av->view_key), Int64GetDatum(before)};
+
+		exec_or_fail(psprintf("INSERT INTO %s SELECT r.* FROM continuous.read_view($1) AS r(%s) WHERE r.%s <= $2",
+							  hname, columns, window_column),
+					 2, argtypes, args, NULL, SPI_OK_INSERT);
+	}
+	if (av->options.retain > 0)
+	{
+		Oid      argtypes[1] = {wtype};
+		Datum    args[1] = {Int64GetDatum(retain_before)};
+		Relation h = relation_open(av->options.history, AccessShareLock);
+		char    *name = NameStr(TupleDescAttr(RelationGetDescr(h), av->cv->window.column - 1)->attname);
+
+		/* The history table has the view's columns, in order (no dropped ones). */
+		name = pstrdup(name);
+		relation_close(h, AccessShareLock);
+		exec_or_fail(psprintf("DELETE FROM %s WHERE %s <= $1", hname, quote_identifier(name)),
+					 1, argtypes, args, NULL, SPI_OK_DELETE);
+		retained = SPI_processed;
+	}
+	return retained;
+}
+
+/*
+ * close_as_owner in a subtransaction, as av's owner.  An error fails av
+ * alone: returns false.
+ */
+static pg_noinline bool
+owner_part(ApplyView *av, bool move, int64 before, int64 retain_before, uint64 *retained)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		SavedIdentity saved;
+
+		security_run_as_owner_writing(av->owner, &saved);
+		*retained = close_as_owner(av, move, before, retain_before);
+		security_restore(&saved);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		registry_disable_view(av, registry_error_text(edata));
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return ok;
+}
+
+/*
+ * Closes av's due windows in the checkpoint's transaction (see the header),
+ * after the checkpoint wrote av's groups; SPI is connected, as superuser.
+ * An error in the owner's part (a trigger on the history table, say) fails
+ * av alone.
+ */
+void
+closing_checkpoint_view(ApplyView *av)
+{
+	SharedView     *v = av->shared;
+	StoreViewHeader header;
+	PendingClose   *p;
+	int64           before = PG_INT64_MIN;
+	int64           retain_before = PG_INT64_MIN;
+	int64          *ids = NULL;
+	int             n = 0;
+	uint64          nwindows = 0;
+	int64           next_start = PG_INT64_MIN;
+	bool            moving;
+	uint64          retained = 0;
+
+	if (!closes(av))
+		return;
+	learn_time_zone(av);
+	store_view_get_header(v, &header);
+	moving = clock_time != 0 && !TransactionIdIsValid(v->closing_xid);
+	if (clock_time != 0)
+	{
+		before = last_closed_start(av, clock_time);
+		if (av->options.retain > 0)
+			retain_before = last_closed_start(av, clock_time - av->options.retain);
+	}
+	if (moving)
+	{
+		n = store_view_windows_before(v, before, &ids, &nwindows, &next_start);
+		moving = n > 0;
+		if (!moving)
+			av->next_window = next_start;
+	}
+	if (!moving && av->captured == NIL && av->options.retain == 0)
+		goto record;
+
+	if (!owner_part(av, moving, before, retain_before, &retained))
+		return;
+
+record:
+	p = MemoryContextAllocZero(TopMemoryContext, sizeof(PendingClose));
+	p->av = av;
+	p->before = header.windows;
+	p->after = header.windows;
+	p->after.watermark = clock_time ? clock_time - av->options.lateness : 0;
+	p->after.late_captured += list_length(av->captured);
+	p->after.retained_rows += retained;
+	p->ncaptured = list_length(av->captured);
+	if (moving)
+	{
+		Oid    argtypes[2] = {INT4OID, INT8ARRAYOID};
+		Datum  args[2];
+		Datum *idd = palloc(sizeof(Datum) * n);
+
+		for (int i = 0; i < n; i++)
+			idd[i] = Int64GetDatum(ids[i]);
+		args[0] = Int32GetDatum(av->view_id);
+		args[1] = PointerGetDatum(construct_array(idd, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		exec_or_fail("DELETE FROM continuous.checkpoint_group WHERE view_id = $1 AND group_id = ANY ($2)",
+					 2, argtypes, args, NULL, SPI_OK_DELETE);
+		p->after.closed_windows += nwindows;
+		p->after.last_close_time = GetCurrentTimestamp();
+		store_view_mark_closing(v, GetTopTransactionId(), before, &header.windows);
+		p->marked = true;
+		av->next_window = next_start;
+	}
+	{
+		Oid   argtypes[7] = {INT4OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID};
+		Datum args[7] = {Int32GetDatum(av->view_id), TimestampTzGetDatum(p->after.watermark),
+						 Int64GetDatum((int64) p->after.closed_windows), TimestampTzGetDatum(p->after.last_close_time),
+						 Int64GetDatum((int64) p->after.late_changes), Int64GetDatum((int64) p->after.late_captured),
+						 Int64GetDatum((int64) p->after.retained_rows)};
+		char  nulls[8] = "       ";
+
+		nulls[1] = p->after.watermark ? ' ' : 'n';
+		nulls[3] = p->after.last_close_time ? ' ' : 'n';
+		exec_or_fail("UPDATE continuous.checkpoint_view SET watermark = $2, closed_windows = $3, "
+					 "last_close_time = $4, late_changes = $5, late_captured = $6, retained_rows = $7 "
+					 "WHERE view_id = $1",
+					 7, argtypes, args, nulls, SPI_OK_UPDATE);
+	}
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		pending = lappend(pending, p);
+		MemoryContextSwitchTo(old);
+	}
+	registry_forget_settings();
+}
+
+/*
+ * After the checkpoint's transaction: committed, the figures are the new
+ * ones and the captured changes are stored; else the windows stay open.
+ */
+void
+closing_checkpoint_done(bool committed)
+{
+	ListCell *lc;
+
+	foreach(lc, pending)
+	{
+		PendingClose *p = lfirst(lc);
+		ApplyView    *av = p->av;
+
+		if (av->shared == NULL)
+			continue;
+		if (committed)
+		{
+			store_view_set_windows(av->shared, &p->after);
+			if (p->ncaptured > 0)
+			{
+				/* Only those stored: none is added during a checkpoint. */
+				av->captured = NIL;
+				MemoryContextReset(av->capturecxt);
+			}
+		}
+		else if (p->marked)
+		{
+			store_view_unmark_closing(av->shared, &p->before);
+			av->next_window = PG_INT64_MIN;
+		}
+	}
+	list_free_deep(pending);
+	pending = NIL;
+}
+
+/*
+ * Frees the groups of windows moved into history once no snapshot can read
+ * them from shared memory any more: when every running snapshot sees the
+ * moving transaction committed.  A mark whose transaction did not commit
+ * (the worker failed in its checkpoint) is undone.
+ */
+void
+closing_free_moved(void)
+{
+	ListCell *lc;
+	bool      started = false;
+
+	foreach(lc, registry_views())
+	{
+		ApplyView    *av = lfirst(lc);
+		TransactionId xid;
+
+		if (av->shared == NULL || !TransactionIdIsValid(av->shared->closing_xid))
+			continue;
+		xid = av->shared->closing_xid;
+		if (TransactionIdIsInProgress(xid))
+			continue;
+		if (!TransactionIdDidCommit(xid))
+		{
+			StoreViewHeader header;
+
+			store_view_get_header(av->shared, &header);
+			store_view_unmark_closing(av->shared, &header.windows);
+			av->next_window = PG_INT64_MIN;
+			continue;
+		}
+		if (!IsTransactionState())
+		{
+			StartTransactionCommand();
+			started = true;
+		}
+		{
+			/* A user table's horizon: the snapshots of every backend. */
+			Relation      history = try_relation_open(av->options.history, AccessShareLock);
+			TransactionId horizon = GetOldestNonRemovableTransactionId(history);
+
+			if (history)
+				relation_close(history, AccessShareLock);
+			if (history == NULL || TransactionIdPrecedes(xid, horizon))
+				store_view_free_closed(av->shared);
+		}
+	}
+	if (started)
+		CommitTransactionCommand();
+}

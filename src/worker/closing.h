@@ -1,0 +1,26 @@
+/*-------------------------------------------------------------------------
+ * closing.h
+ *	  Windows that close (see closing.c).  Worker only.
+ *-------------------------------------------------------------------------
+ */
+#ifndef CONTINUOUS_CLOSING_H
+#define CONTINUOUS_CLOSING_H
+
+#include "access/htup.h"
+#include "access/xlogdefs.h"
+#include "datatype/timestamp.h"
+
+#include "worker/registry.h"
+
+extern void        closing_clock_step(XLogRecPtr decoded_upto);
+extern TimestampTz closing_clock(void);
+extern bool        closing_due(void);
+extern bool        closing_is_late(ApplyView *av, int64 window_start, TimestampTz commit_time);
+extern void        closing_capture(ApplyView *av, HeapTuple tuple, const char *kind,
+								   int64 window_start, TimestampTz commit_time);
+extern void        closing_checkpoint_view(ApplyView *av);
+extern void        closing_checkpoint_done(bool committed);
+extern void        closing_free_moved(void);
+extern void        closing_note_window(ApplyView *av, int64 window_start);
+
+#endif /* CONTINUOUS_CLOSING_H */
