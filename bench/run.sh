@@ -29,7 +29,7 @@ usage()
 	cat <<'EOF'
 usage: bash bench/run.sh [--quick] [--only LIST] [--keep]
   --quick      smaller sizes and 3 runs per figure; under two minutes
-  --only LIST  comma-separated benchmark numbers to run (1-7), e.g. --only 2,6
+  --only LIST  comma-separated benchmark numbers to run (1-9), e.g. --only 2,6
   --keep       keep the temporary directory (server, logs, generated files)
 Environment: CONTINUOUS_SKIP_INSTALL=1 skips apt-get (packages already present).
 EOF
@@ -63,6 +63,7 @@ if [ "$QUICK" = 1 ]; then
 	NEXMARK_EVENTS=500000 NEXMARK_RUNS=3
 	LATEST_EVENTS=200000 LATEST_DEVICES=100000
 	PCT_EVENTS=200000 PCT_GROUPS=1000
+	CLOSE_RATE=10000 CLOSE_GROUPS=1000 CLOSE_SECONDS=12 CLOSE_RUNS=1
 else
 	MODE=full
 	RUNS=5
@@ -75,6 +76,7 @@ else
 	NEXMARK_EVENTS=5000000 NEXMARK_RUNS=3
 	LATEST_EVENTS=1000000 LATEST_DEVICES=100000
 	PCT_EVENTS=1000000 PCT_GROUPS=1000
+	CLOSE_RATE=10000 CLOSE_GROUPS=1000 CLOSE_SECONDS=30 CLOSE_RUNS=3
 fi
 
 # Server settings for benchmarking (appended after scripts/common.sh's own,
@@ -179,6 +181,7 @@ run_one 5 bench_state
 run_one 6 bench_nexmark
 run_one 7 bench_latest
 run_one 8 bench_percentile
+run_one 9 bench_closing
 
 ELAPSED=$((SECONDS - START_SECONDS))
 mkdir -p "$BENCH_DIR/results"

@@ -263,5 +263,56 @@ ok(ContinuousCluster::wait_until($node, $db, q{SELECT retained_rows > 0 FROM con
 	'and its history row is deleted once it is older than retain');
 is($node->safe_psql($db, 'SELECT count(*) FROM kept_history'), '0', 'history is empty');
 
+# --- Dump and restore -----------------------------------------------------------
+
+# A view over a table and one over a stream whose windows closed; the dump
+# carries their history tables.  Restored, they are continuous views again
+# with their options; the backfill of the view over the table does not
+# apply again the rows of windows its history holds.
+$node->safe_psql('postgres', 'CREATE DATABASE dumped');
+$node->safe_psql('dumped', q{
+	CREATE EXTENSION pg_continuous;
+	SET TimeZone = 'UTC';
+	SELECT continuous.create_stream('ev', 'k text, ts timestamptz');
+	CREATE TABLE sales (id int, ts timestamptz, amount int);
+	INSERT INTO sales SELECT i, now() - interval '3 hours' + (i % 4) * interval '1 minute', i FROM generate_series(1, 40) i;
+});
+ok(ContinuousCluster::wait_for_worker($node, 'dumped'), 'worker of the dumped database');
+$node->safe_psql('dumped', q{
+	SELECT continuous.create_view('sales_min', $$
+		SELECT continuous.tumble(ts, '1 minute') AS m, count(*) AS n, sum(amount) AS total FROM sales GROUP BY m $$,
+		lateness => '2 seconds', retain => '1 day');
+	SELECT continuous.create_view('ev_sec', $$
+		SELECT k, continuous.tumble(ts, '1 second') AS s, count(*) AS n FROM ev GROUP BY k, s $$,
+		lateness => '1 second');
+	INSERT INTO ev SELECT 'k' || (i % 2), clock_timestamp() FROM generate_series(1, 10) i;
+});
+ok(ContinuousCluster::wait_until($node, 'dumped',
+		q{SELECT bool_and(closed_windows > 0) FROM continuous.views}, 30), 'windows of both views closed');
+$node->safe_psql('dumped', 'SELECT continuous.checkpoint()');
+my $dump = $node->basedir . '/closing.dump';
+$node->command_ok(['pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('dumped')], 'pg_dump of views whose windows close');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->command_ok(['pg_restore', '-d', $node->connstr('restored'), $dump], 'pg_restore');
+ok(ContinuousCluster::wait_for_worker($node, 'restored'), 'worker of the restored database');
+$node->safe_psql('restored', 'SELECT continuous.sync()');
+is($node->safe_psql('restored', q{SELECT string_agg(name || ' ' || lateness || ' ' || history || ' ' || coalesce(retain::text, '-'), ', ' ORDER BY name)
+	FROM continuous.views}),
+	'ev_sec 00:00:01 ev_sec_history -, sales_min 00:00:02 sales_min_history 1 day', 'the restored views keep their options');
+ok(ContinuousCluster::wait_until($node, 'restored',
+		q{SELECT bool_and(state = 'ready' AND open_windows = 0) FROM continuous.views}, 30), 'restored views ready, nothing left open');
+for my $db ('dumped', 'restored')
+{
+	ContinuousCluster::view_equals_ok($node, $db, 'sales_min',
+		q{SELECT continuous.tumble(ts, '1 minute') AS m, count(*) AS n, sum(amount) AS total FROM sales GROUP BY m}, 'm',
+		"$db: the table view equals its query");
+	is($node->safe_psql($db, q{SELECT count(*) || ' ' || count(DISTINCT m) FROM sales_min_history}), '4 4',
+		"$db: each window once in history");
+	is($node->safe_psql($db, q{SELECT sum(n) FROM ev_sec}), '10', "$db: the stream view reads its history");
+}
+$node->safe_psql('restored', q{DROP VIEW sales_min});
+is($node->safe_psql('restored', q{SELECT to_regclass('sales_min_history') IS NULL}), 't',
+	'dropping a restored view drops its history table');
+
 $node->stop;
 done_testing();

@@ -409,7 +409,8 @@ portable_definition(Query *query)
 static char *
 interval_literal(int64 usecs)
 {
-	return psprintf("'" INT64_FORMAT " microseconds'::interval", usecs);
+	return psprintf("'%d days " INT64_FORMAT " microseconds'::interval", (int) (usecs / USECS_PER_DAY),
+					usecs % USECS_PER_DAY);
 }
 
 static char *
@@ -1168,9 +1169,10 @@ continuous_on_create_view(PG_FUNCTION_ARGS)
 	{
 		bool isnull;
 
-		created = lappend_oid(created, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-																	  SPI_tuptable->tupdesc,
-																	  1, &isnull)));
+		/* CREATE OR REPLACE VIEW may list a view twice (pg_dump's loop breaking). */
+		created = list_append_unique_oid(created, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																				 SPI_tuptable->tupdesc,
+																				 1, &isnull)));
 	}
 	foreach(lc, created)
 		adopt_view(lfirst_oid(lc));

@@ -65,7 +65,8 @@ interval_datum(int64 usecs)
 {
 	Interval *iv = palloc0(sizeof(Interval));
 
-	iv->time = usecs;
+	iv->day = usecs / USECS_PER_DAY;
+	iv->time = usecs % USECS_PER_DAY;
 	return IntervalPGetDatum(iv);
 }
 

@@ -249,6 +249,15 @@ apply_row(ApplyView *av, HeapTuple tuple, int sign)
 	{
 		for (int i = 0; i < cv->nkeys; i++)
 			buf[i] = ExecEvalExpr(cv->keystates[i], econtext, &nullbuf[i]);
+		/* A backfill does not apply rows again that history holds. */
+		if (av->backfilling && av->options.lateness > 0 && cv->window_key >= 0 &&
+			!nullbuf[cv->window_key] && DatumGetInt64(buf[cv->window_key]) <= av->backfill_skip)
+		{
+			MemoryContextSwitchTo(old);
+			ResetExprContext(econtext);
+			ExecClearTuple(cv->sourceslot);
+			return;
+		}
 		/* A change to a closed window is late: counted, maybe kept, not applied. */
 		if (av->options.lateness > 0 && !av->backfilling && cv->window_key >= 0 &&
 			!nullbuf[cv->window_key] &&

@@ -34,6 +34,7 @@
 #include "base/guc.h"
 #include "worker/apply.h"
 #include "worker/backfill.h"
+#include "worker/closing.h"
 #include "worker/merge.h"
 #include "worker/registry.h"
 
@@ -137,6 +138,7 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 
 	store_view_begin_initializing(av->shared, estimate_rows(leaves));
 	registry_reset_delta(av);
+	closing_before_backfill(av);
 	av->backfilling = true;
 	av->reset_pending = true;
 	registry_forget_settings();

@@ -280,6 +280,48 @@ closing_capture(ApplyView *av, HeapTuple tuple, const char *kind, int64 window_s
 	MemoryContextSwitchTo(old);
 }
 
+static char *
+qualified_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+}
+
+/*
+ * Before a backfill of av: the windows its history table holds (a restored
+ * view's, say) are closed, and their rows are not applied again.  Sets
+ * av->backfill_skip to the last of them (PG_INT64_MIN: none).  In a
+ * transaction, as the worker.
+ */
+void
+closing_before_backfill(ApplyView *av)
+{
+	Relation      history;
+	char         *column;
+	SavedIdentity saved;
+	bool          isnull;
+	Datum         last;
+
+	av->backfill_skip = PG_INT64_MIN;
+	if (av->options.lateness <= 0 || av->cv == NULL || av->cv->window_key < 0)
+		return;
+	history = try_relation_open(av->options.history, AccessShareLock);
+	if (history == NULL)
+		return;
+	column = pstrdup(NameStr(TupleDescAttr(RelationGetDescr(history), av->cv->window.column - 1)->attname));
+	relation_close(history, AccessShareLock);
+	security_run_as_owner(av->owner, true, &saved);
+	SPI_connect();
+	if (SPI_execute(psprintf("SELECT max(%s) FROM %s", quote_identifier(column),
+							 qualified_name(av->options.history)),
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the history table of continuous view \"%s\"", av->name);
+	last = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		av->backfill_skip = DatumGetInt64(last);
+	SPI_finish();
+	security_restore(&saved);
+}
+
 /* A window start has groups now: the least one may be due earlier. */
 void
 closing_note_window(ApplyView *av, int64 window_start)
@@ -311,12 +353,6 @@ closing_due(void)
 			return true;
 	}
 	return false;
-}
-
-static char *
-qualified_name(Oid relid)
-{
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
 }
 
 /* The column definition list of read_view() for av, from its history table. */

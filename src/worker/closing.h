@@ -22,5 +22,6 @@ extern void        closing_checkpoint_view(ApplyView *av);
 extern void        closing_checkpoint_done(bool committed);
 extern void        closing_free_moved(void);
 extern void        closing_note_window(ApplyView *av, int64 window_start);
+extern void        closing_before_backfill(ApplyView *av);
 
 #endif /* CONTINUOUS_CLOSING_H */

@@ -96,6 +96,8 @@ typedef struct ApplyView
 	int64         late_start;    /* the last window classified, */
 	TimestampTz   late_deadline; /* and its deadline (closing_is_late) */
 	struct pg_tz *window_tz;     /* the view's TimeZone, for timestamp windows */
+	int64         backfill_skip; /* a backfill skips windows starting at or
+								  * before it: their rows are in history */
 } ApplyView;
 
 /* A view that reads a relation (its source, or a partition of it). */
