@@ -28,7 +28,7 @@ SQL
 CREATE TABLE IF NOT EXISTS close_log (s timestamptz, at timestamptz);
 TRUNCATE close_log;
 CREATE FUNCTION note_close() RETURNS trigger LANGUAGE plpgsql AS \$f\$
-BEGIN INSERT INTO close_log VALUES (NEW.s, clock_timestamp()); RETURN NULL; END \$f\$;
+BEGIN INSERT INTO public.close_log VALUES (NEW.s, clock_timestamp()); RETURN NULL; END \$f\$;
 CREATE TRIGGER note_close AFTER INSERT ON per_second_history FOR EACH ROW EXECUTE FUNCTION note_close();
 SQL
 	fi

@@ -527,6 +527,63 @@ sub create_views
 	return \@views;
 }
 
+# Views whose windows close (lateness), over $stream: a window over ts or
+# lt, maybe g % 3, and random aggregates.  The lateness puts the commit
+# clock at 2024-03-02 00:00 when the view is created, so the events of
+# earlier windows are late and later windows stay open, but for those that
+# close while the round runs.  The view captures its late events; its
+# oracle is the query over the oracle table less those (EXCEPT ALL), so
+# every event must be applied or captured, once, whether its window is open
+# or closed.
+sub create_closing_views
+{
+	my ($round, $count, $stream, $oracle_table) = @_;
+	my $lateness = $node->safe_psql($db, q{SELECT now() - timestamptz '2024-03-02 00:00:00+00'});
+	my @views;
+	foreach my $i (1 .. $count)
+	{
+		my %v;
+		my $window = pick("continuous.tumble(ts, '15 minutes')", "continuous.tumble(lt, '1 hour')",
+			"continuous.tumble(ts, interval '10 minutes', timestamptz '2024-03-01 00:03:00+00')");
+		my @targets = ({ sql => $window, key => 1, key_index => 0 });
+		my @group = ($window);
+		if (chance(0.5))
+		{
+			push @targets, { sql => 'g % 3', key => 1, key_index => 1 };
+			push @group, 'g % 3';
+		}
+		foreach (1 .. between(1, 3))
+		{
+			my $agg;
+			do { $agg = random_aggregate() } while ($agg->{oracle});
+			push @targets, $agg;
+		}
+		my $agg_no = 0;
+		for my $j (0 .. $#targets)
+		{
+			$targets[$j]{alias} = $targets[$j]{key} ? "gk$targets[$j]{key_index}" : 'a' . ++$agg_no;
+			$targets[$j]{pos} = $j + 1;
+		}
+		$v{targets} = \@targets;
+		$v{group}   = \@group;
+		$v{hidden}  = 0;
+		$v{where}   = chance(0.3) ? pick(@WHERES) : undef;
+		$v{name}    = "cv_${round}_$i";
+		$v{definition} = view_query(\%v, $stream, 0);
+		$v{oracle} = view_query(\%v,
+			"(SELECT $COLUMN_LIST FROM $oracle_table EXCEPT ALL SELECT $COLUMN_LIST FROM $v{name}_late) AS src", 1);
+		my $def = $v{definition};
+		$def =~ s/'/''/g;
+		my ($rc, $out, $err) = run_sql("SELECT continuous.create_view('$v{name}', '$def', lateness => '$lateness', "
+			  . "late_events => 'capture') IS NOT NULL;\n");
+		$v{created} = ($rc == 0);
+		ok($v{created}, "round $round: create $v{name}, whose windows close")
+		  or diag("seed=$seed round=$round: $v{definition}\n  stderr: $err");
+		push @views, \%v;
+	}
+	return \@views;
+}
+
 ###########################################################################
 # Rounds
 ###########################################################################
@@ -548,6 +605,7 @@ foreach my $round (1 .. $rounds)
 		  . "CREATE TABLE $late_shadow ($ORACLE_COLDEFS);\n");
 
 	my $views = create_views($round, "dv_$round", between(12, 20), $stream, $shadow);
+	push @$views, @{ create_closing_views($round, between(1, 2), $stream, $shadow) };
 
 	# Before any event: no rows, or one row for a view without GROUP BY.
 	sync_ok("round $round, empty");
@@ -561,6 +619,8 @@ foreach my $round (1 .. $rounds)
 		if ($b == int($p{batches} / 2) + 1)
 		{
 			sync_ok("round $round, halfway");
+			# Captured late events are written at the worker's checkpoints.
+			$node->safe_psql($db, 'SELECT continuous.checkpoint()');
 			check_views("round $round, halfway", $views, "round=$round");
 
 			# Views created now count only what commits after them.
@@ -581,6 +641,7 @@ foreach my $round (1 .. $rounds)
 		  . join(', ', map { "$_ $kinds{$_}" } sort keys %kinds));
 
 	sync_ok("round $round, end");
+	$node->safe_psql($db, 'SELECT continuous.checkpoint()');
 	check_views("round $round, end", [ @$views, @$late ], "round=$round");
 
 	# Dropping views and the stream frees their state; a new round starts

@@ -58,6 +58,7 @@
 #include "storage/proc.h"
 #include "storage/procarray.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -406,6 +407,9 @@ close_as_owner(ApplyView *av, bool move, int64 before, int64 retain_before)
 	ListCell *lc;
 
 	relation_close(history, AccessShareLock);
+	/* The owner's triggers on the tables see an ordinary search_path. */
+	(void) set_config_option("search_path", "\"$user\", public", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	if (window_column == NULL)
 		elog(ERROR, "the history table of continuous view \"%s\" has no column %d",
 			 av->name, av->cv->window.column);

@@ -342,6 +342,9 @@ sub value_matches
 		return $got >= $lo - $fuzz && $got <= $hi + $fuzz;
 	}
 	return 1 if $got eq $want;
+	# -0 and 0 are equal; which one min(), max() or a sort keeps depends on
+	# the order rows come in (README).
+	return 1 if is_number($got) && is_number($want) && $got == 0 && $want == 0;
 	return 0 unless $t->{float} && is_number($got) && is_number($want);
 	my $diff = abs($got - $want);
 	my $tol  = 1e-9 * (abs($got) > abs($want) ? abs($got) : abs($want));
