@@ -16,6 +16,7 @@ ALTER TABLE continuous.view_catalog
 
 -- What the worker's checkpoints record of closing, per view.
 ALTER TABLE continuous.checkpoint_view
+	ADD COLUMN closed_before bigint,		-- windows starting at or before it are closed
 	ADD COLUMN watermark timestamptz,
 	ADD COLUMN closed_windows bigint NOT NULL DEFAULT 0,
 	ADD COLUMN last_close_time timestamptz,

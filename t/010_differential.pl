@@ -396,7 +396,7 @@ sub random_plain_aggregate
 		my ($f, $args) = @{ pick(
 				[ 'string_agg', "k, ','" ], [ 'array_agg', 'g' ], [ 'array_agg', 'ts' ],
 				[ 'json_agg', 'x' ], [ 'json_object_agg', "coalesce(k, '?'), n" ],
-				[ 'array_agg', 'y' ]) };
+				[ 'array_agg', 'y' ], [ 'jsonb_agg', 'k' ], [ 'xmlagg', 'xmlelement(name v, g)' ]) };
 		my $filter = chance(0.3) ? ' FILTER (WHERE ' . pick(@FILTERS) . ')' : '';
 		return { sql => "$f($args)$filter", oracle => "$f($args ORDER BY seq)$filter" };
 	}

@@ -54,6 +54,8 @@ typedef enum SharedViewState
  */
 typedef struct StoreWindows
 {
+	bool        any_closed;    /* closed_before is set */
+	int64       closed_before; /* windows that start at or before it are closed */
 	TimestampTz watermark;
 	uint64      closed_windows; /* moved into the history table */
 	TimestampTz last_close_time;
@@ -307,6 +309,7 @@ extern void   store_view_mark_closing(SharedView *view, TransactionId xid, int64
 extern void   store_view_unmark_closing(SharedView *view, const StoreWindows *windows);
 extern void   store_view_set_windows(SharedView *view, const StoreWindows *windows);
 extern void   store_view_free_closed(SharedView *view);
+extern int    store_view_drop_closed(SharedView *view, dsa_pointer *groups, int ngroups, int64 before);
 extern uint64 store_db_memory_used(Oid dboid);
 
 #endif /* CONTINUOUS_STORE_H */

@@ -1013,6 +1013,28 @@ store_view_mark_closing(SharedView *v, TransactionId xid, int64 before, const St
 	LWLockRelease(&v->lock);
 }
 
+/*
+ * Removes from groups (worker: its dirty groups) those of windows that start
+ * at or before "before", which are closed: returns how many are left.
+ */
+int
+store_view_drop_closed(SharedView *v, dsa_pointer *groups, int ngroups, int64 before)
+{
+	int n = 0;
+
+	Assert(store_am_worker());
+	LWLockAcquire(&v->lock, LW_SHARED);
+	for (int i = 0; i < ngroups; i++)
+	{
+		SharedGroup *g = dsa_get_address(store_dsa, groups[i]);
+
+		if (!(g->has_window && g->window_start <= before))
+			groups[n++] = groups[i];
+	}
+	LWLockRelease(&v->lock);
+	return n;
+}
+
 /* Sets the figures of closing windows (worker). */
 void
 store_view_set_windows(SharedView *v, const StoreWindows *windows)

@@ -258,12 +258,26 @@ apply_row(ApplyView *av, HeapTuple tuple, int sign)
 			ExecClearTuple(cv->sourceslot);
 			return;
 		}
-		/* A change to a closed window is late: counted, maybe kept, not applied. */
+		/*
+		 * A change to a closed window is late: counted, maybe kept, not
+		 * applied.  One that is not late, to a window already in history, is
+		 * decoded again after a crash: it is there already.
+		 */
 		if (av->options.lateness > 0 && !av->backfilling && cv->window_key >= 0 &&
 			!nullbuf[cv->window_key] &&
-			closing_is_late(av, DatumGetInt64(buf[cv->window_key]), current_commit_time))
+			(closing_is_late(av, DatumGetInt64(buf[cv->window_key]), current_commit_time) ||
+			 (av->shared && av->shared->windows.any_closed &&
+			  DatumGetInt64(buf[cv->window_key]) <= av->shared->windows.closed_before)))
 		{
 			int64 window_start = DatumGetInt64(buf[cv->window_key]);
+
+			if (!closing_is_late(av, window_start, current_commit_time))
+			{
+				MemoryContextSwitchTo(old);
+				ResetExprContext(econtext);
+				ExecClearTuple(cv->sourceslot);
+				return;
+			}
 
 			av->pending_late++;
 			if (av->options.capture_late)

@@ -155,16 +155,16 @@ checkpoint_read_views(void)
 						? "SELECT view_id, state, applied_lsn, applied_commit_time, events_applied, "
 						  "next_group_id, stale_reason, error, events_lost_from, events_lost_to, "
 						  "restored_at IS NOT NULL, watermark, closed_windows, last_close_time, "
-						  "late_changes, late_captured, retained_rows "
+						  "late_changes, late_captured, retained_rows, closed_before "
 						  "FROM continuous.checkpoint_view ORDER BY view_id"
 					: catalog_has_view_keys()
 						? "SELECT view_id, state, applied_lsn, applied_commit_time, events_applied, "
 						  "next_group_id, stale_reason, error, events_lost_from, events_lost_to, "
-						  "restored_at IS NOT NULL, NULL::timestamptz, 0::bigint, NULL::timestamptz, 0::bigint, 0::bigint, 0::bigint "
+						  "restored_at IS NOT NULL, NULL::timestamptz, 0::bigint, NULL::timestamptz, 0::bigint, 0::bigint, 0::bigint, NULL::bigint "
 						  "FROM continuous.checkpoint_view ORDER BY view_id"
 						: "SELECT view_id, state, applied_lsn, applied_commit_time, events_applied, "
 						  "next_group_id, stale_reason, error, events_lost_from, events_lost_to, "
-						  "false, NULL::timestamptz, 0::bigint, NULL::timestamptz, 0::bigint, 0::bigint, 0::bigint "
+						  "false, NULL::timestamptz, 0::bigint, NULL::timestamptz, 0::bigint, 0::bigint, 0::bigint, NULL::bigint "
 						  "FROM continuous.checkpoint_view ORDER BY view_id",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read continuous.checkpoint_view");
@@ -199,6 +199,9 @@ checkpoint_read_views(void)
 		h->windows.late_changes = (uint64) DatumGetInt64(SPI_getbinval(tup, desc, 15, &isnull));
 		h->windows.late_captured = (uint64) DatumGetInt64(SPI_getbinval(tup, desc, 16, &isnull));
 		h->windows.retained_rows = (uint64) DatumGetInt64(SPI_getbinval(tup, desc, 17, &isnull));
+		d = SPI_getbinval(tup, desc, 18, &isnull);
+		h->windows.any_closed = !isnull;
+		h->windows.closed_before = isnull ? 0 : DatumGetInt64(d);
 		{
 			MemoryContext spicxt = MemoryContextSwitchTo(outer);
 
@@ -589,6 +592,9 @@ checkpoint_take(XLogRecPtr lsn)
 		hash_seq_init(&seq, av->dirty);
 		while ((dp = hash_seq_search(&seq)) != NULL)
 			groups[n++] = *dp;
+		/* Closed windows are in history, not in the checkpoint. */
+		if (av->shared->windows.any_closed)
+			n = store_view_drop_closed(av->shared, groups, n, av->shared->windows.closed_before);
 		ids = palloc(sizeof(int64) * Max(n, 1));
 		tuples = palloc(sizeof(MinimalTuple) * Max(n, 1));
 		store_view_get_header(av->shared, &header);

@@ -55,6 +55,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "pgtime.h"
+#include "replication/origin.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
 #include "utils/builtins.h"
@@ -62,6 +63,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "base/security.h"
@@ -332,6 +334,19 @@ closing_note_window(ApplyView *av, int64 window_start)
 }
 
 /*
+ * Are history rows of av past retain (or is its oldest window not known)?
+ * The time zone is known.
+ */
+static bool
+retention_due(ApplyView *av)
+{
+	if (av->options.retain <= 0 || clock_time == 0 || av->retain_oldest == PG_INT64_MAX)
+		return false;
+	return av->retain_oldest == PG_INT64_MIN ||
+		   av->retain_oldest <= last_closed_start(av, clock_time - av->options.retain);
+}
+
+/*
  * Is a window of some view due to close (or its groups' least start not
  * known yet)?  Then the worker takes a checkpoint, which closes them.
  */
@@ -348,7 +363,7 @@ closing_due(void)
 
 		if (!closes(av) || TransactionIdIsValid(av->shared->closing_xid))
 			continue;
-		if (!knows_time_zone(av) || av->next_window == PG_INT64_MIN)
+		if (!knows_time_zone(av) || av->next_window == PG_INT64_MIN || retention_due(av))
 			return true;
 		if (av->next_window != PG_INT64_MAX && window_deadline(av, av->next_window) <= clock_time)
 			return true;
@@ -389,21 +404,30 @@ exec_or_fail(const char *sql, int nargs, Oid *argtypes, Datum *args, const char 
 		elog(ERROR, "closing windows: statement failed (%s): %s", SPI_result_code_string(rc), sql);
 }
 
+/* What the owner's part of closing does (close_as_owner). */
+typedef struct OwnerPart
+{
+	bool   captured; /* store the captured late changes */
+	bool   move;     /* move the windows starting at or before before */
+	int64  before;
+	bool   retain;        /* delete history rows of windows starting at or */
+	int64  retain_before; /* before retain_before */
+	uint64 retained;      /* out: the rows it deleted */
+	int64  oldest;        /* out: the oldest window left in history */
+} OwnerPart;
+
 /*
- * The owner's part of closing av's windows, in a subtransaction: stores the
- * captured late changes, moves the windows that start at or before "before"
- * (if any) into the history table, and deletes history rows past retain.
- * Returns the rows retain deleted.
+ * The owner's part of closing av's windows, in a subtransaction (see
+ * OwnerPart).
  */
-static uint64
-close_as_owner(ApplyView *av, bool move, int64 before, int64 retain_before)
+static void
+close_as_owner(ApplyView *av, OwnerPart *part)
 {
 	Relation  history = relation_open(av->options.history, AccessShareLock);
 	char     *window_column = NULL;
 	char     *columns = history_columns(history, &window_column, av->cv->window.column);
 	char     *hname = qualified_name(av->options.history);
 	Oid       wtype = av->cv->window.type;
-	uint64    retained = 0;
 	ListCell *lc;
 
 	relation_close(history, AccessShareLock);
@@ -413,7 +437,7 @@ close_as_owner(ApplyView *av, bool move, int64 before, int64 retain_before)
 	if (window_column == NULL)
 		elog(ERROR, "the history table of continuous view \"%s\" has no column %d",
 			 av->name, av->cv->window.column);
-	if (av->captured != NIL && OidIsValid(av->options.late_table))
+	if (part->captured && av->captured != NIL && OidIsValid(av->options.late_table))
 	{
 		/* The late table's columns: the source's, then what made it late. */
 		TupleDesc      desc = av->cv->sourcedesc;
@@ -459,30 +483,34 @@ close_as_owner(ApplyView *av, bool move, int64 before, int64 retain_before)
 			exec_or_fail(sql.data, nargs + 4, argtypes, args, nulls, SPI_OK_INSERT);
 		}
 	}
-	if (move)
+	if (part->move)
 	{
 		Oid   argtypes[2] = {UUIDOID, wtype};
-		Datum args[2] = {UUIDPGetDatum(&av->view_key), Int64GetDatum(before)};
+		Datum args[2] = {UUIDPGetDatum(&av->view_key), Int64GetDatum(part->before)};
 
 		exec_or_fail(psprintf("INSERT INTO %s SELECT r.* FROM continuous.read_view($1) AS r(%s) WHERE r.%s <= $2",
 							  hname, columns, window_column),
 					 2, argtypes, args, NULL, SPI_OK_INSERT);
 	}
-	if (av->options.retain > 0)
+	if (part->retain)
 	{
-		Oid      argtypes[1] = {wtype};
-		Datum    args[1] = {Int64GetDatum(retain_before)};
-		Relation h = relation_open(av->options.history, AccessShareLock);
-		char    *name = NameStr(TupleDescAttr(RelationGetDescr(h), av->cv->window.column - 1)->attname);
+		Oid         argtypes[1] = {wtype};
+		Datum       args[1] = {Int64GetDatum(part->retain_before)};
+		Relation    h = relation_open(av->options.history, AccessShareLock);
+		const char *name = quote_identifier(
+			pstrdup(NameStr(TupleDescAttr(RelationGetDescr(h), av->cv->window.column - 1)->attname)));
+		bool  isnull;
+		Datum oldest;
 
 		/* The history table has the view's columns, in order (no dropped ones). */
-		name = pstrdup(name);
 		relation_close(h, AccessShareLock);
-		exec_or_fail(psprintf("DELETE FROM %s WHERE %s <= $1", hname, quote_identifier(name)),
+		exec_or_fail(psprintf("DELETE FROM %s WHERE %s <= $1", hname, name),
 					 1, argtypes, args, NULL, SPI_OK_DELETE);
-		retained = SPI_processed;
+		part->retained = SPI_processed;
+		exec_or_fail(psprintf("SELECT min(%s) FROM %s", name, hname), 0, NULL, NULL, NULL, SPI_OK_SELECT);
+		oldest = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		part->oldest = isnull ? PG_INT64_MAX : DatumGetInt64(oldest);
 	}
-	return retained;
 }
 
 /*
@@ -490,7 +518,7 @@ close_as_owner(ApplyView *av, bool move, int64 before, int64 retain_before)
  * alone: returns false.
  */
 static pg_noinline bool
-owner_part(ApplyView *av, bool move, int64 before, int64 retain_before, uint64 *retained)
+owner_part(ApplyView *av, OwnerPart *part)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -502,7 +530,7 @@ owner_part(ApplyView *av, bool move, int64 before, int64 retain_before, uint64 *
 		SavedIdentity saved;
 
 		security_run_as_owner_writing(av->owner, &saved);
-		*retained = close_as_owner(av, move, before, retain_before);
+		close_as_owner(av, part);
 		security_restore(&saved);
 		ReleaseCurrentSubTransaction();
 	}
@@ -524,100 +552,181 @@ owner_part(ApplyView *av, bool move, int64 before, int64 retain_before, uint64 *
 	return ok;
 }
 
+/* Records av's closing figures in its checkpoint row. */
+static void
+record_windows(ApplyView *av, const StoreWindows *w)
+{
+	Oid   argtypes[8] = {INT4OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID};
+	Datum args[8] = {Int32GetDatum(av->view_id), TimestampTzGetDatum(w->watermark),
+					 Int64GetDatum((int64) w->closed_windows), TimestampTzGetDatum(w->last_close_time),
+					 Int64GetDatum((int64) w->late_changes), Int64GetDatum((int64) w->late_captured),
+					 Int64GetDatum((int64) w->retained_rows), Int64GetDatum(w->closed_before)};
+	char  nulls[9] = "        ";
+
+	nulls[1] = w->watermark ? ' ' : 'n';
+	nulls[3] = w->last_close_time ? ' ' : 'n';
+	nulls[7] = w->any_closed ? ' ' : 'n';
+	exec_or_fail("UPDATE continuous.checkpoint_view SET watermark = $2, closed_windows = $3, "
+				 "last_close_time = $4, late_changes = $5, late_captured = $6, retained_rows = $7, "
+				 "closed_before = $8 WHERE view_id = $1",
+				 8, argtypes, args, nulls, SPI_OK_UPDATE);
+}
+
+static void
+add_pending(PendingClose *p)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	pending = lappend(pending, p);
+	MemoryContextSwitchTo(old);
+}
+
 /*
- * Closes av's due windows in the checkpoint's transaction (see the header),
- * after the checkpoint wrote av's groups; SPI is connected, as superuser.
- * An error in the owner's part (a trigger on the history table, say) fails
- * av alone.
+ * In the checkpoint's transaction, after it wrote av's groups (SPI
+ * connected, as superuser): stores av's captured late changes, deletes
+ * history rows past retain, and records the closing figures.  An error in
+ * the owner's part (a trigger on the late table, say) fails av alone.
  */
 void
 closing_checkpoint_view(ApplyView *av)
 {
-	SharedView     *v = av->shared;
 	StoreViewHeader header;
 	PendingClose   *p;
-	int64           before = PG_INT64_MIN;
-	int64           retain_before = PG_INT64_MIN;
-	int64          *ids = NULL;
-	int             n = 0;
-	uint64          nwindows = 0;
-	int64           next_start = PG_INT64_MIN;
-	bool            moving;
-	uint64          retained = 0;
+	OwnerPart       part = {.captured = true};
 
 	if (!closes(av))
 		return;
 	learn_time_zone(av);
-	store_view_get_header(v, &header);
-	moving = clock_time != 0 && !TransactionIdIsValid(v->closing_xid);
-	if (clock_time != 0)
-	{
-		before = last_closed_start(av, clock_time);
-		if (av->options.retain > 0)
-			retain_before = last_closed_start(av, clock_time - av->options.retain);
-	}
-	if (moving)
-	{
-		n = store_view_windows_before(v, before, &ids, &nwindows, &next_start);
-		moving = n > 0;
-		if (!moving)
-			av->next_window = next_start;
-	}
-	if (!moving && av->captured == NIL && av->options.retain == 0)
-		goto record;
-
-	if (!owner_part(av, moving, before, retain_before, &retained))
+	store_view_get_header(av->shared, &header);
+	if (av->captured != NIL && !owner_part(av, &part))
 		return;
-
-record:
 	p = MemoryContextAllocZero(TopMemoryContext, sizeof(PendingClose));
 	p->av = av;
 	p->before = header.windows;
 	p->after = header.windows;
-	p->after.watermark = clock_time ? clock_time - av->options.lateness : 0;
+	if (clock_time != 0)
+		p->after.watermark = clock_time - av->options.lateness;
 	p->after.late_captured += list_length(av->captured);
-	p->after.retained_rows += retained;
 	p->ncaptured = list_length(av->captured);
-	if (moving)
-	{
-		Oid    argtypes[2] = {INT4OID, INT8ARRAYOID};
-		Datum  args[2];
-		Datum *idd = palloc(sizeof(Datum) * n);
-
-		for (int i = 0; i < n; i++)
-			idd[i] = Int64GetDatum(ids[i]);
-		args[0] = Int32GetDatum(av->view_id);
-		args[1] = PointerGetDatum(construct_array(idd, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		exec_or_fail("DELETE FROM continuous.checkpoint_group WHERE view_id = $1 AND group_id = ANY ($2)",
-					 2, argtypes, args, NULL, SPI_OK_DELETE);
-		p->after.closed_windows += nwindows;
-		p->after.last_close_time = GetCurrentTimestamp();
-		store_view_mark_closing(v, GetTopTransactionId(), before, &header.windows);
-		p->marked = true;
-		av->next_window = next_start;
-	}
-	{
-		Oid   argtypes[7] = {INT4OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID};
-		Datum args[7] = {Int32GetDatum(av->view_id), TimestampTzGetDatum(p->after.watermark),
-						 Int64GetDatum((int64) p->after.closed_windows), TimestampTzGetDatum(p->after.last_close_time),
-						 Int64GetDatum((int64) p->after.late_changes), Int64GetDatum((int64) p->after.late_captured),
-						 Int64GetDatum((int64) p->after.retained_rows)};
-		char  nulls[8] = "       ";
-
-		nulls[1] = p->after.watermark ? ' ' : 'n';
-		nulls[3] = p->after.last_close_time ? ' ' : 'n';
-		exec_or_fail("UPDATE continuous.checkpoint_view SET watermark = $2, closed_windows = $3, "
-					 "last_close_time = $4, late_changes = $5, late_captured = $6, retained_rows = $7 "
-					 "WHERE view_id = $1",
-					 7, argtypes, args, nulls, SPI_OK_UPDATE);
-	}
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-		pending = lappend(pending, p);
-		MemoryContextSwitchTo(old);
-	}
+	record_windows(av, &p->after);
+	add_pending(p);
 	registry_forget_settings();
+}
+
+/*
+ * Moves the due windows of every view into their history tables, in one
+ * transaction of the worker's own (not decoded, like its checkpoints): per
+ * view, their rows into history, their groups out of the checkpoint, and
+ * the view's checkpoint row records that windows starting at or before
+ * "before" are closed, so a replay after a crash does not apply their
+ * changes again.  A view never checkpointed yet has no row to record it:
+ * it waits for the checkpoint this asks for.
+ */
+void
+closing_close_due(void)
+{
+	ListCell *lc;
+	int       nest_level;
+
+	if (clock_time == 0)
+		return;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	replorigin_session_origin = DoNotReplicateId;
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	nest_level = security_pin_search_path();
+	foreach(lc, registry_views())
+	{
+		ApplyView      *av = lfirst(lc);
+		StoreViewHeader header;
+		int64           before,
+			next_start,
+			*ids;
+		uint64        nwindows;
+		int           n;
+		PendingClose *p;
+		OwnerPart     part = {0};
+
+		if (!closes(av) || TransactionIdIsValid(av->shared->closing_xid))
+			continue;
+		learn_time_zone(av);
+		before = last_closed_start(av, clock_time);
+		n = store_view_windows_before(av->shared, before, &ids, &nwindows, &next_start);
+		av->next_window = next_start;
+		part.move = n > 0;
+		part.before = before;
+		part.retain = retention_due(av);
+		if (part.retain)
+			part.retain_before = last_closed_start(av, clock_time - av->options.retain);
+		if (!part.move && !part.retain)
+			continue;
+		store_view_get_header(av->shared, &header);
+		p = MemoryContextAllocZero(TopMemoryContext, sizeof(PendingClose));
+		p->av = av;
+		p->before = header.windows;
+		p->after = header.windows;
+		p->after.watermark = clock_time - av->options.lateness;
+		if (part.move)
+		{
+			p->after.closed_windows += nwindows;
+			p->after.last_close_time = GetCurrentTimestamp();
+			p->after.any_closed = true;
+			p->after.closed_before = before;
+		}
+		if (SPI_execute_with_args("SELECT 1 FROM continuous.checkpoint_view WHERE view_id = $1",
+								  1, (Oid[]){INT4OID}, (Datum[]){Int32GetDatum(av->view_id)}, NULL,
+								  false, 1) != SPI_OK_SELECT ||
+			SPI_processed == 0)
+		{
+			/* Try again after the checkpoint. */
+			pfree(p);
+			registry_want_checkpoint();
+			av->next_window = PG_INT64_MIN;
+			continue;
+		}
+		if (!owner_part(av, &part))
+		{
+			/* av failed. */
+			pfree(p);
+			continue;
+		}
+		if (part.retain)
+		{
+			p->after.retained_rows += part.retained;
+			av->retain_oldest = part.oldest;
+		}
+		if (part.move)
+		{
+			Oid    argtypes[2] = {INT4OID, INT8ARRAYOID};
+			Datum  args[2];
+			Datum *idd = palloc(sizeof(Datum) * n);
+
+			for (int i = 0; i < n; i++)
+				idd[i] = Int64GetDatum(ids[i]);
+			args[0] = Int32GetDatum(av->view_id);
+			args[1] = PointerGetDatum(construct_array(idd, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			exec_or_fail("DELETE FROM continuous.checkpoint_group WHERE view_id = $1 AND group_id = ANY ($2)",
+						 2, argtypes, args, NULL, SPI_OK_DELETE);
+		}
+		record_windows(av, &p->after);
+		if (part.move)
+		{
+			store_view_mark_closing(av->shared, GetTopTransactionId(), before, &header.windows);
+			p->marked = true;
+			/* The windows moved are the oldest in history now, maybe. */
+			if (av->options.retain > 0)
+				av->retain_oldest = PG_INT64_MIN;
+		}
+		add_pending(p);
+		registry_forget_settings();
+	}
+	security_unpin_search_path(nest_level);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	replorigin_session_origin = InvalidRepOriginId;
+	closing_checkpoint_done(true);
 }
 
 /*
@@ -654,6 +763,32 @@ closing_checkpoint_done(bool committed)
 	}
 	list_free_deep(pending);
 	pending = NIL;
+}
+
+/*
+ * Drops the groups of closed windows from av's dirty groups: the
+ * checkpoints never write them again, and they are about to be freed.
+ */
+static void
+forget_dirty_closed(ApplyView *av)
+{
+	HASH_SEQ_STATUS seq;
+	dsa_pointer    *dp;
+	dsa_pointer    *groups = palloc(sizeof(dsa_pointer) * Max(hash_get_num_entries(av->dirty), 1));
+	int             n = 0;
+	int             kept;
+
+	hash_seq_init(&seq, av->dirty);
+	while ((dp = hash_seq_search(&seq)) != NULL)
+		groups[n++] = *dp;
+	kept = store_view_drop_closed(av->shared, groups, n, av->shared->closing_before);
+	if (kept < n)
+	{
+		registry_reset_dirty(av);
+		for (int i = 0; i < kept; i++)
+			(void) hash_search(av->dirty, &groups[i], HASH_ENTER, NULL);
+	}
+	pfree(groups);
 }
 
 /*
@@ -700,7 +835,10 @@ closing_free_moved(void)
 			if (history)
 				relation_close(history, AccessShareLock);
 			if (history == NULL || TransactionIdPrecedes(xid, horizon))
+			{
+				forget_dirty_closed(av);
 				store_view_free_closed(av->shared);
+			}
 		}
 	}
 	if (started)

@@ -98,6 +98,8 @@ typedef struct ApplyView
 	struct pg_tz *window_tz;     /* the view's TimeZone, for timestamp windows */
 	int64         backfill_skip; /* a backfill skips windows starting at or
 								  * before it: their rows are in history */
+	int64         retain_oldest; /* the oldest window in history (retain):
+								  * PG_INT64_MIN unknown, PG_INT64_MAX none */
 } ApplyView;
 
 /* A view that reads a relation (its source, or a partition of it). */

@@ -981,10 +981,12 @@ worker_run(Oid dboid)
 				store_db_reset_starts(worker_db);
 				progress_reported = true;
 			}
-			/* Windows close in checkpoints, by the commit clock. */
+			/* Windows close by the commit clock (closing.c). */
 			closing_clock_step(decoded_upto);
 			closing_free_moved();
-			if (checkpoint_due() || closing_due())
+			if (closing_due())
+				closing_close_due();
+			if (checkpoint_due())
 				take_checkpoint();
 			if (!progressed && !registry_has_views() &&
 				release_slot_if_no_views(ctx, catalogrelid))
