@@ -29,18 +29,23 @@
  * A change that commits before the deadline is applied before the window
  * closes: the clock guarantees it.
  *
- * Closing.  Due windows close in the worker's checkpoint transaction
- * (closing_checkpoint_view): their final rows, read through
- * continuous.read_view() as the view's owner, go into the history table,
- * their groups leave the checkpoint, and the shared groups are marked as
- * moved by that transaction.  A reader whose snapshot sees it committed
- * skips them, one that does not reads them (store_view_snapshot), so a
- * window is read once, from memory or from history.  Once every snapshot
- * sees the transaction, the worker frees the groups (closing_free_moved).
- * A crash before the commit leaves the windows open; after it, they are in
- * history and not in the checkpoint: each closed window is in history
- * exactly once.  Captured late changes and history rows past retain are
- * written and deleted in the same transaction.
+ * Closing.  Due windows close in a transaction of the worker's own
+ * (closing_close_due), not decoded, like its checkpoints: their final rows,
+ * read through continuous.read_view() as the view's owner, go into the
+ * history table, their groups leave the checkpoint tables, the view's
+ * checkpoint row records that windows starting at or before a point are
+ * closed (closed_before), and the shared groups are marked as moved by
+ * that transaction.  A reader whose snapshot sees it committed skips them,
+ * one that does not reads them (store_view_snapshot), so a window is read
+ * once, from memory or from history.  Once every snapshot sees the
+ * transaction, the worker frees the groups (closing_free_moved).  A crash
+ * before the commit leaves the windows open; after it, they are in history
+ * and not in the checkpoint, and a change to them that the worker decodes
+ * again (it replays the WAL from its last checkpoint) is not applied
+ * again: each closed window is in history exactly once.  Checkpoints never
+ * write the groups of closed windows, store the captured late changes, and
+ * record the figures; retention deletes history rows in the closing
+ * transaction, when due.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
