@@ -588,6 +588,8 @@ checkpoint_take(XLogRecPtr lsn)
 			continue;
 		}
 		old = MemoryContextSwitchTo(cxt);
+		/* Captured late changes first: storing them may fail the view. */
+		closing_checkpoint_view(av);
 		groups = MemoryContextAlloc(registry_context(), sizeof(dsa_pointer) * Max(hash_get_num_entries(av->dirty), 1));
 		hash_seq_init(&seq, av->dirty);
 		while ((dp = hash_seq_search(&seq)) != NULL)
@@ -603,7 +605,7 @@ checkpoint_take(XLogRecPtr lsn)
 		{
 			checkpoint_write_view(av->view_id, keyed ? &av->view_key : NULL, &header, cleared, n, ids,
 								  tuples);
-			closing_checkpoint_view(av);
+			closing_checkpoint_record(av);
 			written[nwritten].av = av;
 			written[nwritten].groups = groups;
 			written[nwritten].ngroups = n;

@@ -245,7 +245,16 @@ window_deadline(ApplyView *av, int64 start)
 static int64
 last_closed_start(ApplyView *av, TimestampTz t)
 {
-	return from_timestamptz(av, t - av->options.lateness) - av->cv->window.width;
+	int64 start = from_timestamptz(av, t - av->options.lateness) - av->cv->window.width;
+
+	/*
+	 * Local time runs backwards at the end of daylight saving time: step back
+	 * until the window's deadline has passed (deadlines grow with starts).
+	 */
+	while (av->cv->window.type != TIMESTAMPTZOID && start > PG_INT64_MIN + av->cv->window.width &&
+		   window_deadline(av, start) > t)
+		start -= av->cv->window.width;
+	return start;
 }
 
 /*
@@ -328,6 +337,9 @@ closing_before_backfill(ApplyView *av)
 		av->backfill_skip = DatumGetInt64(last);
 	SPI_finish();
 	security_restore(&saved);
+	/* Windows closed with no rows left in history (retention) stay closed. */
+	if (av->shared && av->shared->windows.any_closed)
+		av->backfill_skip = Max(av->backfill_skip, av->shared->windows.closed_before);
 }
 
 /* A window start has groups now: the least one may be due earlier. */
@@ -559,7 +571,7 @@ owner_part(ApplyView *av, OwnerPart *part)
 
 /* Records av's closing figures in its checkpoint row. */
 static void
-record_windows(ApplyView *av, const StoreWindows *w)
+record_windows(ApplyView *av, const StoreWindows *w, bool with_late)
 {
 	Oid   argtypes[8] = {INT4OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID};
 	Datum args[8] = {Int32GetDatum(av->view_id), TimestampTzGetDatum(w->watermark),
@@ -571,10 +583,19 @@ record_windows(ApplyView *av, const StoreWindows *w)
 	nulls[1] = w->watermark ? ' ' : 'n';
 	nulls[3] = w->last_close_time ? ' ' : 'n';
 	nulls[7] = w->any_closed ? ' ' : 'n';
-	exec_or_fail("UPDATE continuous.checkpoint_view SET watermark = $2, closed_windows = $3, "
-				 "last_close_time = $4, late_changes = $5, late_captured = $6, retained_rows = $7, "
-				 "closed_before = $8 WHERE view_id = $1",
-				 8, argtypes, args, nulls, SPI_OK_UPDATE);
+	/*
+	 * Late counts go with checkpoints only: a replay from the checkpoint
+	 * counts again what came after it.
+	 */
+	if (with_late)
+		exec_or_fail("UPDATE continuous.checkpoint_view SET watermark = $2, closed_windows = $3, "
+					 "last_close_time = $4, late_changes = $5, late_captured = $6, retained_rows = $7, "
+					 "closed_before = $8 WHERE view_id = $1",
+					 8, argtypes, args, nulls, SPI_OK_UPDATE);
+	else
+		exec_or_fail("UPDATE continuous.checkpoint_view SET watermark = $2, closed_windows = $3, "
+					 "last_close_time = $4, retained_rows = $7, closed_before = $8 WHERE view_id = $1",
+					 8, argtypes, args, nulls, SPI_OK_UPDATE);
 }
 
 static void
@@ -587,10 +608,10 @@ add_pending(PendingClose *p)
 }
 
 /*
- * In the checkpoint's transaction, after it wrote av's groups (SPI
- * connected, as superuser): stores av's captured late changes, deletes
- * history rows past retain, and records the closing figures.  An error in
- * the owner's part (a trigger on the late table, say) fails av alone.
+ * In the checkpoint's transaction, before it writes av (SPI connected, as
+ * superuser): stores av's captured late changes.  An error in the owner's
+ * part (a trigger on the late table, say) fails av alone, before its
+ * groups are copied.
  */
 void
 closing_checkpoint_view(ApplyView *av)
@@ -602,9 +623,9 @@ closing_checkpoint_view(ApplyView *av)
 	if (!closes(av))
 		return;
 	learn_time_zone(av);
-	store_view_get_header(av->shared, &header);
 	if (av->captured != NIL && !owner_part(av, &part))
 		return;
+	store_view_get_header(av->shared, &header);
 	p = MemoryContextAllocZero(TopMemoryContext, sizeof(PendingClose));
 	p->av = av;
 	p->before = header.windows;
@@ -613,9 +634,26 @@ closing_checkpoint_view(ApplyView *av)
 		p->after.watermark = clock_time - av->options.lateness;
 	p->after.late_captured += list_length(av->captured);
 	p->ncaptured = list_length(av->captured);
-	record_windows(av, &p->after);
 	add_pending(p);
 	registry_forget_settings();
+}
+
+/*
+ * In the checkpoint's transaction, after it wrote av: records its closing
+ * figures (those closing_checkpoint_view computed) in its checkpoint row.
+ */
+void
+closing_checkpoint_record(ApplyView *av)
+{
+	ListCell *lc;
+
+	foreach(lc, pending)
+	{
+		PendingClose *p = lfirst(lc);
+
+		if (p->av == av && !av->disabled)
+			record_windows(av, &p->after, true);
+	}
 }
 
 /*
@@ -714,10 +752,11 @@ closing_close_due(void)
 			exec_or_fail("DELETE FROM continuous.checkpoint_group WHERE view_id = $1 AND group_id = ANY ($2)",
 						 2, argtypes, args, NULL, SPI_OK_DELETE);
 		}
-		record_windows(av, &p->after);
+		record_windows(av, &p->after, false);
 		if (part.move)
 		{
-			store_view_mark_closing(av->shared, GetTopTransactionId(), before, &header.windows);
+			/* The new figures at once: a checkpoint must not write these groups. */
+			store_view_mark_closing(av->shared, GetTopTransactionId(), before, &p->after);
 			p->marked = true;
 			/* The windows moved are the oldest in history now, maybe. */
 			if (av->options.retain > 0)

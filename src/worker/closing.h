@@ -19,6 +19,7 @@ extern bool        closing_is_late(ApplyView *av, int64 window_start, TimestampT
 extern void        closing_capture(ApplyView *av, HeapTuple tuple, const char *kind,
 								   int64 window_start, TimestampTz commit_time);
 extern void        closing_checkpoint_view(ApplyView *av);
+extern void        closing_checkpoint_record(ApplyView *av);
 extern void        closing_close_due(void);
 extern void        closing_checkpoint_done(bool committed);
 extern void        closing_free_moved(void);

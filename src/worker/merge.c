@@ -288,6 +288,8 @@ merge_view(StoreDb *db, ApplyView *av)
 									   av->is_table ? VIEW_INITIALIZING : VIEW_READY);
 		if (av->shared == NULL)
 			return false;
+		if (av->options.lateness > 0)
+			av->shared->closes = true; /* only the worker writes it */
 	}
 	shared = av->shared;
 
