@@ -309,7 +309,8 @@ agg_check_supported(Aggref *aggref)
 				 errmsg("aggregate %s has too many arguments for a continuous view",
 						agg_name(aggref->aggfnoid)),
 				 errdetail("A view keeps the inputs of an aggregate without a combine function, of at most %d arguments.",
-						   CONTINUOUS_MAX_AGG_ARGS - AGG_ROW_INPUTS)));
+						   CONTINUOUS_MAX_AGG_ARGS - AGG_ROW_INPUTS),
+				 errhint("Pass fewer arguments, combining some into one (a row or an array).")));
 	ReleaseSysCache(tup);
 }
 
