@@ -48,8 +48,6 @@ SELECT cl.try($$SELECT continuous.create_view('cl.v',
 	'SELECT url, count(*) FROM cl.clicks GROUP BY url, continuous.tumble(ts, ''1 minute'')', lateness => '5 s')$$);
 SELECT cl.try($$SELECT continuous.create_view('cl.v',
 	'SELECT continuous.tumble(latency_ms::bigint, 10) AS b, count(*) FROM cl.clicks GROUP BY b', lateness => '5 s')$$);
-SELECT cl.try($$SELECT continuous.create_view('cl.v',
-	'SELECT continuous.tumble(ts, ''1 minute'') AS m, max(n) AS top FROM cl.events GROUP BY m', lateness => '5 s')$$);
 CREATE TABLE cl.taken (x int);
 SELECT cl.try($$SELECT continuous.create_view('cl.v',
 	'SELECT continuous.tumble(ts, ''1 minute'') AS m, count(*) FROM cl.clicks GROUP BY m', lateness => '5 s', history => 'cl.taken')$$);

@@ -153,13 +153,13 @@ $node->safe_psql($db, q{
 	INSERT INTO orders SELECT i, now() - interval '2 hours' + (i % 5) * interval '1 minute', i FROM generate_series(1, 20) i;
 	INSERT INTO orders_expected SELECT * FROM orders;
 	SELECT continuous.create_view('order_minutes', $$
-		SELECT continuous.tumble(ts, '1 minute') AS m, count(*) AS n, sum(amount::bigint) AS total
+		SELECT continuous.tumble(ts, '1 minute') AS m, count(*) AS n, sum(amount) AS total, max(amount) AS top
 		FROM orders GROUP BY m $$, lateness => '5 seconds', late_events => 'capture');
 });
 $node->safe_psql($db, 'SELECT continuous.sync()');
 ok(ContinuousCluster::wait_until($node, $db, q{SELECT closed_windows = 5 FROM continuous.views WHERE name = 'order_minutes'::regclass}, 30),
 	'backfilled windows that ended long ago go to history');
-my $oquery = q{SELECT continuous.tumble(ts, '1 minute') AS m, count(*) AS n, sum(amount::bigint) AS total FROM orders_expected GROUP BY m};
+my $oquery = q{SELECT continuous.tumble(ts, '1 minute') AS m, count(*) AS n, sum(amount) AS total, max(amount) AS top FROM orders_expected GROUP BY m};
 # Late: changes to the closed windows; on time: rows of the current minute.
 $node->safe_psql($db, q{
 	UPDATE orders SET amount = amount + 1000 WHERE id IN (1, 2);

@@ -592,8 +592,8 @@ new_table_name(const char *given, RangeVar *view, const char *suffix, const char
  * *history and *late to the names of the tables to make (NULL: none).
  */
 static void
-closing_options(FunctionCallInfo fcinfo, Query *query, Oid sourcerelid, RangeVar *view,
-				ContinuousOptions *o, RangeVar **history, RangeVar **late)
+closing_options(FunctionCallInfo fcinfo, Query *query, RangeVar *view, ContinuousOptions *o,
+				RangeVar **history, RangeVar **late)
 {
 	const char *history_name = text_argument(fcinfo, ARG_HISTORY);
 	const char *late_events = text_argument(fcinfo, ARG_LATE_EVENTS);
@@ -669,24 +669,6 @@ closing_options(FunctionCallInfo fcinfo, Query *query, Oid sourcerelid, RangeVar
 				 errmsg("windows over bigint time cannot close by the commit clock"),
 				 errhint("Use a window over timestamptz or timestamp time, such as continuous.tumble(ts, '1 minute').")));
 
-	/*
-	 * The groups of a view over a table keep the inputs of aggregates
-	 * without a trusted inverse in blobs that closing does not give back yet.
-	 */
-	{
-		CompiledView *cv = compile_view(0, sourcerelid, nodeToString(query));
-		bool          keeps = false;
-
-		for (int i = 0; cv->retractable && i < cv->naggs; i++)
-			keeps = keeps || cv->inputs_owner[i] >= 0;
-		compile_view_free(cv);
-		if (keeps)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("windows that close are not supported yet over a table with aggregates that keep their inputs"),
-					 errdetail("Over a table, aggregates without a trusted inverse (min, max, sum of integer, float and numeric sums, DISTINCT, extension aggregates) keep each group's inputs."),
-					 errhint("Use a stream, or aggregates such as count, avg of integers and sum of bigint (sum(x::bigint)).")));
-	}
 	*history = new_table_name(history_name, view, "_history", "history");
 	if (o->capture_late)
 		*late = new_table_name(NULL, view, "_late", "late_events");
@@ -788,7 +770,7 @@ continuous_create_view(PG_FUNCTION_ARGS)
 	check_column_names(query);
 	refuse_row_security(sourcerelid);
 	(void) RangeVarGetCreationNamespace(rv);
-	closing_options(fcinfo, query, sourcerelid, rv, &options, &history, &late);
+	closing_options(fcinfo, query, rv, &options, &history, &late);
 
 	SPI_connect();
 	require_full_replica_identity(sourcerelid);

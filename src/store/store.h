@@ -302,13 +302,15 @@ typedef struct StoreViewStatus
 extern List *store_view_statuses(Oid dboid);
 
 /* Closing windows (worker) */
-extern int    store_view_windows_before(SharedView *view, int64 before, int64 **group_ids,
-										uint64 *nwindows, int64 *next_start);
-extern void   store_view_mark_closing(SharedView *view, TransactionId xid, int64 before,
-									  const StoreWindows *windows);
-extern void   store_view_unmark_closing(SharedView *view, const StoreWindows *windows);
-extern void   store_view_set_windows(SharedView *view, const StoreWindows *windows);
-extern void   store_view_free_closed(SharedView *view);
+extern int  store_view_windows_before(SharedView *view, int64 before, int64 **group_ids,
+									  uint64 *nwindows, int64 *next_start);
+extern void store_view_mark_closing(SharedView *view, TransactionId xid, int64 before,
+									const StoreWindows *windows);
+extern void store_view_unmark_closing(SharedView *view, const StoreWindows *windows);
+extern void store_view_set_windows(SharedView *view, const StoreWindows *windows);
+/* The blobs a group row names (worker; store_view_free_closed). */
+typedef dsa_pointer *(*StoreBlobsOf)(MinimalTuple row, void *arg, int *nblobs);
+extern void   store_view_free_closed(SharedView *view, StoreBlobsOf blobs_of, void *arg);
 extern int    store_view_drop_closed(SharedView *view, dsa_pointer *groups, int ngroups, int64 before);
 extern uint64 store_db_memory_used(Oid dboid);
 

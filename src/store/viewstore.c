@@ -1058,10 +1058,11 @@ store_view_unmark_closing(SharedView *v, const StoreWindows *windows)
 
 /*
  * Frees the groups of the windows a committed transaction moved into the
- * history table (worker, once no snapshot can still need them).
+ * history table (worker, once no snapshot can still need them), and the
+ * blobs each names: blobs_of, if not NULL, gives them for a group's row.
  */
 void
-store_view_free_closed(SharedView *v)
+store_view_free_closed(SharedView *v, StoreBlobsOf blobs_of, void *arg)
 {
 	dsa_pointer *buckets;
 
@@ -1079,6 +1080,14 @@ store_view_free_closed(SharedView *v)
 
 			if (g->has_window && g->window_start <= v->closing_before)
 			{
+				if (blobs_of)
+				{
+					int          n;
+					dsa_pointer *blobs = blobs_of(SHARED_GROUP_TUPLE(g), arg, &n);
+
+					for (int i = 0; i < n; i++)
+						free_blob(v, blobs[i]);
+				}
 				*link = g->next;
 				v->ngroups--;
 				v->nempty -= g->empty;

@@ -72,6 +72,7 @@
 #include "utils/timestamp.h"
 
 #include "base/security.h"
+#include "store/keptinputs.h"
 #include "worker/closing.h"
 #include "worker/registry.h"
 
@@ -810,6 +811,35 @@ closing_checkpoint_done(bool committed)
 }
 
 /*
+ * The blobs of kept inputs a group row of a view over a table names (its
+ * aggregates' run lists), in the current memory context.
+ */
+static dsa_pointer *
+kept_blobs_of(MinimalTuple row, void *arg, int *nblobs)
+{
+	CompiledView *cv = arg;
+	int           natts = cv->groupdesc->natts;
+	Datum        *values = palloc(sizeof(Datum) * natts);
+	bool         *nulls = palloc(sizeof(bool) * natts);
+	HeapTupleData htup;
+	KeptBlobs     kb;
+
+	kept_blobs_init(&kb, CurrentMemoryContext);
+	htup.t_len = row->t_len + MINIMAL_TUPLE_OFFSET;
+	htup.t_data = (HeapTupleHeader) ((char *) row - MINIMAL_TUPLE_OFFSET);
+	heap_deform_tuple(&htup, cv->groupdesc, values, nulls);
+	for (int a = 0; a < cv->naggs; a++)
+	{
+		int att = COMPILE_INPUTS_ATT(cv, a);
+
+		if (!nulls[att])
+			kept_inputs_retire(DatumGetByteaPP(values[att]), &kb);
+	}
+	*nblobs = kb.nold;
+	return kb.old_blobs;
+}
+
+/*
  * Drops the groups of closed windows from av's dirty groups: the
  * checkpoints never write them again, and they are about to be freed.
  */
@@ -881,7 +911,7 @@ closing_free_moved(void)
 			if (history == NULL || TransactionIdPrecedes(xid, horizon))
 			{
 				forget_dirty_closed(av);
-				store_view_free_closed(av->shared);
+				store_view_free_closed(av->shared, av->cv && av->cv->retractable ? kept_blobs_of : NULL, av->cv);
 			}
 		}
 	}
