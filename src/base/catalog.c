@@ -55,7 +55,7 @@ catalog_has_view_keys(void)
 
 /* Does the catalog have create_view's options (version 1.2 and later)? */
 bool
-catalog_has_memory_caps(void)
+catalog_has_view_options(void)
 {
 	return catalog_has_column("max_memory");
 }
@@ -285,7 +285,7 @@ catalog_insert_view(int32 view_id, Oid viewrelid, Oid sourcerelid,
 	Datum             args[18];
 	char              nulls[19] = "                  ";
 	SavedIdentity     saved;
-	bool              with_options = view_key && catalog_has_memory_caps();
+	bool              with_options = view_key && catalog_has_view_options();
 	ContinuousOptions none;
 
 	Assert(IsTransactionState());
@@ -375,7 +375,7 @@ catalog_read_views(void)
 
 	SPI_connect();
 	nest_level = security_pin_search_path();
-	if (SPI_execute(catalog_has_memory_caps()
+	if (SPI_execute(catalog_has_view_options()
 						? "SELECT id, viewrelid, sourcerelid, querytree, timezone, datestyle, intervalstyle, "
 						  "view_key, restored_at IS NOT NULL, " OPTION_COLUMNS " FROM continuous.view_catalog ORDER BY id"
 					: catalog_has_view_keys()

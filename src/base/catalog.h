@@ -68,7 +68,7 @@ typedef struct CatalogRow
 
 /* In backends, as the catalog's owner */
 extern bool  catalog_has_view_keys(void);
-extern bool  catalog_has_memory_caps(void);
+extern bool  catalog_has_view_options(void);
 extern bool  catalog_lookup(int32 view_id, CatalogRow *row);
 extern int32 catalog_id_for_key(const pg_uuid_t *view_key);
 extern bool  catalog_has_view_relation(Oid viewrelid);

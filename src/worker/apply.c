@@ -249,39 +249,11 @@ apply_row(ApplyView *av, HeapTuple tuple, int sign)
 	{
 		for (int i = 0; i < cv->nkeys; i++)
 			buf[i] = ExecEvalExpr(cv->keystates[i], econtext, &nullbuf[i]);
-		/* A backfill does not apply rows again that history holds. */
-		if (av->backfilling && av->options.lateness > 0 && cv->window_key >= 0 &&
-			!nullbuf[cv->window_key] && DatumGetInt64(buf[cv->window_key]) <= av->backfill_skip)
+		/* Windows that close: late rows, and rows of windows in history. */
+		if (av->options.lateness > 0 && cv->window_key >= 0 && !nullbuf[cv->window_key] &&
+			closing_skips_row(av, tuple, current_kind, DatumGetInt64(buf[cv->window_key]),
+							  current_commit_time))
 		{
-			MemoryContextSwitchTo(old);
-			ResetExprContext(econtext);
-			ExecClearTuple(cv->sourceslot);
-			return;
-		}
-		/*
-		 * A change to a closed window is late: counted, maybe kept, not
-		 * applied.  One that is not late, to a window already in history, is
-		 * decoded again after a crash: it is there already.
-		 */
-		if (av->options.lateness > 0 && !av->backfilling && cv->window_key >= 0 &&
-			!nullbuf[cv->window_key] &&
-			(closing_is_late(av, DatumGetInt64(buf[cv->window_key]), current_commit_time) ||
-			 (av->shared && av->shared->windows.any_closed &&
-			  DatumGetInt64(buf[cv->window_key]) <= av->shared->windows.closed_before)))
-		{
-			int64 window_start = DatumGetInt64(buf[cv->window_key]);
-
-			if (!closing_is_late(av, window_start, current_commit_time))
-			{
-				MemoryContextSwitchTo(old);
-				ResetExprContext(econtext);
-				ExecClearTuple(cv->sourceslot);
-				return;
-			}
-
-			av->pending_late++;
-			if (av->options.capture_late)
-				closing_capture(av, tuple, current_kind, window_start, current_commit_time);
 			MemoryContextSwitchTo(old);
 			ResetExprContext(econtext);
 			ExecClearTuple(cv->sourceslot);

@@ -151,7 +151,7 @@ checkpoint_read_views(void)
 
 	SPI_connect();
 	nest_level = security_pin_search_path();
-	if (SPI_execute(catalog_has_memory_caps()
+	if (SPI_execute(catalog_has_view_options()
 						? "SELECT view_id, state, applied_lsn, applied_commit_time, events_applied, "
 						  "next_group_id, stale_reason, error, events_lost_from, events_lost_to, "
 						  "restored_at IS NOT NULL, watermark, closed_windows, last_close_time, "
@@ -624,7 +624,7 @@ checkpoint_take(XLogRecPtr lsn)
 					 "(SELECT FROM continuous.view_catalog c WHERE c.view_key = r.view_key)",
 					 0, NULL, NULL, NULL, SPI_OK_DELETE);
 	checkpoint_end(lsn, now);
-	closing_checkpoint_done(true);
+	closing_commit_done();
 
 	foreach(lc, views)
 		((ApplyView *) lfirst(lc))->restore_consumed = false;

@@ -101,13 +101,16 @@ typedef struct CapturedChange
 	TimestampTz watermark;
 } CapturedChange;
 
-/* What the checkpoint under way did to one view (closing_checkpoint_done). */
+/*
+ * What the transaction under way (a checkpoint, or closing_close_due) did to
+ * one view, made the view's figures when it commits (closing_commit_done).
+ * An error in it ends the worker; the next one undoes its marks
+ * (closing_free_moved).
+ */
 typedef struct PendingClose
 {
 	ApplyView   *av;
-	StoreWindows before; /* the figures before */
-	StoreWindows after;  /* and once it commits */
-	bool         marked; /* it marked windows as moved */
+	StoreWindows after; /* the figures once it commits */
 	int          ncaptured;
 } PendingClose;
 
@@ -151,13 +154,6 @@ closing_clock_step(XLogRecPtr decoded_upto)
 	pfree(probe.vxids);
 	probe.vxids = NULL;
 	probe.active = false;
-}
-
-/* The commit clock: every transaction that commits before it is applied. */
-TimestampTz
-closing_clock(void)
-{
-	return clock_time;
 }
 
 /* Does av close windows now? */
@@ -262,7 +258,7 @@ last_closed_start(ApplyView *av, TimestampTz t)
  * Is a change to the window that starts at window_start, in a transaction
  * that commits at commit_time, late?  Only the WAL decides (see header).
  */
-bool
+static bool
 closing_is_late(ApplyView *av, int64 window_start, TimestampTz commit_time)
 {
 	if (av->options.lateness <= 0 || av->cv == NULL || av->cv->window_key < 0)
@@ -277,7 +273,7 @@ closing_is_late(ApplyView *av, int64 window_start, TimestampTz commit_time)
 }
 
 /* Keeps a late change for the late table (late_events => 'capture'). */
-void
+static void
 closing_capture(ApplyView *av, HeapTuple tuple, const char *kind, int64 window_start,
 				TimestampTz commit_time)
 {
@@ -341,6 +337,31 @@ closing_before_backfill(ApplyView *av)
 	/* Windows closed with no rows left in history (retention) stay closed. */
 	if (av->shared && av->shared->windows.any_closed)
 		av->backfill_skip = Max(av->backfill_skip, av->shared->windows.closed_before);
+}
+
+/*
+ * Is a row of av (a source row with its change's kind, in the window that
+ * starts at window_start, of a transaction that commits at commit_time) not
+ * to be applied?  A backfill leaves out the windows history holds.  A late
+ * row is counted and, with late_events => 'capture', kept.  A row that is
+ * not late, of a window already closed, is decoded again after a crash:
+ * history has it.
+ */
+bool
+closing_skips_row(ApplyView *av, HeapTuple tuple, const char *kind, int64 window_start,
+				  TimestampTz commit_time)
+{
+	if (av->backfilling)
+		return window_start <= av->backfill_skip;
+	if (closing_is_late(av, window_start, commit_time))
+	{
+		av->pending_late++;
+		if (av->options.capture_late)
+			closing_capture(av, tuple, kind, window_start, commit_time);
+		return true;
+	}
+	return av->shared && av->shared->windows.any_closed &&
+		   window_start <= av->shared->windows.closed_before;
 }
 
 /* A window start has groups now: the least one may be due earlier. */
@@ -629,7 +650,6 @@ closing_checkpoint_view(ApplyView *av)
 	store_view_get_header(av->shared, &header);
 	p = MemoryContextAllocZero(TopMemoryContext, sizeof(PendingClose));
 	p->av = av;
-	p->before = header.windows;
 	p->after = header.windows;
 	if (clock_time != 0)
 		p->after.watermark = clock_time - av->options.lateness;
@@ -708,7 +728,6 @@ closing_close_due(void)
 		store_view_get_header(av->shared, &header);
 		p = MemoryContextAllocZero(TopMemoryContext, sizeof(PendingClose));
 		p->av = av;
-		p->before = header.windows;
 		p->after = header.windows;
 		p->after.watermark = clock_time - av->options.lateness;
 		if (part.move)
@@ -758,7 +777,6 @@ closing_close_due(void)
 		{
 			/* The new figures at once: a checkpoint must not write these groups. */
 			store_view_mark_closing(av->shared, GetTopTransactionId(), before, &p->after);
-			p->marked = true;
 			/* The windows moved are the oldest in history now, maybe. */
 			if (av->options.retain > 0)
 				av->retain_oldest = PG_INT64_MIN;
@@ -771,15 +789,15 @@ closing_close_due(void)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	replorigin_session_origin = InvalidRepOriginId;
-	closing_checkpoint_done(true);
+	closing_commit_done();
 }
 
 /*
- * After the checkpoint's transaction: committed, the figures are the new
- * ones and the captured changes are stored; else the windows stay open.
+ * After a checkpoint's or a closing transaction committed: the figures are
+ * the new ones, and the captured changes are stored.
  */
 void
-closing_checkpoint_done(bool committed)
+closing_commit_done(void)
 {
 	ListCell *lc;
 
@@ -790,20 +808,12 @@ closing_checkpoint_done(bool committed)
 
 		if (av->shared == NULL)
 			continue;
-		if (committed)
+		store_view_set_windows(av->shared, &p->after);
+		if (p->ncaptured > 0)
 		{
-			store_view_set_windows(av->shared, &p->after);
-			if (p->ncaptured > 0)
-			{
-				/* Only those stored: none is added during a checkpoint. */
-				av->captured = NIL;
-				MemoryContextReset(av->capturecxt);
-			}
-		}
-		else if (p->marked)
-		{
-			store_view_unmark_closing(av->shared, &p->before);
-			av->next_window = PG_INT64_MIN;
+			/* Only those stored: none is added during a checkpoint. */
+			av->captured = NIL;
+			MemoryContextReset(av->capturecxt);
 		}
 	}
 	list_free_deep(pending);

@@ -12,18 +12,16 @@
 
 #include "worker/registry.h"
 
-extern void        closing_clock_step(XLogRecPtr decoded_upto);
-extern TimestampTz closing_clock(void);
-extern bool        closing_due(void);
-extern bool        closing_is_late(ApplyView *av, int64 window_start, TimestampTz commit_time);
-extern void        closing_capture(ApplyView *av, HeapTuple tuple, const char *kind,
-								   int64 window_start, TimestampTz commit_time);
-extern void        closing_checkpoint_view(ApplyView *av);
-extern void        closing_checkpoint_record(ApplyView *av);
-extern void        closing_close_due(void);
-extern void        closing_checkpoint_done(bool committed);
-extern void        closing_free_moved(void);
-extern void        closing_note_window(ApplyView *av, int64 window_start);
-extern void        closing_before_backfill(ApplyView *av);
+extern void closing_clock_step(XLogRecPtr decoded_upto);
+extern bool closing_due(void);
+extern bool closing_skips_row(ApplyView *av, HeapTuple tuple, const char *kind,
+							  int64 window_start, TimestampTz commit_time);
+extern void closing_checkpoint_view(ApplyView *av);
+extern void closing_checkpoint_record(ApplyView *av);
+extern void closing_close_due(void);
+extern void closing_commit_done(void);
+extern void closing_free_moved(void);
+extern void closing_note_window(ApplyView *av, int64 window_start);
+extern void closing_before_backfill(ApplyView *av);
 
 #endif /* CONTINUOUS_CLOSING_H */
