@@ -37,7 +37,9 @@ SELECT cl.try($$SELECT continuous.create_view('cl.v',
 SELECT cl.try($$SELECT continuous.create_view('cl.v',
 	'SELECT continuous.tumble(ts, ''1 minute'') AS m, count(*) FROM cl.clicks GROUP BY m', lateness => '5 s', clock => 'wall')$$);
 SELECT cl.try($$SELECT continuous.create_view('cl.v',
-	'SELECT continuous.tumble(ts, ''1 minute'') AS m, count(*) FROM cl.clicks GROUP BY m', lateness => '5 s', clock => 'event')$$);
+	'SELECT continuous.tumble(ts, ''1 minute'') AS m, count(*) FROM cl.clicks GROUP BY m', lateness => '5 s', clock => 'commit', idle_timeout => '1 min')$$);
+SELECT cl.try($$SELECT continuous.create_view('cl.v',
+	'SELECT continuous.tumble(ts, ''1 minute'') AS m, count(*) FROM cl.clicks GROUP BY m', lateness => '5 s', clock => 'event', idle_timeout => '0 s')$$);
 SELECT cl.try($$SELECT continuous.create_view('cl.v',
 	'SELECT continuous.tumble(ts, ''1 minute'') AS m, count(*) FROM cl.clicks GROUP BY m', lateness => '5 s', idle_timeout => '1 min')$$);
 SELECT cl.try($$SELECT continuous.create_view('cl.v', 'SELECT url, count(*) FROM cl.clicks GROUP BY url', lateness => '5 s')$$);
@@ -95,6 +97,37 @@ SELECT count(*) FROM cl.per_second WHERE url = '/late';
 -- DROP VIEW takes the history and late tables with it.
 SELECT continuous.drop_view('cl.per_second');
 SELECT to_regclass('cl.per_second_history') AS history, to_regclass('cl.per_second_late') AS late;
+
+-- The event clock: windows close once the largest event time applied
+-- passes their deadline.  Over a table of timestamp time, with old rows.
+INSERT INTO cl.events VALUES (1, '2020-01-01 00:00:10', 1), (2, '2020-01-01 00:00:50', 2);
+SELECT continuous.create_view('cl.by_event', $$
+	SELECT continuous.tumble(ts, '1 minute') AS minute, count(*) AS rows, sum(n) AS total
+	FROM cl.events GROUP BY minute $$,
+	lateness => '30 seconds', clock => 'event', idle_timeout => '1 hour');
+SELECT name, lateness, clock, history FROM continuous.views WHERE name = 'cl.by_event'::regclass;
+SELECT pg_get_viewdef('cl.by_event'::regclass) ~ '''event''::text AS clock' AND
+	   pg_get_viewdef('cl.by_event'::regclass) ~ '::interval AS idle_timeout' AS options_in_body;
+SELECT continuous.sync();
+INSERT INTO cl.events VALUES (3, '2020-01-01 00:01:35', 4);
+SELECT continuous.sync();
+DO $$
+BEGIN
+	FOR i IN 1 .. 100 LOOP
+		EXIT WHEN (SELECT closed_windows FROM continuous.views WHERE name = 'cl.by_event'::regclass) > 0;
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+END $$;
+SELECT closed_windows, open_windows, watermark FROM continuous.views WHERE name = 'cl.by_event'::regclass;
+SELECT * FROM cl.by_event_history;
+-- Changes to the closed window are late: not applied.
+INSERT INTO cl.events VALUES (4, '2020-01-01 00:00:20', 8);
+UPDATE cl.events SET n = 20 WHERE id = 2;
+INSERT INTO cl.events VALUES (5, '2020-01-01 00:01:40', 16);
+SELECT continuous.sync();
+SELECT continuous.checkpoint() IS NOT NULL AS checkpointed;
+SELECT late_changes FROM continuous.views WHERE name = 'cl.by_event'::regclass;
+SELECT * FROM cl.by_event ORDER BY minute;
 
 SET client_min_messages = warning;
 DROP SCHEMA cl CASCADE;

@@ -633,12 +633,8 @@ closing_options(FunctionCallInfo fcinfo, Query *query, RangeVar *view, Continuou
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown clock \"%s\"", clock),
 				 errhint("Use 'commit' (commit time of the transactions applied) or 'event' (event time).")));
-	if (clock && strcmp(clock, "event") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("clock => 'event' is not supported yet"),
-				 errhint("Use the default clock => 'commit': windows close by the commit time of the transactions applied.")));
-	if (o->idle_timeout)
+	o->event_clock = clock && strcmp(clock, "event") == 0;
+	if (o->idle_timeout && !o->event_clock)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("idle_timeout needs clock => 'event'"),
@@ -666,7 +662,8 @@ closing_options(FunctionCallInfo fcinfo, Query *query, RangeVar *view, Continuou
 	if (window.type == INT8OID)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("windows over bigint time cannot close by the commit clock"),
+				 errmsg("windows over bigint time cannot close"),
+				 errdetail("lateness is an interval of time."),
 				 errhint("Use a window over timestamptz or timestamp time, such as continuous.tumble(ts, '1 minute').")));
 
 	*history = new_table_name(history_name, view, "_history", "history");
@@ -965,7 +962,8 @@ options_of_body(List *targetList, ViewSettings *settings)
 		else if (strcmp(tle->resname, "clock") == 0)
 		{
 			word = text_constant(e);
-			bad = bad || word == NULL || strcmp(word, "commit") != 0;
+			bad = bad || word == NULL || (strcmp(word, "commit") != 0 && strcmp(word, "event") != 0);
+			o->event_clock = word && strcmp(word, "event") == 0;
 		}
 		else if (strcmp(tle->resname, "late_events") == 0)
 		{
@@ -977,7 +975,9 @@ options_of_body(List *targetList, ViewSettings *settings)
 			bad = true;
 		bad = bad || v <= 0;
 	}
-	if (o->lateness <= 0 && (o->history || o->retain || o->late_table || o->capture_late))
+	if (o->lateness <= 0 && (o->history || o->retain || o->late_table || o->capture_late || o->event_clock))
+		bad = true;
+	if (o->idle_timeout > 0 && !o->event_clock)
 		bad = true;
 	if (o->lateness > 0 && (!OidIsValid(o->history) || o->capture_late != OidIsValid(o->late_table)))
 		bad = true;

@@ -267,7 +267,7 @@ continuous_view_windows(PG_FUNCTION_ARGS)
 			continue;
 		values[0] = Int32GetDatum(s->view_id);
 		values[1] = TimestampTzGetDatum(s->windows.watermark);
-		nulls[1] = s->windows.watermark == 0;
+		nulls[1] = !s->windows.has_watermark;
 		values[2] = Int64GetDatum((int64) s->open_windows);
 		values[3] = Int64GetDatum((int64) s->windows.closed_windows);
 		values[4] = Int64GetDatum((int64) s->windows.late_changes);

@@ -312,6 +312,8 @@ compile_view_for_apply(CompiledView *cv, TupleDesc sourcedesc)
 	cv->keystates = palloc0(sizeof(ExprState *) * Max(cv->nkeys, 1));
 	for (i = 0; i < cv->nkeys; i++)
 		cv->keystates[i] = init_source_expr(cv->keyexprs[i]);
+	if (cv->window_key >= 0)
+		cv->window_time = init_source_expr(linitial(((FuncExpr *) cv->keyexprs[cv->window_key])->args));
 
 	cv->argstates = palloc0(sizeof(ExprState *) * Max(cv->naggs, 1) * CONTINUOUS_MAX_AGG_ARGS);
 	cv->filterstates = palloc0(sizeof(ExprState *) * Max(cv->naggs, 1));

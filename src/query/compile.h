@@ -76,6 +76,7 @@ typedef struct CompiledView
 	ExprState     **keystates;
 	ExprState     **argstates;    /* naggs * CONTINUOUS_MAX_AGG_ARGS */
 	ExprState     **filterstates; /* per aggregate: FILTER (WHERE ...), or NULL */
+	ExprState      *window_time;  /* the time the window key groups by, or NULL */
 
 	/* Read side, built by compile_view_for_read(). */
 	TupleDesc  resultdesc;

@@ -50,12 +50,15 @@ typedef enum SharedViewState
 
 /*
  * Closing windows, per view whose windows close (see worker/closing.c).
- * watermark: windows that end at or before it are closed (0: none yet).
+ * watermark: windows that end at or before it are closed (when
+ * has_watermark).  With clock => 'event' it is the view's clock, less
+ * lateness, and only merges and checkpoints move it.
  */
 typedef struct StoreWindows
 {
 	bool        any_closed;    /* closed_before is set */
 	int64       closed_before; /* windows that start at or before it are closed */
+	bool        has_watermark;
 	TimestampTz watermark;
 	uint64      closed_windows; /* moved into the history table */
 	TimestampTz last_close_time;
@@ -174,7 +177,9 @@ typedef struct StoreBatch
 	bool         ready;           /* ends the view's initialization */
 	XLogRecPtr   applied_lsn;
 	TimestampTz  commit_time;
-	uint64       late_changes; /* late changes of the transactions merged */
+	uint64       late_changes;  /* late changes of the transactions merged */
+	bool         has_watermark; /* the view's watermark moves to (see */
+	TimestampTz  watermark;     /* StoreWindows), if later */
 	uint64       events;
 	dsa_pointer *new_blobs; /* allocated for the new group rows */
 	int          nnew_blobs;
@@ -308,6 +313,7 @@ extern void store_view_mark_closing(SharedView *view, TransactionId xid, int64 b
 									const StoreWindows *windows);
 extern void store_view_unmark_closing(SharedView *view, const StoreWindows *windows);
 extern void store_view_set_windows(SharedView *view, const StoreWindows *windows);
+extern void store_view_advance_watermark(SharedView *view, TimestampTz t);
 /* The blobs a group row names (worker; store_view_free_closed). */
 typedef dsa_pointer *(*StoreBlobsOf)(MinimalTuple row, void *arg, int *nblobs);
 extern void   store_view_free_closed(SharedView *view, StoreBlobsOf blobs_of, void *arg);

@@ -668,6 +668,15 @@ link_group(dsa_pointer *buckets, uint32 nbuckets, dsa_pointer dp, SharedGroup *g
 	buckets[b] = dp;
 }
 
+/* Under the view's exclusive lock. */
+static void
+advance_watermark(SharedView *v, TimestampTz t)
+{
+	if (!v->windows.has_watermark || t > v->windows.watermark)
+		v->windows.watermark = t;
+	v->windows.has_watermark = true;
+}
+
 /*
  * Publishes a prepared batch under the view's exclusive lock.  Cannot fail;
  * returns false only when the view was dropped meanwhile, after giving the
@@ -795,6 +804,8 @@ store_publish_changes(SharedView *v, StoreBatch *batch)
 		v->applied_commit_time = batch->commit_time;
 	v->events_applied += batch->events;
 	v->windows.late_changes += batch->late_changes;
+	if (batch->has_watermark)
+		advance_watermark(v, batch->watermark);
 	if (batch->ready && v->state == VIEW_INITIALIZING)
 		v->state = VIEW_READY;
 	LWLockRelease(&v->lock);
@@ -1042,6 +1053,16 @@ store_view_set_windows(SharedView *v, const StoreWindows *windows)
 	Assert(store_am_worker());
 	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
 	v->windows = *windows;
+	LWLockRelease(&v->lock);
+}
+
+/* Moves the view's watermark to t, if later; the worker's. */
+void
+store_view_advance_watermark(SharedView *v, TimestampTz t)
+{
+	Assert(store_am_worker());
+	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
+	advance_watermark(v, t);
 	LWLockRelease(&v->lock);
 }
 

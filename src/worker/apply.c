@@ -251,7 +251,7 @@ apply_row(ApplyView *av, HeapTuple tuple, int sign)
 			buf[i] = ExecEvalExpr(cv->keystates[i], econtext, &nullbuf[i]);
 		/* Windows that close: late rows, and rows of windows in history. */
 		if (av->options.lateness > 0 && cv->window_key >= 0 && !nullbuf[cv->window_key] &&
-			closing_skips_row(av, tuple, current_kind, DatumGetInt64(buf[cv->window_key]),
+			closing_skips_row(av, tuple, current_kind, sign, DatumGetInt64(buf[cv->window_key]),
 							  current_commit_time))
 		{
 			MemoryContextSwitchTo(old);
@@ -557,6 +557,7 @@ apply_commit(XLogRecPtr end_lsn, TimestampTz commit_time)
 			continue;
 		av->pending_lsn = end_lsn;
 		av->pending_commit_time = commit_time;
+		closing_commit_view(av, commit_time);
 	}
 }
 

@@ -200,6 +200,7 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 		}
 		av->pending_lsn = consistent_lsn;
 		av->pending_commit_time = GetCurrentTimestamp();
+		closing_commit_view(av, 0);
 		av->ready_pending = true;
 		store_view_set_progress(av->shared, scanned);
 		merge_or_fail(av);

@@ -192,6 +192,7 @@ checkpoint_read_views(void)
 		h->events_lost_to = get_lsn(tup, desc, 10);
 		cv->state_restored = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
 		d = SPI_getbinval(tup, desc, 12, &isnull);
+		h->windows.has_watermark = !isnull;
 		h->windows.watermark = isnull ? 0 : DatumGetTimestampTz(d);
 		h->windows.closed_windows = (uint64) DatumGetInt64(SPI_getbinval(tup, desc, 13, &isnull));
 		d = SPI_getbinval(tup, desc, 14, &isnull);

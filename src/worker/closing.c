@@ -21,13 +21,26 @@
  * pass of the worker, with or without traffic, so windows close within
  * about a second of their deadline while sources are idle.
  *
+ * The event clock (clock => 'event').  A view's clock is the largest event
+ * time (the window's time argument) of the rows applied to it, moved at
+ * each commit (closing_commit_view) and merged into shared memory with the
+ * view's groups, as its watermark less lateness; checkpoints write it.  A
+ * replay from a checkpoint moves it again exactly as the first time.  When
+ * no event has come for idle_timeout by the commit clock, and the commit
+ * clock would close a window, the view's clock moves to the commit clock
+ * (closing_idle_advance): that depends on when the worker ran, not on the
+ * WAL, so the worker checkpoints at once, before it applies anything more,
+ * and a replay starts from the clock moved.
+ *
  * Late changes.  A change (an event, or an inserted, updated or deleted
- * row) whose transaction commits at or after its window's deadline is late
- * (closing_is_late): it is counted, with late_events => 'capture' kept for
- * the late table, and never applied.  That depends on the WAL only, so
+ * row) is late when its window's deadline is not after the view's clock:
+ * with the commit clock, the commit time of the change's own transaction;
+ * with the event clock, the clock before the transaction (closing_is_late).
+ * It is counted, with late_events => 'capture' kept for the late table,
+ * and never applied.  That depends on the WAL (and the checkpoint) only, so
  * replaying the same WAL after a crash classifies the same changes as late.
- * A change that commits before the deadline is applied before the window
- * closes: the clock guarantees it.
+ * A change that is not late is applied before its window closes: the clock
+ * guarantees it.
  *
  * Closing.  Due windows close in a transaction of the worker's own
  * (closing_close_due), not decoded, like its checkpoints: their final rows,
@@ -91,6 +104,16 @@ static struct
 /* Every transaction that commits before it has been applied. */
 static TimestampTz clock_time = 0;
 
+static TimestampTz to_timestamptz(ApplyView *av, int64 t);
+
+/* Does av close windows now? */
+static bool
+closes(ApplyView *av)
+{
+	return av->options.lateness > 0 && av->shared && av->cv && !av->disabled &&
+		   !av->initializing && av->shared->state == VIEW_READY && av->cv->window_key >= 0;
+}
+
 /* A late change kept for the late table until the next checkpoint. */
 typedef struct CapturedChange
 {
@@ -123,6 +146,8 @@ static List *pending = NIL; /* of PendingClose, in TopMemoryContext */
 void
 closing_clock_step(XLogRecPtr decoded_upto)
 {
+	ListCell *lc;
+
 	if (!probe.active)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
@@ -154,14 +179,40 @@ closing_clock_step(XLogRecPtr decoded_upto)
 	pfree(probe.vxids);
 	probe.vxids = NULL;
 	probe.active = false;
+	/* The watermarks of the views on the commit clock move with it. */
+	foreach(lc, registry_views())
+	{
+		ApplyView *av = lfirst(lc);
+
+		if (closes(av) && !av->options.event_clock)
+			store_view_advance_watermark(av->shared, clock_time - av->options.lateness);
+	}
 }
 
-/* Does av close windows now? */
-static bool
-closes(ApplyView *av)
+/*
+ * The clock by which av's windows close, DT_NOBEGIN before any: the commit
+ * clock, or with clock => 'event' the view's own (see the header).
+ */
+static TimestampTz
+view_clock(ApplyView *av)
 {
-	return av->options.lateness > 0 && av->shared && av->cv && !av->disabled &&
-		   !av->initializing && av->shared->state == VIEW_READY && av->cv->window_key >= 0;
+	if (!av->options.event_clock)
+		return clock_time != 0 ? clock_time : DT_NOBEGIN;
+	if (!av->event_clock_known)
+	{
+		StoreViewHeader header;
+
+		/* As merged, or loaded from the checkpoint. */
+		av->event_clock = DT_NOBEGIN;
+		if (av->shared)
+		{
+			store_view_get_header(av->shared, &header);
+			if (header.windows.has_watermark)
+				av->event_clock = header.windows.watermark + av->options.lateness;
+		}
+		av->event_clock_known = true;
+	}
+	return av->event_clock;
 }
 
 /*
@@ -269,7 +320,49 @@ closing_is_late(ApplyView *av, int64 window_start, TimestampTz commit_time)
 		av->late_deadline = window_deadline(av, window_start);
 		av->late_start = window_start;
 	}
-	return av->late_deadline <= commit_time;
+	return av->late_deadline <= (av->options.event_clock ? view_clock(av) : commit_time);
+}
+
+/* The event time of the row being applied joins its transaction's. */
+static void
+note_event_time(ApplyView *av)
+{
+	bool  isnull;
+	Datum t = ExecEvalExpr(av->cv->window_time, av->cv->econtext, &isnull);
+
+	/* infinity would close every window for good: not a time. */
+	if (!isnull && !TIMESTAMP_NOT_FINITE(DatumGetInt64(t)))
+		av->txn_event_max = Max(av->txn_event_max, DatumGetInt64(t));
+}
+
+/*
+ * The transaction being applied (or a backfill) ends, committed at
+ * commit_time (0: a backfill): with the event clock, its events move av's
+ * clock.  In the transaction.
+ */
+void
+closing_commit_view(ApplyView *av, TimestampTz commit_time)
+{
+	if (av->txn_event_max == PG_INT64_MIN)
+		return;
+	learn_time_zone(av);
+	av->event_clock = Max(view_clock(av), to_timestamptz(av, av->txn_event_max));
+	av->txn_event_max = PG_INT64_MIN;
+	if (commit_time != 0)
+		av->last_event_commit = commit_time;
+}
+
+/*
+ * The watermark av's next merge brings: with the event clock, its clock
+ * less lateness.  The commit clock moves the others' (closing_clock_step).
+ */
+bool
+closing_watermark(ApplyView *av, TimestampTz *watermark)
+{
+	if (!av->options.event_clock || av->options.lateness <= 0 || view_clock(av) == DT_NOBEGIN)
+		return false;
+	*watermark = view_clock(av) - av->options.lateness;
+	return true;
 }
 
 /* Keeps a late change for the late table (late_events => 'capture'). */
@@ -289,7 +382,7 @@ closing_capture(ApplyView *av, HeapTuple tuple, const char *kind, int64 window_s
 	c->kind = kind;
 	c->commit_time = commit_time;
 	c->window_start = window_start;
-	c->watermark = commit_time - av->options.lateness;
+	c->watermark = (av->options.event_clock ? view_clock(av) : commit_time) - av->options.lateness;
 	av->captured = lappend(av->captured, c);
 	MemoryContextSwitchTo(old);
 }
@@ -340,17 +433,20 @@ closing_before_backfill(ApplyView *av)
 }
 
 /*
- * Is a row of av (a source row with its change's kind, in the window that
- * starts at window_start, of a transaction that commits at commit_time) not
- * to be applied?  A backfill leaves out the windows history holds.  A late
+ * Is a row of av (a source row with its change's kind, added with sign +1
+ * or taken out with -1, in the window that starts at window_start, of a
+ * transaction that commits at commit_time) not to be applied?  A backfill leaves out the windows history holds.  A late
  * row is counted and, with late_events => 'capture', kept.  A row that is
  * not late, of a window already closed, is decoded again after a crash:
  * history has it.
  */
 bool
-closing_skips_row(ApplyView *av, HeapTuple tuple, const char *kind, int64 window_start,
+closing_skips_row(ApplyView *av, HeapTuple tuple, const char *kind, int sign, int64 window_start,
 				  TimestampTz commit_time)
 {
+	/* Skipped or not, an event moves the event clock: a replay skips more. */
+	if (av->options.event_clock && sign > 0)
+		note_event_time(av);
 	if (av->backfilling)
 		return window_start <= av->backfill_skip;
 	if (closing_is_late(av, window_start, commit_time))
@@ -379,35 +475,73 @@ closing_note_window(ApplyView *av, int64 window_start)
 static bool
 retention_due(ApplyView *av)
 {
-	if (av->options.retain <= 0 || clock_time == 0 || av->retain_oldest == PG_INT64_MAX)
+	TimestampTz clock = view_clock(av);
+
+	if (av->options.retain <= 0 || clock == DT_NOBEGIN || av->retain_oldest == PG_INT64_MAX)
 		return false;
 	return av->retain_oldest == PG_INT64_MIN ||
-		   av->retain_oldest <= last_closed_start(av, clock_time - av->options.retain);
+		   av->retain_oldest <= last_closed_start(av, clock - av->options.retain);
 }
 
 /*
  * Is a window of some view due to close (or its groups' least start not
- * known yet)?  Then the worker takes a checkpoint, which closes them.
+ * known yet), or history rows past retain?  Then closing_close_due.
  */
 bool
 closing_due(void)
 {
 	ListCell *lc;
 
+	foreach(lc, registry_views())
+	{
+		ApplyView *av = lfirst(lc);
+
+		if (!closes(av) || TransactionIdIsValid(av->shared->closing_xid) || view_clock(av) == DT_NOBEGIN)
+			continue;
+		if (!knows_time_zone(av) || av->next_window == PG_INT64_MIN || retention_due(av))
+			return true;
+		if (av->next_window != PG_INT64_MAX && window_deadline(av, av->next_window) <= view_clock(av))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Views with clock => 'event' that had no event for idle_timeout (by the
+ * commit clock, default a minute), whose open window the commit clock
+ * would close: their clock moves to the commit clock.  Returns whether one
+ * does; the caller then checkpoints at once, which writes the move and
+ * makes it the views' clock (closing_commit_done), before anything is
+ * applied with it (see the header).  The worker has merged all it decoded.
+ */
+bool
+closing_idle_advance(void)
+{
+	ListCell *lc;
+	bool      any = false;
+
 	if (clock_time == 0)
 		return false;
 	foreach(lc, registry_views())
 	{
 		ApplyView *av = lfirst(lc);
+		int64      idle = av->options.idle_timeout > 0 ? av->options.idle_timeout : USECS_PER_MINUTE;
 
-		if (!closes(av) || TransactionIdIsValid(av->shared->closing_xid))
+		if (!closes(av) || !av->options.event_clock || TransactionIdIsValid(av->shared->closing_xid) ||
+			!knows_time_zone(av) || av->next_window == PG_INT64_MIN || av->next_window == PG_INT64_MAX)
 			continue;
-		if (!knows_time_zone(av) || av->next_window == PG_INT64_MIN || retention_due(av))
-			return true;
-		if (av->next_window != PG_INT64_MAX && window_deadline(av, av->next_window) <= clock_time)
-			return true;
+		if (av->last_event_commit == 0)
+			av->last_event_commit = clock_time; /* idle since the worker started */
+		if (clock_time - av->last_event_commit < idle || clock_time <= view_clock(av))
+			continue;
+		/* Due by the commit clock, not yet by the event clock. */
+		if (window_deadline(av, av->next_window) > clock_time ||
+			window_deadline(av, av->next_window) <= view_clock(av))
+			continue;
+		av->idle_advance = clock_time;
+		any = true;
 	}
-	return false;
+	return any;
 }
 
 /* The column definition list of read_view() for av, from its history table. */
@@ -591,9 +725,14 @@ owner_part(ApplyView *av, OwnerPart *part)
 	return ok;
 }
 
-/* Records av's closing figures in its checkpoint row. */
+/*
+ * Records av's closing figures in its checkpoint row: in_checkpoint, all of
+ * them; else (the closing transaction) not the late counts nor the
+ * watermark, which are as of the checkpoint's position: a replay from it
+ * counts again what came after it, and the event clock moves again.
+ */
 static void
-record_windows(ApplyView *av, const StoreWindows *w, bool with_late)
+record_windows(ApplyView *av, const StoreWindows *w, bool in_checkpoint)
 {
 	Oid   argtypes[8] = {INT4OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID};
 	Datum args[8] = {Int32GetDatum(av->view_id), TimestampTzGetDatum(w->watermark),
@@ -602,20 +741,16 @@ record_windows(ApplyView *av, const StoreWindows *w, bool with_late)
 					 Int64GetDatum((int64) w->retained_rows), Int64GetDatum(w->closed_before)};
 	char  nulls[9] = "        ";
 
-	nulls[1] = w->watermark ? ' ' : 'n';
+	nulls[1] = w->has_watermark ? ' ' : 'n';
 	nulls[3] = w->last_close_time ? ' ' : 'n';
 	nulls[7] = w->any_closed ? ' ' : 'n';
-	/*
-	 * Late counts go with checkpoints only: a replay from the checkpoint
-	 * counts again what came after it.
-	 */
-	if (with_late)
+	if (in_checkpoint)
 		exec_or_fail("UPDATE continuous.checkpoint_view SET watermark = $2, closed_windows = $3, "
 					 "last_close_time = $4, late_changes = $5, late_captured = $6, retained_rows = $7, "
 					 "closed_before = $8 WHERE view_id = $1",
 					 8, argtypes, args, nulls, SPI_OK_UPDATE);
 	else
-		exec_or_fail("UPDATE continuous.checkpoint_view SET watermark = $2, closed_windows = $3, "
+		exec_or_fail("UPDATE continuous.checkpoint_view SET closed_windows = $3, "
 					 "last_close_time = $4, retained_rows = $7, closed_before = $8 WHERE view_id = $1",
 					 8, argtypes, args, nulls, SPI_OK_UPDATE);
 }
@@ -643,7 +778,10 @@ closing_checkpoint_view(ApplyView *av)
 	OwnerPart       part = {.captured = true};
 
 	if (!closes(av))
+	{
+		av->idle_advance = 0;
 		return;
+	}
 	learn_time_zone(av);
 	if (av->captured != NIL && !owner_part(av, &part))
 		return;
@@ -651,8 +789,12 @@ closing_checkpoint_view(ApplyView *av)
 	p = MemoryContextAllocZero(TopMemoryContext, sizeof(PendingClose));
 	p->av = av;
 	p->after = header.windows;
-	if (clock_time != 0)
-		p->after.watermark = clock_time - av->options.lateness;
+	if (av->idle_advance != 0)
+	{
+		/* Written before anything is applied by it (closing_idle_advance). */
+		p->after.watermark = av->idle_advance - av->options.lateness;
+		p->after.has_watermark = true;
+	}
 	p->after.late_captured += list_length(av->captured);
 	p->ncaptured = list_length(av->captured);
 	add_pending(p);
@@ -692,8 +834,6 @@ closing_close_due(void)
 	ListCell *lc;
 	int       nest_level;
 
-	if (clock_time == 0)
-		return;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	replorigin_session_origin = DoNotReplicateId;
@@ -712,24 +852,23 @@ closing_close_due(void)
 		PendingClose *p;
 		OwnerPart     part = {0};
 
-		if (!closes(av) || TransactionIdIsValid(av->shared->closing_xid))
+		if (!closes(av) || TransactionIdIsValid(av->shared->closing_xid) || view_clock(av) == DT_NOBEGIN)
 			continue;
 		learn_time_zone(av);
-		before = last_closed_start(av, clock_time);
+		before = last_closed_start(av, view_clock(av));
 		n = store_view_windows_before(av->shared, before, &ids, &nwindows, &next_start);
 		av->next_window = next_start;
 		part.move = n > 0;
 		part.before = before;
 		part.retain = retention_due(av);
 		if (part.retain)
-			part.retain_before = last_closed_start(av, clock_time - av->options.retain);
+			part.retain_before = last_closed_start(av, view_clock(av) - av->options.retain);
 		if (!part.move && !part.retain)
 			continue;
 		store_view_get_header(av->shared, &header);
 		p = MemoryContextAllocZero(TopMemoryContext, sizeof(PendingClose));
 		p->av = av;
 		p->after = header.windows;
-		p->after.watermark = clock_time - av->options.lateness;
 		if (part.move)
 		{
 			p->after.closed_windows += nwindows;
@@ -809,6 +948,11 @@ closing_commit_done(void)
 		if (av->shared == NULL)
 			continue;
 		store_view_set_windows(av->shared, &p->after);
+		if (av->idle_advance != 0)
+		{
+			av->event_clock = Max(view_clock(av), av->idle_advance);
+			av->idle_advance = 0;
+		}
 		if (p->ncaptured > 0)
 		{
 			/* Only those stored: none is added during a checkpoint. */

@@ -14,8 +14,11 @@
 
 extern void closing_clock_step(XLogRecPtr decoded_upto);
 extern bool closing_due(void);
-extern bool closing_skips_row(ApplyView *av, HeapTuple tuple, const char *kind,
+extern bool closing_skips_row(ApplyView *av, HeapTuple tuple, const char *kind, int sign,
 							  int64 window_start, TimestampTz commit_time);
+extern void closing_commit_view(ApplyView *av, TimestampTz commit_time);
+extern bool closing_watermark(ApplyView *av, TimestampTz *watermark);
+extern bool closing_idle_advance(void);
 extern void closing_checkpoint_view(ApplyView *av);
 extern void closing_checkpoint_record(ApplyView *av);
 extern void closing_close_due(void);

@@ -413,6 +413,7 @@ merge_view(StoreDb *db, ApplyView *av)
 	batch.commit_time = av->pending_commit_time;
 	batch.events = av->pending_events;
 	batch.late_changes = av->pending_late;
+	batch.has_watermark = closing_watermark(av, &batch.watermark);
 	batch.new_blobs = merge_blobs.new_blobs;
 	batch.nnew_blobs = merge_blobs.nnew;
 	batch.old_blobs = merge_blobs.old_blobs;

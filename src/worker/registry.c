@@ -331,6 +331,7 @@ registry_register_view(const CatalogRow *row)
 	av->next_window = PG_INT64_MIN;
 	av->late_start = PG_INT64_MIN;
 	av->retain_oldest = PG_INT64_MIN;
+	av->txn_event_max = PG_INT64_MIN;
 	av->is_table = get_rel_relkind(row->sourcerelid) != RELKIND_FOREIGN_TABLE;
 	av->deltacxt = AllocSetContextCreate(registry_cxt, "continuous delta", ALLOCSET_DEFAULT_SIZES);
 	{

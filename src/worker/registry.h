@@ -100,6 +100,17 @@ typedef struct ApplyView
 								  * before it: their rows are in history */
 	int64         retain_oldest; /* the oldest window in history (retain):
 								  * PG_INT64_MIN unknown, PG_INT64_MAX none */
+	/* clock => 'event' (closing.c): */
+	bool        event_clock_known; /* event_clock is read from shared memory */
+	TimestampTz event_clock;       /* the largest event time of the changes
+									  * applied, or DT_NOBEGIN */
+	int64       txn_event_max;     /* of the transaction being applied, in
+									  * the window's type: PG_INT64_MIN none */
+	TimestampTz last_event_commit; /* commit time of the last transaction
+									  * with events (0: since the worker
+									  * started) */
+	TimestampTz idle_advance;      /* an idle advance to write (see
+									  * closing_idle_advance), or 0 */
 } ApplyView;
 
 /* A view that reads a relation (its source, or a partition of it). */

@@ -981,9 +981,11 @@ worker_run(Oid dboid)
 				store_db_reset_starts(worker_db);
 				progress_reported = true;
 			}
-			/* Windows close by the commit clock (closing.c). */
+			/* Windows close by the commit clock or the event clock (closing.c). */
 			closing_clock_step(decoded_upto);
 			closing_free_moved();
+			if (closing_idle_advance())
+				take_checkpoint(); /* before anything is applied by the clocks moved */
 			if (closing_due())
 				closing_close_due();
 			if (checkpoint_due())
