@@ -534,7 +534,7 @@ sub create_views
 # close while the round runs.  The view captures its late events; its
 # oracle is the query over the oracle table less those (EXCEPT ALL), so
 # every event must be applied or captured, once, whether its window is open
-# or closed.
+# or closed.  Half of them close by the event clock instead.
 sub create_closing_views
 {
 	my ($round, $count, $stream, $oracle_table) = @_;
@@ -574,7 +574,13 @@ sub create_closing_views
 			"(SELECT $COLUMN_LIST FROM $oracle_table EXCEPT ALL SELECT $COLUMN_LIST FROM $v{name}_late) AS src", 1);
 		my $def = $v{definition};
 		$def =~ s/'/''/g;
-		my ($rc, $out, $err) = run_sql("SELECT continuous.create_view('$v{name}', '$def', lateness => '$lateness', "
+		# Or the event clock: windows close as the largest event time applied
+		# passes them, and sometimes (idle_timeout) with the commit clock.
+		my $clock = chance(0.5)
+		  ? "lateness => '" . pick('5 minutes', '40 minutes', '3 hours') . "', clock => 'event', idle_timeout => '"
+		  . pick('2 seconds', '1 hour') . "'"
+		  : "lateness => '$lateness'";
+		my ($rc, $out, $err) = run_sql("SELECT continuous.create_view('$v{name}', '$def', $clock, "
 			  . "late_events => 'capture') IS NOT NULL;\n");
 		$v{created} = ($rc == 0);
 		ok($v{created}, "round $round: create $v{name}, whose windows close")
@@ -643,6 +649,9 @@ foreach my $round (1 .. $rounds)
 	sync_ok("round $round, end");
 	$node->safe_psql($db, 'SELECT continuous.checkpoint()');
 	check_views("round $round, end", [ @$views, @$late ], "round=$round");
+	note("round $round closing views (clock, closed windows, late changes): "
+		  . $node->safe_psql($db, qq{SELECT string_agg(name || ' ' || clock || ' ' || closed_windows || ' ' || late_changes, ', ')
+			FROM continuous.views WHERE lateness IS NOT NULL AND name::text LIKE 'cv\\_${round}\\_%'}));
 
 	# Dropping views and the stream frees their state; a new round starts
 	# from nothing.
