@@ -129,6 +129,26 @@ SELECT continuous.checkpoint() IS NOT NULL AS checkpointed;
 SELECT late_changes FROM continuous.views WHERE name = 'cl.by_event'::regclass;
 SELECT * FROM cl.by_event ORDER BY minute;
 
+-- A time near the end of the range: the event clock moves there and closes
+-- every earlier window; on the commit clock that window stays open.
+-- Neither is an error.
+SELECT continuous.create_view('cl.by_commit', $$
+	SELECT continuous.tumble(ts, '1 minute') AS minute, count(*) AS rows FROM cl.events GROUP BY minute $$,
+	lateness => '30 seconds');
+INSERT INTO cl.events VALUES (6, '294000-01-01 00:00:00', 32);
+SELECT continuous.sync();
+DO $$
+BEGIN
+	FOR i IN 1 .. 100 LOOP
+		EXIT WHEN (SELECT closed_windows FROM continuous.views WHERE name = 'cl.by_event'::regclass) = 2;
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+END $$;
+SELECT name, state, open_windows, closed_windows FROM continuous.views
+WHERE name IN ('cl.by_event'::regclass, 'cl.by_commit'::regclass) ORDER BY name::text;
+SELECT * FROM cl.by_event ORDER BY minute;
+SELECT * FROM cl.by_commit ORDER BY minute;
+
 SET client_min_messages = warning;
 DROP SCHEMA cl CASCADE;
 RESET client_min_messages;

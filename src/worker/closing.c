@@ -236,6 +236,22 @@ learn_time_zone(ApplyView *av)
 	av->window_tz = session_timezone;
 }
 
+/*
+ * Times this close to either end of the range of timestamps convert to
+ * infinity, not to an error: a time zone moves them by at most a day.
+ */
+static bool
+near_range_end(int64 t, int64 *infinity)
+{
+	if (t >= END_TIMESTAMP - 2 * USECS_PER_DAY)
+		*infinity = DT_NOEND;
+	else if (t < MIN_TIMESTAMP + 2 * USECS_PER_DAY)
+		*infinity = DT_NOBEGIN;
+	else
+		return false;
+	return true;
+}
+
 static pg_noinline TimestampTz
 to_timestamptz(ApplyView *av, int64 t)
 {
@@ -244,6 +260,8 @@ to_timestamptz(ApplyView *av, int64 t)
 
 	if (av->cv->window.type == TIMESTAMPTZOID || TIMESTAMP_NOT_FINITE(t))
 		return t;
+	if (near_range_end(t, &result))
+		return result;
 	session_timezone = av->window_tz;
 	PG_TRY();
 	{
@@ -265,6 +283,8 @@ from_timestamptz(ApplyView *av, TimestampTz t)
 
 	if (av->cv->window.type == TIMESTAMPTZOID || TIMESTAMP_NOT_FINITE(t))
 		return t;
+	if (near_range_end(t, &result))
+		return result;
 	session_timezone = av->window_tz;
 	PG_TRY();
 	{
@@ -282,11 +302,15 @@ from_timestamptz(ApplyView *av, TimestampTz t)
 static TimestampTz
 window_deadline(ApplyView *av, int64 start)
 {
-	int64 width = av->cv->window.width;
+	int64       width = av->cv->window.width;
+	TimestampTz end;
 
 	if (start > PG_INT64_MAX - width - av->options.lateness)
 		return DT_NOEND;
-	return to_timestamptz(av, start + width) + av->options.lateness;
+	end = to_timestamptz(av, start + width);
+	if (end > PG_INT64_MAX - av->options.lateness)
+		return DT_NOEND;
+	return end + av->options.lateness;
 }
 
 /* The last window start whose window is closed at time t. */
@@ -294,14 +318,20 @@ static int64
 last_closed_start(ApplyView *av, TimestampTz t)
 {
 	int64 start = from_timestamptz(av, t - av->options.lateness) - av->cv->window.width;
+	int   steps = 0;
 
 	/*
 	 * Local time runs backwards at the end of daylight saving time: step back
 	 * until the window's deadline has passed (deadlines grow with starts).
+	 * An earlier start is safe: fewer windows close now.
 	 */
 	while (av->cv->window.type != TIMESTAMPTZOID && start > PG_INT64_MIN + av->cv->window.width &&
 		   window_deadline(av, start) > t)
+	{
 		start -= av->cv->window.width;
+		if (++steps >= 1000000)
+			return start - USECS_PER_DAY;
+	}
 	return start;
 }
 
@@ -387,6 +417,25 @@ closing_capture(ApplyView *av, HeapTuple tuple, const char *kind, int64 window_s
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * The name of the history table's column that holds av's window: the
+ * view's column, counting the table's columns that were not dropped.
+ */
+static char *
+history_window_column(ApplyView *av, Relation history)
+{
+	TupleDesc desc = RelationGetDescr(history);
+	int       n = 0;
+
+	for (int i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped && ++n == av->cv->window.column)
+			return pstrdup(NameStr(TupleDescAttr(desc, i)->attname));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+			 errmsg("the history table of continuous view \"%s\" has no column %d", av->name, av->cv->window.column)));
+	return NULL;
+}
+
 static char *
 qualified_name(Oid relid)
 {
@@ -414,7 +463,7 @@ closing_before_backfill(ApplyView *av)
 	history = try_relation_open(av->options.history, AccessShareLock);
 	if (history == NULL)
 		return;
-	column = pstrdup(NameStr(TupleDescAttr(RelationGetDescr(history), av->cv->window.column - 1)->attname));
+	column = history_window_column(av, history);
 	relation_close(history, AccessShareLock);
 	security_run_as_owner(av->owner, true, &saved);
 	SPI_connect();
@@ -670,12 +719,10 @@ close_as_owner(ApplyView *av, OwnerPart *part)
 		Oid         argtypes[1] = {wtype};
 		Datum       args[1] = {Int64GetDatum(part->retain_before)};
 		Relation    h = relation_open(av->options.history, AccessShareLock);
-		const char *name = quote_identifier(
-			pstrdup(NameStr(TupleDescAttr(RelationGetDescr(h), av->cv->window.column - 1)->attname)));
-		bool  isnull;
-		Datum oldest;
+		const char *name = quote_identifier(history_window_column(av, h));
+		bool        isnull;
+		Datum       oldest;
 
-		/* The history table has the view's columns, in order (no dropped ones). */
 		relation_close(h, AccessShareLock);
 		exec_or_fail(psprintf("DELETE FROM %s WHERE %s <= $1", hname, name),
 					 1, argtypes, args, NULL, SPI_OK_DELETE);

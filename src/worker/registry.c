@@ -418,6 +418,8 @@ registry_unregister_view(int32 view_id)
 		if (av->cv)
 			compile_view_free(av->cv);
 		MemoryContextDelete(av->deltacxt);
+		if (av->capturecxt)
+			MemoryContextDelete(av->capturecxt);
 		hash_destroy(av->dirty);
 		pfree(av);
 	}
@@ -731,6 +733,10 @@ registry_disable_view(ApplyView *av, const char *error)
 	av->initializing = false;
 	registry_reset_delta(av);
 	registry_reset_dirty(av);
+	/* Late changes captured for it are not stored any more (closing.c). */
+	av->captured = NIL;
+	if (av->capturecxt)
+		MemoryContextReset(av->capturecxt);
 	registry_map_reset();
 	if (av->shared)
 		store_view_mark_failed(av->shared, error);
