@@ -556,12 +556,15 @@ closing_due(void)
 }
 
 /*
- * Views with clock => 'event' that had no event for idle_timeout (by the
- * commit clock, default a minute), whose open window the commit clock
- * would close: their clock moves to the commit clock.  Returns whether one
- * does; the caller then checkpoints at once, which writes the move and
- * makes it the views' clock (closing_commit_done), before anything is
- * applied with it (see the header).  The worker has merged all it decoded.
+ * Views with clock => 'event' that had events, but none for idle_timeout
+ * (by the commit clock, default a minute): their clock moves to the commit
+ * clock when that closes their oldest open window, or when their clock
+ * lags it by idle_timeout (so the watermark follows the commit clock in
+ * steps of idle_timeout while sources are idle, not at every probe).
+ * Returns whether one does; the caller then checkpoints at once, which
+ * writes the move and makes it the views' clock (closing_commit_done),
+ * before anything is applied with it (see the header).  The worker has
+ * merged all it decoded.
  */
 bool
 closing_idle_advance(void)
@@ -577,15 +580,16 @@ closing_idle_advance(void)
 		int64      idle = av->options.idle_timeout > 0 ? av->options.idle_timeout : USECS_PER_MINUTE;
 
 		if (!closes(av) || !av->options.event_clock || TransactionIdIsValid(av->shared->closing_xid) ||
-			!knows_time_zone(av) || av->next_window == PG_INT64_MIN || av->next_window == PG_INT64_MAX)
+			!knows_time_zone(av) || av->next_window == PG_INT64_MIN || view_clock(av) == DT_NOBEGIN)
 			continue;
 		if (av->last_event_commit == 0)
 			av->last_event_commit = clock_time; /* idle since the worker started */
 		if (clock_time - av->last_event_commit < idle || clock_time <= view_clock(av))
 			continue;
-		/* Due by the commit clock, not yet by the event clock. */
-		if (window_deadline(av, av->next_window) > clock_time ||
-			window_deadline(av, av->next_window) <= view_clock(av))
+		/* Due by the commit clock, not yet by the event clock; or lagging. */
+		if (clock_time - view_clock(av) < idle &&
+			(av->next_window == PG_INT64_MAX || window_deadline(av, av->next_window) > clock_time ||
+			 window_deadline(av, av->next_window) <= view_clock(av)))
 			continue;
 		av->idle_advance = clock_time;
 		any = true;
