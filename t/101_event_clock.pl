@@ -14,6 +14,8 @@
 #                 with the commit clock: the last windows of the replay
 #                 close, the watermark goes on following the commit
 #                 clock, and an old event after that is late
+#   worker error  a worker that stops on an error before it stored the
+#                 late events it captured: the next one captures them
 #
 # Environment: CONTINUOUS_TEST_SEED (default 12345).
 
@@ -158,5 +160,31 @@ $node->safe_psql($db, 'SELECT continuous.sync()');
 $node->safe_psql($db, 'SELECT continuous.checkpoint()');
 is($node->safe_psql($db, q{SELECT late_changes FROM continuous.views WHERE name = 'quick'::regclass}),
 	$late_sent + 1, 'quick: an old event after the idle close is late');
+
+# --- A worker that stops on an error before storing captured changes ----------------
+
+# The checkpoint that would store two late events fails: the worker stops on
+# the error, shared memory stays, and the next worker must capture them again.
+$node->safe_psql($db, q{INSERT INTO readings VALUES ('s8', '2020-01-01 00:00:05+00', 5), ('s8', '2020-01-01 00:00:06+00', 6)});
+$node->safe_psql($db, 'SELECT continuous.sync()');
+$node->safe_psql($db, q{
+	CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'checkpoint refused'; END $$;
+	CREATE TRIGGER refuse BEFORE UPDATE ON continuous.checkpoint_view FOR EACH STATEMENT EXECUTE FUNCTION refuse();
+});
+my $pid = ContinuousCluster::worker_pid($node, $db);
+$node->psql($db, q{SET statement_timeout = '2s'; SELECT continuous.checkpoint()});
+ok(ContinuousCluster::wait_until($node, $db, q{SELECT last_failure LIKE '%checkpoint refused%' FROM continuous.worker_stats}, 30),
+	'the worker stopped on the failed checkpoint');
+$node->safe_psql($db, 'DROP TRIGGER refuse ON continuous.checkpoint_view');
+ok(ContinuousCluster::wait_for_new_worker($node, $db, $pid), 'a new worker runs');
+$node->safe_psql($db, 'SELECT continuous.sync()');
+$node->safe_psql($db, 'SELECT continuous.checkpoint()');
+for my $view ('quick', 'slow')
+{
+	is($node->safe_psql($db, qq{SELECT late_changes || ' ' || late_captured || ' ' || (SELECT count(*) FROM ${view}_late WHERE sensor = 's8')
+			FROM continuous.views WHERE name = '$view'::regclass}),
+		($late_sent + 3) . ' ' . ($late_sent + 3) . ' 2', "$view: the late events are counted and stored once");
+}
+ContinuousCluster::view_equals_ok($node, $db, 'slow', $oracle, 'sensor, minute', 'slow: still equal');
 
 done_testing();

@@ -92,11 +92,15 @@ typedef struct SharedView
 	uint64          backfill_rows_estimated;
 	XLogRecPtr      events_lost_from; /* a stream's events in [from, to) are lost */
 	XLogRecPtr      events_lost_to;
-	bool            state_restored; /* holds a checkpoint restored from a dump
+	bool            state_restored;   /* holds a checkpoint restored from a dump
 									 * (worker/restore.c); only the worker
 									 * writes it, and it outlives the worker */
-	bool            closes;         /* its windows close (lateness) */
-	StoreWindows    windows;        /* only the worker writes it */
+	bool            closes;           /* its windows close (lateness) */
+	StoreWindows    windows;          /* only the worker writes it */
+	bool            captures_pending; /* the worker holds late changes it
+									   * has not stored yet: if it dies, the
+									   * next one reloads the view from its
+									   * checkpoint (worker/closing.c) */
 
 	/*
 	 * Windows being moved into the history table: the groups of windows

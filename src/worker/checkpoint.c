@@ -902,8 +902,14 @@ checkpoint_restore(const CheckpointInfo *ckpt, bool shared_loaded, bool gap, XLo
 			if (cpv->header.state == VIEW_FAILED)
 				store_view_set_header(av->shared, &cpv->header);
 		}
-		else if (cpv && !shared_loaded)
+		else if (cpv && (!shared_loaded || (av->cv && av->shared->captures_pending)))
 		{
+			/*
+			 * Also when the last worker died holding late changes it had
+			 * captured but not stored: the view starts again from its
+			 * checkpoint, and the replay captures them again.
+			 */
+			av->shared->captures_pending = false;
 			load_view(av, &cpv->header);
 			av->disabled = cpv->header.state == VIEW_FAILED;
 			av->initializing = cpv->header.state == VIEW_INITIALIZING;

@@ -415,6 +415,8 @@ closing_capture(ApplyView *av, HeapTuple tuple, const char *kind, int64 window_s
 	c->watermark = (av->options.event_clock ? view_clock(av) : commit_time) - av->options.lateness;
 	av->captured = lappend(av->captured, c);
 	MemoryContextSwitchTo(old);
+	if (av->shared)
+		av->shared->captures_pending = true;
 }
 
 /*
@@ -1009,6 +1011,7 @@ closing_commit_done(void)
 			/* Only those stored: none is added during a checkpoint. */
 			av->captured = NIL;
 			MemoryContextReset(av->capturecxt);
+			av->shared->captures_pending = false;
 		}
 	}
 	list_free_deep(pending);

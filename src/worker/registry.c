@@ -737,6 +737,8 @@ registry_disable_view(ApplyView *av, const char *error)
 	av->captured = NIL;
 	if (av->capturecxt)
 		MemoryContextReset(av->capturecxt);
+	if (av->shared)
+		av->shared->captures_pending = false;
 	registry_map_reset();
 	if (av->shared)
 		store_view_mark_failed(av->shared, error);
