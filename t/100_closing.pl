@@ -15,6 +15,9 @@
 #                    windows close: each closed window is in history once,
 #                    and the totals equal the events
 #   retention        history rows past retain are deleted
+#   locks, triggers  a lock on one view's history table holds up neither the
+#                    worker nor the other views; a history trigger that runs
+#                    past continuous.view_timeout fails its view alone
 #
 # Environment: CONTINUOUS_TEST_SEED (default 12345).
 
@@ -262,6 +265,49 @@ ok(ContinuousCluster::wait_until($node, $db, q{SELECT closed_windows > 0 FROM co
 ok(ContinuousCluster::wait_until($node, $db, q{SELECT retained_rows > 0 FROM continuous.stats WHERE name = 'kept'::regclass}, 30),
 	'and its history row is deleted once it is older than retain');
 is($node->safe_psql($db, 'SELECT count(*) FROM kept_history'), '0', 'history is empty');
+
+# --- A lock on a history table, a history trigger past view_timeout -----------------
+
+# A lock that blocks inserts into one view's history table holds up neither
+# the worker nor the other views: that view's windows close once it is gone.
+$node->safe_psql($db, q{
+	SELECT continuous.create_view('locked', $$
+		SELECT url, continuous.tumble(ts, '1 second') AS s, count(*) AS n FROM clicks GROUP BY url, s $$,
+		lateness => '1 second');
+	SELECT continuous.create_view('unlocked', $$
+		SELECT url, continuous.tumble(ts, '1 second') AS s, count(*) AS n FROM clicks GROUP BY url, s $$,
+		lateness => '1 second');
+	SELECT continuous.checkpoint();
+});
+my $locker = $node->background_psql($db);
+$locker->query_safe('BEGIN');
+$locker->query_safe('LOCK TABLE locked_history IN SHARE MODE');
+$node->safe_psql($db, q{INSERT INTO clicks VALUES ('/lock', clock_timestamp(), 1)});
+ok(ContinuousCluster::wait_until($node, $db, q{SELECT closed_windows > 0 FROM continuous.views WHERE name = 'unlocked'::regclass}, 30),
+	'while a lock blocks one history table, the other views close their windows');
+is(closed_windows('locked'), '0', 'the view whose history table is locked waits');
+$locker->query_safe('COMMIT');
+$locker->quit;
+ok(ContinuousCluster::wait_until($node, $db, q{SELECT closed_windows > 0 FROM continuous.views WHERE name = 'locked'::regclass}, 30),
+	'its windows close once the lock is gone');
+is($node->safe_psql($db, q{SELECT (SELECT sum(n) FROM locked) = (SELECT sum(n) FROM unlocked)}), 't', 'the two views agree');
+
+# A trigger on a history table is the view's code: past continuous.view_timeout
+# it fails that view alone.
+ContinuousCluster::set_config($node, 'continuous.view_timeout' => '2s');
+$node->safe_psql($db, q{
+	CREATE FUNCTION linger() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN PERFORM pg_sleep(120); RETURN NULL; END $$;
+	CREATE TRIGGER linger AFTER INSERT ON locked_history FOR EACH STATEMENT EXECUTE FUNCTION linger();
+	INSERT INTO clicks VALUES ('/lock', clock_timestamp(), 1);
+});
+ok(ContinuousCluster::wait_until($node, $db, q{SELECT state = 'failed' AND error LIKE '%view_timeout%' FROM continuous.stats WHERE name = 'locked'::regclass}, 60),
+	'a history trigger that runs past view_timeout fails its view');
+my $unlocked_closed = closed_windows('unlocked');
+$node->safe_psql($db, q{INSERT INTO clicks VALUES ('/lock', clock_timestamp(), 1)});
+ok(ContinuousCluster::wait_until($node, $db, qq{SELECT closed_windows > $unlocked_closed FROM continuous.views WHERE name = 'unlocked'::regclass}, 30),
+	'the other view goes on closing windows');
+ContinuousCluster::set_config($node, 'continuous.view_timeout' => undef);
+$node->safe_psql($db, q{SELECT continuous.drop_view('locked'); SELECT continuous.drop_view('unlocked');});
 
 # --- Dump and restore -----------------------------------------------------------
 

@@ -72,8 +72,10 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "pgtime.h"
 #include "replication/origin.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
 #include "utils/builtins.h"
@@ -559,10 +561,9 @@ closing_due(void)
 
 /*
  * Views with clock => 'event' that had events, but none for idle_timeout
- * (by the commit clock, default a minute): their clock moves to the commit
- * clock when that closes their oldest open window, or when their clock
- * lags it by idle_timeout (so the watermark follows the commit clock in
- * steps of idle_timeout while sources are idle, not at every probe).
+ * (by the commit clock, default a minute), whose oldest open window the
+ * commit clock would close: their clock moves to the commit clock.  Only
+ * then: each move costs a checkpoint, and an idle worker writes nothing.
  * Returns whether one does; the caller then checkpoints at once, which
  * writes the move and makes it the views' clock (closing_commit_done),
  * before anything is applied with it (see the header).  The worker has
@@ -588,10 +589,9 @@ closing_idle_advance(void)
 			av->last_event_commit = clock_time; /* idle since the worker started */
 		if (clock_time - av->last_event_commit < idle || clock_time <= view_clock(av))
 			continue;
-		/* Due by the commit clock, not yet by the event clock; or lagging. */
-		if (clock_time - view_clock(av) < idle &&
-			(av->next_window == PG_INT64_MAX || window_deadline(av, av->next_window) > clock_time ||
-			 window_deadline(av, av->next_window) <= view_clock(av)))
+		/* Due by the commit clock, not yet by the event clock. */
+		if (av->next_window == PG_INT64_MAX || window_deadline(av, av->next_window) > clock_time ||
+			window_deadline(av, av->next_window) <= view_clock(av))
 			continue;
 		av->idle_advance = clock_time;
 		any = true;
@@ -755,15 +755,19 @@ owner_part(ApplyView *av, OwnerPart *part)
 	{
 		SavedIdentity saved;
 
-		security_run_as_owner_writing(av->owner, &saved);
+		registry_become_owner_writing(av, &saved);
 		close_as_owner(av, part);
-		security_restore(&saved);
+		registry_restore_owner(&saved);
 		ReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();
 	{
 		ErrorData *edata;
 
+		/* Interrupts (shutdown) are not the view's fault. */
+		if (ProcDiePending)
+			PG_RE_THROW();
+		registry_end_view_call();
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -938,6 +942,16 @@ closing_close_due(void)
 			pfree(p);
 			registry_want_checkpoint();
 			av->next_window = PG_INT64_MIN;
+			continue;
+		}
+		/*
+		 * A lock on the history table that blocks inserts (ALTER TABLE, a
+		 * plain CREATE INDEX) holds up neither the worker nor the view's
+		 * other work: its windows close at a later pass.
+		 */
+		if (!ConditionalLockRelationOid(av->options.history, RowExclusiveLock))
+		{
+			pfree(p);
 			continue;
 		}
 		if (!owner_part(av, &part))

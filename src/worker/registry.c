@@ -562,6 +562,16 @@ registry_error_text(ErrorData *edata)
 	return edata->message;
 }
 
+/* A call into a view's code starts: the watchdog watches it. */
+static void
+start_view_call(void)
+{
+	view_timed_out = false;
+	cancel_requested = false;
+	view_call_seq++;
+	in_view_call = true;
+}
+
 /*
  * Runs the view's definition as its owner (security.c) until
  * registry_restore_owner(saved); an error in between must restore the
@@ -574,10 +584,18 @@ void
 registry_become_owner(ApplyView *av, SavedIdentity *saved)
 {
 	security_run_as_owner(av->owner, av->cv == NULL || av->runs_user_code, saved);
-	view_timed_out = false;
-	cancel_requested = false;
-	view_call_seq++;
-	in_view_call = true;
+	start_view_call();
+}
+
+/*
+ * The same, for the view's owner to write its own tables (worker/closing.c:
+ * history and late tables, whose triggers are the view's code too).
+ */
+void
+registry_become_owner_writing(ApplyView *av, SavedIdentity *saved)
+{
+	security_run_as_owner_writing(av->owner, saved);
+	start_view_call();
 }
 
 /*
@@ -588,6 +606,17 @@ registry_become_owner(ApplyView *av, SavedIdentity *saved)
 void
 registry_restore_owner(const SavedIdentity *saved)
 {
+	registry_end_view_call();
+	security_restore(saved);
+}
+
+/*
+ * Ends the watchdog's part of the bracket only: after an error whose
+ * subtransaction's abort restored the identity.
+ */
+void
+registry_end_view_call(void)
+{
 	in_view_call = false;
 	if (cancel_requested)
 	{
@@ -595,7 +624,6 @@ registry_restore_owner(const SavedIdentity *saved)
 		cancel_requested = false;
 		QueryCancelPending = false;
 	}
-	security_restore(saved);
 }
 
 /* A function the current user may not execute: its oid into *context. */

@@ -146,6 +146,8 @@ extern void  registry_check_owners(bool only_if_stale);
 extern void        registry_use_view_settings(ApplyView *av);
 extern void        registry_forget_settings(void);
 extern void        registry_become_owner(ApplyView *av, SavedIdentity *saved);
+extern void        registry_become_owner_writing(ApplyView *av, SavedIdentity *saved);
+extern void        registry_end_view_call(void);
 extern void        registry_restore_owner(const SavedIdentity *saved);
 extern void        registry_arm_view_timeout(void);
 extern void        registry_view_pause(void);
