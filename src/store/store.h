@@ -111,6 +111,8 @@ typedef struct SharedView
 	 */
 	TransactionId closing_xid;
 	int64         closing_before;
+	StoreWindows  closing_undo; /* the figures before the mark, for
+								 * store_view_unmark_closing */
 } SharedView;
 
 typedef struct StoreDb
@@ -315,7 +317,7 @@ extern int  store_view_windows_before(SharedView *view, int64 before, int64 **gr
 									  uint64 *nwindows, int64 *next_start);
 extern void store_view_mark_closing(SharedView *view, TransactionId xid, int64 before,
 									const StoreWindows *windows);
-extern void store_view_unmark_closing(SharedView *view, const StoreWindows *windows);
+extern void store_view_unmark_closing(SharedView *view);
 extern void store_view_set_windows(SharedView *view, const StoreWindows *windows);
 extern void store_view_advance_watermark(SharedView *view, TimestampTz t);
 /* The blobs a group row names (worker; store_view_free_closed). */

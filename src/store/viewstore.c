@@ -1020,6 +1020,7 @@ store_view_mark_closing(SharedView *v, TransactionId xid, int64 before, const St
 	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
 	v->closing_xid = xid;
 	v->closing_before = before;
+	v->closing_undo = v->windows;
 	v->windows = *windows;
 	LWLockRelease(&v->lock);
 }
@@ -1068,12 +1069,16 @@ store_view_advance_watermark(SharedView *v, TimestampTz t)
 
 /* Forgets a mark whose transaction did not commit: the windows stay open. */
 void
-store_view_unmark_closing(SharedView *v, const StoreWindows *windows)
+store_view_unmark_closing(SharedView *v)
 {
 	Assert(store_am_worker());
 	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
 	v->closing_xid = InvalidTransactionId;
-	v->windows = *windows;
+	v->windows.any_closed = v->closing_undo.any_closed;
+	v->windows.closed_before = v->closing_undo.closed_before;
+	v->windows.closed_windows = v->closing_undo.closed_windows;
+	v->windows.last_close_time = v->closing_undo.last_close_time;
+	v->windows.retained_rows = v->closing_undo.retained_rows;
 	LWLockRelease(&v->lock);
 }
 

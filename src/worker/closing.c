@@ -116,6 +116,28 @@ closes(ApplyView *av)
 		   !av->initializing && av->shared->state == VIEW_READY && av->cv->window_key >= 0;
 }
 
+/*
+ * av's watermark when its clock is at t: t less lateness, kept within the
+ * range of timestamps (infinite beyond it), and back.
+ */
+static TimestampTz
+watermark_at(ApplyView *av, TimestampTz t)
+{
+	if (TIMESTAMP_NOT_FINITE(t))
+		return t;
+	if (t - av->options.lateness < MIN_TIMESTAMP)
+		return DT_NOBEGIN;
+	if (t - av->options.lateness >= END_TIMESTAMP)
+		return DT_NOEND;
+	return t - av->options.lateness;
+}
+
+static TimestampTz
+clock_at(ApplyView *av, TimestampTz watermark)
+{
+	return TIMESTAMP_NOT_FINITE(watermark) ? watermark : watermark + av->options.lateness;
+}
+
 /* A late change kept for the late table until the next checkpoint. */
 typedef struct CapturedChange
 {
@@ -187,7 +209,7 @@ closing_clock_step(XLogRecPtr decoded_upto)
 		ApplyView *av = lfirst(lc);
 
 		if (closes(av) && !av->options.event_clock)
-			store_view_advance_watermark(av->shared, clock_time - av->options.lateness);
+			store_view_advance_watermark(av->shared, watermark_at(av, clock_time));
 	}
 }
 
@@ -210,7 +232,7 @@ view_clock(ApplyView *av)
 		{
 			store_view_get_header(av->shared, &header);
 			if (header.windows.has_watermark)
-				av->event_clock = header.windows.watermark + av->options.lateness;
+				av->event_clock = clock_at(av, header.windows.watermark);
 		}
 		av->event_clock_known = true;
 	}
@@ -393,7 +415,7 @@ closing_watermark(ApplyView *av, TimestampTz *watermark)
 {
 	if (!av->options.event_clock || av->options.lateness <= 0 || view_clock(av) == DT_NOBEGIN)
 		return false;
-	*watermark = view_clock(av) - av->options.lateness;
+	*watermark = watermark_at(av, view_clock(av));
 	return true;
 }
 
@@ -414,7 +436,7 @@ closing_capture(ApplyView *av, HeapTuple tuple, const char *kind, int64 window_s
 	c->kind = kind;
 	c->commit_time = commit_time;
 	c->window_start = window_start;
-	c->watermark = (av->options.event_clock ? view_clock(av) : commit_time) - av->options.lateness;
+	c->watermark = watermark_at(av, av->options.event_clock ? view_clock(av) : commit_time);
 	av->captured = lappend(av->captured, c);
 	MemoryContextSwitchTo(old);
 	if (av->shared)
@@ -447,26 +469,20 @@ qualified_name(Oid relid)
 }
 
 /*
- * Before a backfill of av: the windows its history table holds (a restored
- * view's, say) are closed, and their rows are not applied again.  Sets
- * av->backfill_skip to the last of them (PG_INT64_MIN: none).  In a
- * transaction, as the worker.
+ * The last window av's history table holds, in *last; false if none.  In
+ * a transaction, as the worker.
  */
-void
-closing_before_backfill(ApplyView *av)
+static bool
+history_last_window(ApplyView *av, int64 *last)
 {
-	Relation      history;
+	Relation      history = try_relation_open(av->options.history, AccessShareLock);
 	char         *column;
 	SavedIdentity saved;
 	bool          isnull;
-	Datum         last;
+	Datum         d;
 
-	av->backfill_skip = PG_INT64_MIN;
-	if (av->options.lateness <= 0 || av->cv == NULL || av->cv->window_key < 0)
-		return;
-	history = try_relation_open(av->options.history, AccessShareLock);
 	if (history == NULL)
-		return;
+		return false;
 	column = history_window_column(av, history);
 	relation_close(history, AccessShareLock);
 	security_run_as_owner(av->owner, true, &saved);
@@ -475,11 +491,27 @@ closing_before_backfill(ApplyView *av)
 							 qualified_name(av->options.history)),
 					true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the history table of continuous view \"%s\"", av->name);
-	last = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
-		av->backfill_skip = DatumGetInt64(last);
+		*last = DatumGetInt64(d);
 	SPI_finish();
 	security_restore(&saved);
+	return !isnull;
+}
+
+/*
+ * Before a backfill of av: the windows its history table holds (a restored
+ * view's, say) are closed, and their rows are not applied again.  Sets
+ * av->backfill_skip to the last of them (PG_INT64_MIN: none).  In a
+ * transaction, as the worker.
+ */
+void
+closing_before_backfill(ApplyView *av)
+{
+	av->backfill_skip = PG_INT64_MIN;
+	if (av->options.lateness <= 0 || av->cv == NULL || av->cv->window_key < 0)
+		return;
+	(void) history_last_window(av, &av->backfill_skip);
 	/* Windows closed with no rows left in history (retention) stay closed. */
 	if (av->shared && av->shared->windows.any_closed)
 		av->backfill_skip = Max(av->backfill_skip, av->shared->windows.closed_before);
@@ -575,12 +607,34 @@ closing_idle_advance(void)
 	ListCell *lc;
 	bool      any = false;
 
-	if (clock_time == 0)
-		return false;
 	foreach(lc, registry_views())
 	{
 		ApplyView *av = lfirst(lc);
 		int64      idle = av->options.idle_timeout > 0 ? av->options.idle_timeout : USECS_PER_MINUTE;
+
+		if (closes(av) && av->options.event_clock && !av->history_checked && view_clock(av) == DT_NOBEGIN)
+		{
+			int64 last;
+
+			/*
+			 * No clock yet, but windows in history (a restored view): the
+			 * clock had passed their deadline.
+			 */
+			av->history_checked = true;
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			learn_time_zone(av);
+			if (history_last_window(av, &last))
+			{
+				av->idle_advance = window_deadline(av, last);
+				any = true;
+			}
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			continue;
+		}
+		if (clock_time == 0)
+			continue;
 
 		if (!closes(av) || !av->options.event_clock || TransactionIdIsValid(av->shared->closing_xid) ||
 			!knows_time_zone(av) || av->next_window == PG_INT64_MIN || view_clock(av) == DT_NOBEGIN)
@@ -849,7 +903,7 @@ closing_checkpoint_view(ApplyView *av)
 	if (av->idle_advance != 0)
 	{
 		/* Written before anything is applied by it (closing_idle_advance). */
-		p->after.watermark = av->idle_advance - av->options.lateness;
+		p->after.watermark = watermark_at(av, av->idle_advance);
 		p->after.has_watermark = true;
 	}
 	p->after.late_captured += list_length(av->captured);
@@ -1111,10 +1165,8 @@ closing_free_moved(void)
 			continue;
 		if (!TransactionIdDidCommit(xid))
 		{
-			StoreViewHeader header;
-
-			store_view_get_header(av->shared, &header);
-			store_view_unmark_closing(av->shared, &header.windows);
+			/* The close's figures go too: its windows are open. */
+			store_view_unmark_closing(av->shared);
 			av->next_window = PG_INT64_MIN;
 			continue;
 		}

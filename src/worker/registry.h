@@ -111,6 +111,7 @@ typedef struct ApplyView
 									  * started) */
 	TimestampTz idle_advance;      /* an idle advance to write (see
 									  * closing_idle_advance), or 0 */
+	bool        history_checked;   /* a clock was looked for in history */
 } ApplyView;
 
 /* A view that reads a relation (its source, or a partition of it). */

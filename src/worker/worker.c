@@ -886,6 +886,8 @@ worker_run(Oid dboid)
 		StoreDb status;
 
 		ctx = attach_slot();
+		/* A close the last worker died in leaves its windows open, before any checkpoint. */
+		closing_free_moved();
 		/* A worker died making the slot: checkpoint at its start, as it would have. */
 		if (store_db_get_status(dboid, &status) && status.slot_pending)
 		{
