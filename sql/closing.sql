@@ -149,6 +149,33 @@ WHERE name IN ('cl.by_event'::regclass, 'cl.by_commit'::regclass) ORDER BY name:
 SELECT * FROM cl.by_event ORDER BY minute;
 SELECT * FROM cl.by_commit ORDER BY minute;
 
+-- Daylight saving time starts: in New York local time skips from 02:00 to
+-- 03:00 on 2021-03-14, so the window of 02:00 (which no clock shows) reads
+-- as ending after the windows of 02:30 and 03:00.  Event time 03:10 has
+-- passed the deadline of 01:30's window, not of 02:00's: an event stamped
+-- 02:10 still counts.
+SET TimeZone = 'America/New_York';
+SELECT continuous.create_stream('cl.local', 'ts timestamp');
+SELECT continuous.create_view('cl.half_hours', $$
+	SELECT continuous.tumble(ts, '30 minutes') AS w, count(*) AS n FROM cl.local GROUP BY w $$,
+	lateness => '1 second', clock => 'event', idle_timeout => '1 hour');
+INSERT INTO cl.local VALUES ('2021-03-14 01:40');
+INSERT INTO cl.local VALUES ('2021-03-14 03:10');
+SELECT continuous.sync();
+DO $$
+BEGIN
+	FOR i IN 1 .. 100 LOOP
+		EXIT WHEN (SELECT closed_windows FROM continuous.views WHERE name = 'cl.half_hours'::regclass) > 0;
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+END $$;
+INSERT INTO cl.local VALUES ('2021-03-14 02:10');
+SELECT continuous.sync();
+SELECT continuous.checkpoint() IS NOT NULL AS checkpointed;
+SELECT closed_windows, late_changes FROM continuous.views WHERE name = 'cl.half_hours'::regclass;
+SELECT * FROM cl.half_hours ORDER BY w;
+RESET TimeZone;
+
 SET client_min_messages = warning;
 DROP SCHEMA cl CASCADE;
 RESET client_min_messages;

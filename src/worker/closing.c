@@ -94,6 +94,9 @@
 /* See the header comment. */
 #define CLOCK_MARGIN_US 100000
 
+/* Longer than any jump of local time (last_closed_start). */
+#define DST_LOOKBACK_US (3 * USECS_PER_HOUR)
+
 static struct
 {
 	bool                  active;
@@ -337,26 +340,35 @@ window_deadline(ApplyView *av, int64 start)
 	return end + av->options.lateness;
 }
 
-/* The last window start whose window is closed at time t. */
+/*
+ * A start at or before which every window is closed at time t: each one's
+ * deadline has passed.
+ */
 static int64
 last_closed_start(ApplyView *av, TimestampTz t)
 {
-	int64 start = from_timestamptz(av, t - av->options.lateness) - av->cv->window.width;
-	int   steps = 0;
+	int64 width = av->cv->window.width;
+	int64 before = from_timestamptz(av, t - av->options.lateness) - width;
+	int64 step = Max(width, DST_LOOKBACK_US / 20000);
+
+	if (av->cv->window.type == TIMESTAMPTZOID || before < MIN_TIMESTAMP + DST_LOOKBACK_US)
+		return before;
 
 	/*
-	 * Local time runs backwards at the end of daylight saving time: step back
-	 * until the window's deadline has passed (deadlines grow with starts).
-	 * An earlier start is safe: fewer windows close now.
+	 * Local time jumps where daylight saving time starts or ends, and there
+	 * deadlines do not grow with starts: a window that ends in the hour
+	 * skipped in spring reads as ending an hour later than the windows
+	 * after it, and the hour repeated in autumn reads as its second
+	 * occurrence.  Look back over more than any such jump below the first
+	 * guess, in steps of the width (coarser for tiny widths: inside a jump
+	 * deadlines grow with starts again), and stay below every window whose
+	 * deadline has not passed.  An earlier start is safe: fewer windows
+	 * close now.
 	 */
-	while (av->cv->window.type != TIMESTAMPTZOID && start > PG_INT64_MIN + av->cv->window.width &&
-		   window_deadline(av, start) > t)
-	{
-		start -= av->cv->window.width;
-		if (++steps >= 1000000)
-			return start - USECS_PER_DAY;
-	}
-	return start;
+	for (int64 s = before, floor = before - DST_LOOKBACK_US; s > floor; s -= step)
+		if (window_deadline(av, s) > t)
+			before = s - step;
+	return before;
 }
 
 /*
