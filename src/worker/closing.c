@@ -350,8 +350,12 @@ last_closed_start(ApplyView *av, TimestampTz t)
 	int64 width = av->cv->window.width;
 	int64 before = from_timestamptz(av, t - av->options.lateness) - width;
 	int64 step = Max(width, DST_LOOKBACK_US / 20000);
+	int64 floor = before - DST_LOOKBACK_US;
 
 	if (av->cv->window.type == TIMESTAMPTZOID || before < MIN_TIMESTAMP + DST_LOOKBACK_US)
+		return before;
+	/* The same offset from UTC at both ends: no jump in between. */
+	if (to_timestamptz(av, before + width) - (before + width) == to_timestamptz(av, floor + width) - (floor + width))
 		return before;
 
 	/*
@@ -365,7 +369,7 @@ last_closed_start(ApplyView *av, TimestampTz t)
 	 * deadline has not passed.  An earlier start is safe: fewer windows
 	 * close now.
 	 */
-	for (int64 s = before, floor = before - DST_LOOKBACK_US; s > floor; s -= step)
+	for (int64 s = before; s > floor; s -= step)
 		if (window_deadline(av, s) > t)
 			before = s - step;
 	return before;
@@ -532,10 +536,10 @@ closing_before_backfill(ApplyView *av)
 /*
  * Is a row of av (a source row with its change's kind, added with sign +1
  * or taken out with -1, in the window that starts at window_start, of a
- * transaction that commits at commit_time) not to be applied?  A backfill leaves out the windows history holds.  A late
- * row is counted and, with late_events => 'capture', kept.  A row that is
- * not late, of a window already closed, is decoded again after a crash:
- * history has it.
+ * transaction that commits at commit_time) not to be applied?  A backfill
+ * leaves out the windows history holds.  A late row is counted and, with
+ * late_events => 'capture', kept.  A row that is not late, of a window
+ * already closed, is decoded again after a crash: history has it.
  */
 bool
 closing_skips_row(ApplyView *av, HeapTuple tuple, const char *kind, int sign, int64 window_start,
@@ -573,11 +577,15 @@ static bool
 retention_due(ApplyView *av)
 {
 	TimestampTz clock = view_clock(av);
+	TimestampTz deadline;
 
 	if (av->options.retain <= 0 || clock == DT_NOBEGIN || av->retain_oldest == PG_INT64_MAX)
 		return false;
-	return av->retain_oldest == PG_INT64_MIN ||
-		   av->retain_oldest <= last_closed_start(av, clock - av->options.retain);
+	if (av->retain_oldest == PG_INT64_MIN)
+		return true;
+	/* Its window ended more than retain before the watermark. */
+	deadline = window_deadline(av, av->retain_oldest);
+	return deadline <= PG_INT64_MAX - av->options.retain && deadline + av->options.retain <= clock;
 }
 
 /*
