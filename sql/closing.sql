@@ -140,7 +140,8 @@ SELECT continuous.sync();
 DO $$
 BEGIN
 	FOR i IN 1 .. 100 LOOP
-		EXIT WHEN (SELECT closed_windows FROM continuous.views WHERE name = 'cl.by_event'::regclass) = 2;
+		EXIT WHEN (SELECT closed_windows FROM continuous.views WHERE name = 'cl.by_event'::regclass) = 2
+			  AND (SELECT closed_windows FROM continuous.views WHERE name = 'cl.by_commit'::regclass) = 2;
 		PERFORM pg_sleep(0.1);
 	END LOOP;
 END $$;

@@ -14,6 +14,8 @@
  *
  * A view id is never reused within one catalog (an identity column); the
  * row's xmin tells a re-created extension's views apart (see reader.c).
+ * catalog_execute runs the worker's statements against the extension's
+ * other tables (checkpoints, closed windows).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -509,4 +511,18 @@ continuous_view_name(Oid viewrelid, int32 view_id)
 	char *relname = OidIsValid(viewrelid) ? get_rel_name(viewrelid) : NULL;
 
 	return relname ? relname : psprintf("#%d", view_id);
+}
+
+/*
+ * Runs one statement of the extension's own against its tables (the
+ * worker's checkpoint and closing statements), SPI connected: a result
+ * other than expected is an error that shows the statement.
+ */
+void
+catalog_execute(const char *sql, int nargs, Oid *argtypes, Datum *args, const char *nulls, int expected)
+{
+	int rc = SPI_execute_with_args(sql, nargs, argtypes, args, nulls, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "pg_continuous: statement failed (%s): %s", SPI_result_code_string(rc), sql);
 }

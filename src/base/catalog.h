@@ -86,6 +86,8 @@ extern void  catalog_row_from_tuple(TupleDesc desc, HeapTuple tuple, CatalogRow 
 extern int32 catalog_id_from_tuple(TupleDesc desc, HeapTuple tuple);
 
 extern Oid   catalog_relation_oid(bool missing_ok);
+extern void  catalog_execute(const char *sql, int nargs, Oid *argtypes, Datum *args,
+							 const char *nulls, int expected);
 extern char *continuous_view_name(Oid viewrelid, int32 view_id);
 
 #endif /* CONTINUOUS_CATALOG_H */

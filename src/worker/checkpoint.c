@@ -297,15 +297,6 @@ checkpoint_begin(void)
 	checkpoint_nest_level = security_pin_search_path();
 }
 
-static void
-exec_or_fail(const char *sql, int nargs, Oid *argtypes, Datum *args, const char *nulls, int expected)
-{
-	int rc = SPI_execute_with_args(sql, nargs, argtypes, args, nulls, false, 0);
-
-	if (rc != expected)
-		elog(ERROR, "checkpoint statement failed (%s): %s", SPI_result_code_string(rc), sql);
-}
-
 static Datum
 lsn_or_null(XLogRecPtr lsn, char *null)
 {
@@ -358,24 +349,24 @@ write_groups(int32 view_id, const pg_uuid_t *view_key, int ngroups, int64 *group
 			args[2] = PointerGetDatum(construct_array(states, nwritten, BYTEAOID, -1, false,
 													  TYPALIGN_INT));
 			if (view_key)
-				exec_or_fail("INSERT INTO continuous.checkpoint_group (view_id, group_id, state, view_key) "
-							 "SELECT $1, g, s, $4 FROM unnest($2::bigint[], $3::bytea[]) AS u(g, s) "
-							 "ON CONFLICT (view_id, group_id) DO UPDATE SET state = excluded.state, "
-							 "view_key = excluded.view_key",
-							 4, argtypes, args, NULL, SPI_OK_INSERT);
+				catalog_execute("INSERT INTO continuous.checkpoint_group (view_id, group_id, state, view_key) "
+								"SELECT $1, g, s, $4 FROM unnest($2::bigint[], $3::bytea[]) AS u(g, s) "
+								"ON CONFLICT (view_id, group_id) DO UPDATE SET state = excluded.state, "
+								"view_key = excluded.view_key",
+								4, argtypes, args, NULL, SPI_OK_INSERT);
 			else
-				exec_or_fail("INSERT INTO continuous.checkpoint_group (view_id, group_id, state) "
-							 "SELECT $1, g, s FROM unnest($2::bigint[], $3::bytea[]) AS u(g, s) "
-							 "ON CONFLICT (view_id, group_id) DO UPDATE SET state = excluded.state",
-							 3, argtypes, args, NULL, SPI_OK_INSERT);
+				catalog_execute("INSERT INTO continuous.checkpoint_group (view_id, group_id, state) "
+								"SELECT $1, g, s FROM unnest($2::bigint[], $3::bytea[]) AS u(g, s) "
+								"ON CONFLICT (view_id, group_id) DO UPDATE SET state = excluded.state",
+								3, argtypes, args, NULL, SPI_OK_INSERT);
 		}
 		if (ngone > 0)
 		{
 			args[1] = PointerGetDatum(construct_array(gone, ngone, INT8OID, 8, FLOAT8PASSBYVAL,
 													  TYPALIGN_DOUBLE));
-			exec_or_fail("DELETE FROM continuous.checkpoint_group "
-						 "WHERE view_id = $1 AND group_id = ANY ($2::bigint[])",
-						 2, argtypes, args, NULL, SPI_OK_DELETE);
+			catalog_execute("DELETE FROM continuous.checkpoint_group "
+							"WHERE view_id = $1 AND group_id = ANY ($2::bigint[])",
+							2, argtypes, args, NULL, SPI_OK_DELETE);
 		}
 		for (int i = 0; i < nwritten; i++)
 			pfree(DatumGetPointer(states[i]));
@@ -404,8 +395,8 @@ checkpoint_write_view(int32 view_id, const pg_uuid_t *view_key, const StoreViewH
 		Oid   idtype[1] = {INT4OID};
 		Datum id[1] = {Int32GetDatum(view_id)};
 
-		exec_or_fail("DELETE FROM continuous.checkpoint_group WHERE view_id = $1",
-					 1, idtype, id, NULL, SPI_OK_DELETE);
+		catalog_execute("DELETE FROM continuous.checkpoint_group WHERE view_id = $1",
+						1, idtype, id, NULL, SPI_OK_DELETE);
 	}
 	write_groups(view_id, view_key, ngroups, group_ids, tuples);
 
@@ -422,13 +413,13 @@ checkpoint_write_view(int32 view_id, const pg_uuid_t *view_key, const StoreViewH
 	nulls[7] = h->state == VIEW_FAILED ? ' ' : 'n';
 	args[8] = lsn_or_null(h->events_lost_from, &nulls[8]);
 	args[9] = lsn_or_null(h->events_lost_to, &nulls[9]);
-	exec_or_fail("INSERT INTO continuous.checkpoint_view AS v VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-				 "ON CONFLICT (view_id) DO UPDATE SET state = excluded.state, "
-				 "applied_lsn = excluded.applied_lsn, applied_commit_time = excluded.applied_commit_time, "
-				 "events_applied = excluded.events_applied, next_group_id = excluded.next_group_id, "
-				 "stale_reason = excluded.stale_reason, error = excluded.error, "
-				 "events_lost_from = excluded.events_lost_from, events_lost_to = excluded.events_lost_to",
-				 10, argtypes, args, nulls, SPI_OK_INSERT);
+	catalog_execute("INSERT INTO continuous.checkpoint_view AS v VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+					"ON CONFLICT (view_id) DO UPDATE SET state = excluded.state, "
+					"applied_lsn = excluded.applied_lsn, applied_commit_time = excluded.applied_commit_time, "
+					"events_applied = excluded.events_applied, next_group_id = excluded.next_group_id, "
+					"stale_reason = excluded.stale_reason, error = excluded.error, "
+					"events_lost_from = excluded.events_lost_from, events_lost_to = excluded.events_lost_to",
+					10, argtypes, args, nulls, SPI_OK_INSERT);
 }
 
 /* Removes a dropped view from the checkpoint. */
@@ -438,10 +429,10 @@ checkpoint_forget_view(int32 view_id)
 	Oid   argtypes[1] = {INT4OID};
 	Datum args[1] = {Int32GetDatum(view_id)};
 
-	exec_or_fail("DELETE FROM continuous.checkpoint_group WHERE view_id = $1",
-				 1, argtypes, args, NULL, SPI_OK_DELETE);
-	exec_or_fail("DELETE FROM continuous.checkpoint_view WHERE view_id = $1",
-				 1, argtypes, args, NULL, SPI_OK_DELETE);
+	catalog_execute("DELETE FROM continuous.checkpoint_group WHERE view_id = $1",
+					1, argtypes, args, NULL, SPI_OK_DELETE);
+	catalog_execute("DELETE FROM continuous.checkpoint_view WHERE view_id = $1",
+					1, argtypes, args, NULL, SPI_OK_DELETE);
 }
 
 /*
@@ -458,10 +449,10 @@ checkpoint_end(XLogRecPtr lsn, TimestampTz taken_at)
 	args[0] = Int32GetDatum(CHECKPOINT_FORMAT_VERSION);
 	args[1] = LSNGetDatum(lsn);
 	args[2] = TimestampTzGetDatum(taken_at);
-	exec_or_fail("INSERT INTO continuous.checkpoint (format_version, lsn, taken_at) VALUES ($1, $2, $3) "
-				 "ON CONFLICT (onerow) DO UPDATE SET format_version = excluded.format_version, "
-				 "lsn = excluded.lsn, taken_at = excluded.taken_at",
-				 3, argtypes, args, NULL, SPI_OK_INSERT);
+	catalog_execute("INSERT INTO continuous.checkpoint (format_version, lsn, taken_at) VALUES ($1, $2, $3) "
+					"ON CONFLICT (onerow) DO UPDATE SET format_version = excluded.format_version, "
+					"lsn = excluded.lsn, taken_at = excluded.taken_at",
+					3, argtypes, args, NULL, SPI_OK_INSERT);
 	if (continuous_debug_checkpoint_delay_ms > 0)
 		pg_usleep((long) continuous_debug_checkpoint_delay_ms * 1000L);
 	security_unpin_search_path(checkpoint_nest_level);
@@ -522,11 +513,11 @@ forget_restored(ApplyView *av)
 	Datum args[3] = {UUIDPGetDatum(&av->view_key), Int32GetDatum(av->view_id),
 					 BoolGetDatum(av->state_restored)};
 
-	exec_or_fail("DELETE FROM continuous.restored_group WHERE view_key = $1",
-				 1, argtypes, args, NULL, SPI_OK_DELETE);
-	exec_or_fail("UPDATE continuous.checkpoint_view SET restored_at = now() "
-				 "WHERE view_id = $2 AND $3 AND restored_at IS NULL",
-				 3, argtypes, args, NULL, SPI_OK_UPDATE);
+	catalog_execute("DELETE FROM continuous.restored_group WHERE view_key = $1",
+					1, argtypes, args, NULL, SPI_OK_DELETE);
+	catalog_execute("UPDATE continuous.checkpoint_view SET restored_at = now() "
+					"WHERE view_id = $2 AND $3 AND restored_at IS NULL",
+					3, argtypes, args, NULL, SPI_OK_UPDATE);
 }
 
 /*
@@ -621,9 +612,9 @@ checkpoint_take(XLogRecPtr lsn)
 	}
 	/* Restored rows of views that no longer exist. */
 	if (keyed)
-		exec_or_fail("DELETE FROM continuous.restored_group r WHERE NOT EXISTS "
-					 "(SELECT FROM continuous.view_catalog c WHERE c.view_key = r.view_key)",
-					 0, NULL, NULL, NULL, SPI_OK_DELETE);
+		catalog_execute("DELETE FROM continuous.restored_group r WHERE NOT EXISTS "
+						"(SELECT FROM continuous.view_catalog c WHERE c.view_key = r.view_key)",
+						0, NULL, NULL, NULL, SPI_OK_DELETE);
 	checkpoint_end(lsn, now);
 	closing_commit_done();
 

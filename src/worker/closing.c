@@ -697,15 +697,6 @@ history_columns(Relation history, char **window_column, int window_attno)
 	return buf.data;
 }
 
-static void
-exec_or_fail(const char *sql, int nargs, Oid *argtypes, Datum *args, const char *nulls, int expected)
-{
-	int rc = SPI_execute_with_args(sql, nargs, argtypes, args, nulls, false, 0);
-
-	if (rc != expected)
-		elog(ERROR, "closing windows: statement failed (%s): %s", SPI_result_code_string(rc), sql);
-}
-
 /* What the owner's part of closing does (close_as_owner). */
 typedef struct OwnerPart
 {
@@ -782,7 +773,7 @@ close_as_owner(ApplyView *av, OwnerPart *part)
 			args[k + 3] = TimestampTzGetDatum(c->watermark);
 			memset(nulls + k, ' ', 4);
 			nulls[k + 4] = '\0';
-			exec_or_fail(sql.data, nargs + 4, argtypes, args, nulls, SPI_OK_INSERT);
+			catalog_execute(sql.data, nargs + 4, argtypes, args, nulls, SPI_OK_INSERT);
 		}
 	}
 	if (part->move)
@@ -790,9 +781,9 @@ close_as_owner(ApplyView *av, OwnerPart *part)
 		Oid   argtypes[2] = {UUIDOID, wtype};
 		Datum args[2] = {UUIDPGetDatum(&av->view_key), Int64GetDatum(part->before)};
 
-		exec_or_fail(psprintf("INSERT INTO %s SELECT r.* FROM continuous.read_view($1) AS r(%s) WHERE r.%s <= $2",
-							  hname, columns, window_column),
-					 2, argtypes, args, NULL, SPI_OK_INSERT);
+		catalog_execute(psprintf("INSERT INTO %s SELECT r.* FROM continuous.read_view($1) AS r(%s) WHERE r.%s <= $2",
+								 hname, columns, window_column),
+						2, argtypes, args, NULL, SPI_OK_INSERT);
 	}
 	if (part->retain)
 	{
@@ -804,10 +795,10 @@ close_as_owner(ApplyView *av, OwnerPart *part)
 		Datum       oldest;
 
 		relation_close(h, AccessShareLock);
-		exec_or_fail(psprintf("DELETE FROM %s WHERE %s <= $1", hname, name),
-					 1, argtypes, args, NULL, SPI_OK_DELETE);
+		catalog_execute(psprintf("DELETE FROM %s WHERE %s <= $1", hname, name),
+						1, argtypes, args, NULL, SPI_OK_DELETE);
 		part->retained = SPI_processed;
-		exec_or_fail(psprintf("SELECT min(%s) FROM %s", name, hname), 0, NULL, NULL, NULL, SPI_OK_SELECT);
+		catalog_execute(psprintf("SELECT min(%s) FROM %s", name, hname), 0, NULL, NULL, NULL, SPI_OK_SELECT);
 		oldest = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		part->oldest = isnull ? PG_INT64_MAX : DatumGetInt64(oldest);
 	}
@@ -876,14 +867,14 @@ record_windows(ApplyView *av, const StoreWindows *w, bool in_checkpoint)
 	nulls[3] = w->last_close_time ? ' ' : 'n';
 	nulls[7] = w->any_closed ? ' ' : 'n';
 	if (in_checkpoint)
-		exec_or_fail("UPDATE continuous.checkpoint_view SET watermark = $2, closed_windows = $3, "
-					 "last_close_time = $4, late_changes = $5, late_captured = $6, retained_rows = $7, "
-					 "closed_before = $8 WHERE view_id = $1",
-					 8, argtypes, args, nulls, SPI_OK_UPDATE);
+		catalog_execute("UPDATE continuous.checkpoint_view SET watermark = $2, closed_windows = $3, "
+						"last_close_time = $4, late_changes = $5, late_captured = $6, retained_rows = $7, "
+						"closed_before = $8 WHERE view_id = $1",
+						8, argtypes, args, nulls, SPI_OK_UPDATE);
 	else
-		exec_or_fail("UPDATE continuous.checkpoint_view SET closed_windows = $3, "
-					 "last_close_time = $4, retained_rows = $7, closed_before = $8 WHERE view_id = $1",
-					 8, argtypes, args, nulls, SPI_OK_UPDATE);
+		catalog_execute("UPDATE continuous.checkpoint_view SET closed_windows = $3, "
+						"last_close_time = $4, retained_rows = $7, closed_before = $8 WHERE view_id = $1",
+						8, argtypes, args, nulls, SPI_OK_UPDATE);
 }
 
 static void
@@ -1049,8 +1040,8 @@ closing_close_due(void)
 				idd[i] = Int64GetDatum(ids[i]);
 			args[0] = Int32GetDatum(av->view_id);
 			args[1] = PointerGetDatum(construct_array(idd, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-			exec_or_fail("DELETE FROM continuous.checkpoint_group WHERE view_id = $1 AND group_id = ANY ($2)",
-						 2, argtypes, args, NULL, SPI_OK_DELETE);
+			catalog_execute("DELETE FROM continuous.checkpoint_group WHERE view_id = $1 AND group_id = ANY ($2)",
+							2, argtypes, args, NULL, SPI_OK_DELETE);
 		}
 		record_windows(av, &p->after, false);
 		if (part.move)
