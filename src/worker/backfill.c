@@ -138,7 +138,6 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 
 	store_view_begin_initializing(av->shared, estimate_rows(leaves));
 	registry_reset_delta(av);
-	closing_before_backfill(av);
 	av->backfilling = true;
 	av->reset_pending = true;
 	registry_forget_settings();
@@ -151,6 +150,8 @@ backfill_view(ApplyView *av, XLogRecPtr consistent_lsn)
 	apply_set_position(InvalidXLogRecPtr);
 	PG_TRY();
 	{
+		/* Windows in history are skipped; reading it may fail the view. */
+		closing_before_backfill(av);
 		foreach(lc, leaves)
 		{
 			Relation            rel = table_open(lfirst_oid(lc), AccessShareLock);

@@ -901,6 +901,9 @@ checkpoint_restore(const CheckpointInfo *ckpt, bool shared_loaded, bool gap, XLo
 			 * checkpoint, and the replay captures them again.
 			 */
 			av->shared->captures_pending = false;
+			/* The groups the registry found dirty are freed by the load. */
+			registry_reset_dirty(av);
+			av->state_restored = av->shared->state_restored = false;
 			load_view(av, &cpv->header);
 			av->disabled = cpv->header.state == VIEW_FAILED;
 			av->initializing = cpv->header.state == VIEW_INITIALIZING;

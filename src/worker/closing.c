@@ -94,6 +94,9 @@
 /* See the header comment. */
 #define CLOCK_MARGIN_US 100000
 
+/* How often a view on the event clock with no clock looks in its history. */
+#define HISTORY_CHECK_MS 5000
+
 /* Longer than any jump of local time (last_closed_start). */
 #define DST_LOOKBACK_US (3 * USECS_PER_HOUR)
 
@@ -347,15 +350,14 @@ window_deadline(ApplyView *av, int64 start)
 static int64
 last_closed_start(ApplyView *av, TimestampTz t)
 {
-	int64 width = av->cv->window.width;
-	int64 before = from_timestamptz(av, t - av->options.lateness) - width;
-	int64 step = Max(width, DST_LOOKBACK_US / 20000);
-	int64 floor = before - DST_LOOKBACK_US;
+	int64       width = av->cv->window.width;
+	TimestampTz cut = t - av->options.lateness; /* windows ending by then */
+	int64       before = from_timestamptz(av, cut) - width;
+	int64       end = before + width;
+	int64       offset,
+		earlier_offset;
 
 	if (av->cv->window.type == TIMESTAMPTZOID || before < MIN_TIMESTAMP + DST_LOOKBACK_US)
-		return before;
-	/* The same offset from UTC at both ends: no jump in between. */
-	if (to_timestamptz(av, before + width) - (before + width) == to_timestamptz(av, floor + width) - (floor + width))
 		return before;
 
 	/*
@@ -363,16 +365,18 @@ last_closed_start(ApplyView *av, TimestampTz t)
 	 * deadlines do not grow with starts: a window that ends in the hour
 	 * skipped in spring reads as ending an hour later than the windows
 	 * after it, and the hour repeated in autumn reads as its second
-	 * occurrence.  Look back over more than any such jump below the first
-	 * guess, in steps of the width (coarser for tiny widths: inside a jump
-	 * deadlines grow with starts again), and stay below every window whose
-	 * deadline has not passed.  An earlier start is safe: fewer windows
-	 * close now.
+	 * occurrence.  With the same offset from UTC at the first guess's end
+	 * and three hours before (longer than any jump), no jump is in between.
+	 * Else a window that ends at a local time e reads as ending at e plus
+	 * one of the two offsets: every window ending by the cut less the larger
+	 * one has ended, whichever side of the jump it is on.  An earlier start
+	 * is safe: fewer windows close now.
 	 */
-	for (int64 s = before; s > floor; s -= step)
-		if (window_deadline(av, s) > t)
-			before = s - step;
-	return before;
+	offset = to_timestamptz(av, end) - end;
+	earlier_offset = to_timestamptz(av, end - DST_LOOKBACK_US) - (end - DST_LOOKBACK_US);
+	if (offset == earlier_offset)
+		return before;
+	return Min(before, cut - Max(offset, earlier_offset) - width);
 }
 
 /*
@@ -611,68 +615,6 @@ closing_due(void)
 	return false;
 }
 
-/*
- * Views with clock => 'event' that had events, but none for idle_timeout
- * (by the commit clock, default a minute), whose oldest open window the
- * commit clock would close: their clock moves to the commit clock.  Only
- * then: each move costs a checkpoint, and an idle worker writes nothing.
- * Returns whether one does; the caller then checkpoints at once, which
- * writes the move and makes it the views' clock (closing_commit_done),
- * before anything is applied with it (see the header).  The worker has
- * merged all it decoded.
- */
-bool
-closing_idle_advance(void)
-{
-	ListCell *lc;
-	bool      any = false;
-
-	foreach(lc, registry_views())
-	{
-		ApplyView *av = lfirst(lc);
-		int64      idle = av->options.idle_timeout > 0 ? av->options.idle_timeout : USECS_PER_MINUTE;
-
-		if (closes(av) && av->options.event_clock && !av->history_checked && view_clock(av) == DT_NOBEGIN)
-		{
-			int64 last;
-
-			/*
-			 * No clock yet, but windows in history (a restored view): the
-			 * clock had passed their deadline.
-			 */
-			av->history_checked = true;
-			StartTransactionCommand();
-			PushActiveSnapshot(GetTransactionSnapshot());
-			learn_time_zone(av);
-			if (history_last_window(av, &last))
-			{
-				av->idle_advance = window_deadline(av, last);
-				any = true;
-			}
-			PopActiveSnapshot();
-			CommitTransactionCommand();
-			continue;
-		}
-		if (clock_time == 0)
-			continue;
-
-		if (!closes(av) || !av->options.event_clock || TransactionIdIsValid(av->shared->closing_xid) ||
-			!knows_time_zone(av) || av->next_window == PG_INT64_MIN || view_clock(av) == DT_NOBEGIN)
-			continue;
-		if (av->last_event_commit == 0)
-			av->last_event_commit = clock_time; /* idle since the worker started */
-		if (clock_time - av->last_event_commit < idle || clock_time <= view_clock(av))
-			continue;
-		/* Due by the commit clock, not yet by the event clock. */
-		if (av->next_window == PG_INT64_MAX || window_deadline(av, av->next_window) > clock_time ||
-			window_deadline(av, av->next_window) <= view_clock(av))
-			continue;
-		av->idle_advance = clock_time;
-		any = true;
-	}
-	return any;
-}
-
 /* The column definition list of read_view() for av, from its history table. */
 static char *
 history_columns(Relation history, char **window_column, int window_attno)
@@ -700,8 +642,11 @@ history_columns(Relation history, char **window_column, int window_attno)
 /* What the owner's part of closing does (close_as_owner). */
 typedef struct OwnerPart
 {
-	bool   captured; /* store the captured late changes */
-	bool   move;     /* move the windows starting at or before before */
+	bool   find_last; /* only look for the last window in history: */
+	bool   found;     /* out: there is one, */
+	int64  last;      /* out: this one */
+	bool   captured;  /* store the captured late changes */
+	bool   move;      /* move the windows starting at or before before */
 	int64  before;
 	bool   retain;        /* delete history rows of windows starting at or */
 	int64  retain_before; /* before retain_before */
@@ -716,12 +661,21 @@ typedef struct OwnerPart
 static void
 close_as_owner(ApplyView *av, OwnerPart *part)
 {
-	Relation  history = relation_open(av->options.history, AccessShareLock);
+	Relation  history;
 	char     *window_column = NULL;
-	char     *columns = history_columns(history, &window_column, av->cv->window.column);
-	char     *hname = qualified_name(av->options.history);
+	char     *columns;
+	char     *hname;
 	Oid       wtype = av->cv->window.type;
 	ListCell *lc;
+
+	if (part->find_last)
+	{
+		part->found = history_last_window(av, &part->last);
+		return;
+	}
+	history = relation_open(av->options.history, AccessShareLock);
+	columns = history_columns(history, &window_column, av->cv->window.column);
+	hname = qualified_name(av->options.history);
 
 	relation_close(history, AccessShareLock);
 	/* The owner's triggers on the tables see an ordinary search_path. */
@@ -845,6 +799,71 @@ owner_part(ApplyView *av, OwnerPart *part)
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
 	return ok;
+}
+
+/*
+ * Views with clock => 'event' that had events, but none for idle_timeout
+ * (by the commit clock, default a minute), whose oldest open window the
+ * commit clock would close: their clock moves to the commit clock.  Only
+ * then: each move costs a checkpoint, and an idle worker writes nothing.
+ * Returns whether one does; the caller then checkpoints at once, which
+ * writes the move and makes it the views' clock (closing_commit_done),
+ * before anything is applied with it (see the header).  The worker has
+ * merged all it decoded.
+ */
+bool
+closing_idle_advance(void)
+{
+	ListCell *lc;
+	bool      any = false;
+
+	foreach(lc, registry_views())
+	{
+		ApplyView *av = lfirst(lc);
+		int64      idle = av->options.idle_timeout > 0 ? av->options.idle_timeout : USECS_PER_MINUTE;
+
+		if (closes(av) && av->options.event_clock && view_clock(av) == DT_NOBEGIN &&
+			TimestampDifferenceExceeds(av->history_checked_at, GetCurrentTimestamp(), HISTORY_CHECK_MS))
+		{
+			OwnerPart part = {.find_last = true};
+
+			/*
+			 * No clock yet, but windows in history (a restored view, whose
+			 * history rows a restore may bring after the view): the clock
+			 * had passed their deadline.  Looked for every few seconds
+			 * until the view has a clock.
+			 */
+			av->history_checked_at = GetCurrentTimestamp();
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			learn_time_zone(av);
+			if (owner_part(av, &part) && part.found)
+			{
+				av->idle_advance = window_deadline(av, part.last);
+				any = true;
+			}
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			continue;
+		}
+		if (clock_time == 0)
+			continue;
+
+		if (!closes(av) || !av->options.event_clock || TransactionIdIsValid(av->shared->closing_xid) ||
+			!knows_time_zone(av) || av->next_window == PG_INT64_MIN || view_clock(av) == DT_NOBEGIN)
+			continue;
+		if (av->last_event_commit == 0)
+			av->last_event_commit = clock_time; /* idle since the worker started */
+		if (clock_time - av->last_event_commit < idle || clock_time <= view_clock(av))
+			continue;
+		/* Due by the commit clock, not yet by the event clock. */
+		if (av->next_window == PG_INT64_MAX || window_deadline(av, av->next_window) > clock_time ||
+			window_deadline(av, av->next_window) <= view_clock(av))
+			continue;
+		av->idle_advance = clock_time;
+		any = true;
+	}
+	return any;
 }
 
 /*
@@ -984,7 +1003,11 @@ closing_close_due(void)
 		part.before = before;
 		part.retain = retention_due(av);
 		if (part.retain)
+		{
 			part.retain_before = last_closed_start(av, view_clock(av) - av->options.retain);
+			/* Near a jump of local time the cut can be below the oldest window: later. */
+			part.retain = av->retain_oldest == PG_INT64_MIN || part.retain_before >= av->retain_oldest;
+		}
 		if (!part.move && !part.retain)
 			continue;
 		store_view_get_header(av->shared, &header);
@@ -1017,6 +1040,7 @@ closing_close_due(void)
 		if (!ConditionalLockRelationOid(av->options.history, RowExclusiveLock))
 		{
 			pfree(p);
+			av->next_window = PG_INT64_MIN; /* due again at the next pass */
 			continue;
 		}
 		if (!owner_part(av, &part))

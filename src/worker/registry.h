@@ -101,17 +101,18 @@ typedef struct ApplyView
 	int64         retain_oldest; /* the oldest window in history (retain):
 								  * PG_INT64_MIN unknown, PG_INT64_MAX none */
 	/* clock => 'event' (closing.c): */
-	bool        event_clock_known; /* event_clock is read from shared memory */
-	TimestampTz event_clock;       /* the largest event time of the changes
+	bool        event_clock_known;  /* event_clock is read from shared memory */
+	TimestampTz event_clock;        /* the largest event time of the changes
 									  * applied, or DT_NOBEGIN */
-	int64       txn_event_max;     /* of the transaction being applied, in
+	int64       txn_event_max;      /* of the transaction being applied, in
 									  * the window's type: PG_INT64_MIN none */
-	TimestampTz last_event_commit; /* commit time of the last transaction
+	TimestampTz last_event_commit;  /* commit time of the last transaction
 									  * with events (0: since the worker
 									  * started) */
-	TimestampTz idle_advance;      /* an idle advance to write (see
+	TimestampTz idle_advance;       /* an idle advance to write (see
 									  * closing_idle_advance), or 0 */
-	bool        history_checked;   /* a clock was looked for in history */
+	TimestampTz history_checked_at; /* a clock was last looked for in
+									   * history (closing_idle_advance) */
 } ApplyView;
 
 /* A view that reads a relation (its source, or a partition of it). */
