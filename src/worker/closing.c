@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  * closing.c
- *	  Windows that close: the commit clock, late changes, and the move of
- *	  closed windows from shared memory into the view's history table.
- *	  Worker only.
+ *	  Windows that close: the commit and event clocks, late changes, and the
+ *	  move of closed windows from shared memory into the view's history
+ *	  table.  Worker only.
  *
  * A view created with lateness groups by one window, continuous.tumble(ts,
  * width), shown as one of its columns.  The window [start, start + width)
@@ -30,7 +30,9 @@
  * clock would close a window, the view's clock moves to the commit clock
  * (closing_idle_advance): that depends on when the worker ran, not on the
  * WAL, so the worker checkpoints at once, before it applies anything more,
- * and a replay starts from the clock moved.
+ * and a replay starts from the clock moved.  A view with no clock yet
+ * whose history holds windows (a restored one) starts from the last one's
+ * deadline, the same way.
  *
  * Late changes.  A change (an event, or an inserted, updated or deleted
  * row) is late when its window's deadline is not after the view's clock:
@@ -58,7 +60,13 @@
  * again: each closed window is in history exactly once.  Checkpoints never
  * write the groups of closed windows, store the captured late changes, and
  * record the figures; retention deletes history rows in the closing
- * transaction, when due.
+ * transaction, when due.  A worker that dies holding captured changes it
+ * has not stored leaves the view marked (captures_pending): the next one
+ * reloads it from its checkpoint, and the replay captures them again.
+ *
+ * The history and late tables belong to the view's owner, and their
+ * triggers are the view's code (owner_part): an error there, or a run past
+ * continuous.view_timeout, fails that view alone.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
