@@ -63,7 +63,8 @@ is($node->safe_psql($db, q{SELECT string_agg(name || ' ' || clock || ' ' || late
 	'quick event 00:00:30, slow event 00:00:30', 'continuous.views shows the event clock');
 
 # The events: transaction k is about k * 10 s after 2020-01-01 00:00 UTC, up
-# to 15 s out of order; every 7th also has one event 200 s behind.
+# to 15 s out of order, one in ten 60 to 100 s behind; every 7th also has
+# one event 200 s behind.
 my $base  = 1577836800;
 my $clock;    # the largest event time of the transactions sent
 my ($late_sent, $max_ts) = (0, 0);
@@ -76,7 +77,10 @@ sub send_transaction
 	my $txn_max;
 	for my $i (1 .. 5 + int(rand(10)))
 	{
-		push @rows, [ 's' . int(rand(4)), $base + $k * 10 - int(rand(16)) + int(rand(6)), int(rand(1000)) ];
+		# Mostly a little out of order; now and then far enough behind that
+		# its window may have closed, or not.
+		my $behind = rand() < 0.1 ? 60 + int(rand(40)) : int(rand(16)) - int(rand(6));
+		push @rows, [ 's' . int(rand(4)), $base + $k * 10 - $behind, int(rand(1000)) ];
 	}
 	push @rows, [ 's9', $base + $k * 10 - 200, 7 ] if $k % 7 == 0;
 	my @values;
