@@ -25,6 +25,7 @@
 
 #include "base/continuous.h"
 #include "base/security.h"
+#include "read/reader.h"
 #include "store/store.h"
 #include "worker/registry.h"
 #include "worker/worker.h"
@@ -203,7 +204,7 @@ continuous_view_state(PG_FUNCTION_ARGS)
 	ListCell      *lc;
 
 	InitMaterializedSRF(fcinfo, 0);
-	statuses = store_view_statuses(MyDatabaseId);
+	statuses = store_view_statuses(MyDatabaseId, reader_sees_closed);
 	foreach(lc, statuses)
 	{
 		StoreViewStatus *s = lfirst(lc);
@@ -257,7 +258,7 @@ continuous_view_windows(PG_FUNCTION_ARGS)
 	ListCell      *lc;
 
 	InitMaterializedSRF(fcinfo, 0);
-	foreach(lc, store_view_statuses(MyDatabaseId))
+	foreach(lc, store_view_statuses(MyDatabaseId, reader_sees_closed))
 	{
 		StoreViewStatus *s = lfirst(lc);
 		Datum            values[8];

@@ -154,8 +154,8 @@ database_views_loaded(void)
  * windows into a history table, committed?  Then it reads those windows
  * from the history table, and not from shared memory (store_view_snapshot).
  */
-static bool
-closed_for_reader(TransactionId xid)
+bool
+reader_sees_closed(TransactionId xid)
 {
 	Snapshot snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
 
@@ -248,10 +248,10 @@ view_reader_begin(int32 view_id, TupleDesc coldesc, const ViewKeyLookup *lookup,
 			qsort(hashes, nhashes, sizeof(uint32), compare_hashes);
 			nhashes = qunique(hashes, nhashes, sizeof(uint32), compare_hashes);
 		}
-		store_view_snapshot(MyDatabaseId, view_id, hashes, nhashes, snap, closed_for_reader);
+		store_view_snapshot(MyDatabaseId, view_id, hashes, nhashes, snap, reader_sees_closed);
 	}
 	else
-		store_view_snapshot(MyDatabaseId, view_id, NULL, 0, snap, closed_for_reader);
+		store_view_snapshot(MyDatabaseId, view_id, NULL, 0, snap, reader_sees_closed);
 	if (snap->state == VIEW_FAILED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

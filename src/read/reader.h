@@ -48,6 +48,7 @@ extern void        view_reader_end(ViewReader *reader);
 extern char       *view_name_for_id(int32 view_id);
 extern int32       reader_view_id_for_key(const pg_uuid_t *view_key);
 extern bool        reader_is_read_view(Oid funcid);
+extern bool        reader_sees_closed(TransactionId xid);
 extern Datum       continuous_read_view(PG_FUNCTION_ARGS);
 extern int         view_key_columns(int32 view_id, ViewKeyColumn **keys);
 

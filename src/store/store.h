@@ -310,13 +310,12 @@ typedef struct StoreViewStatus
 	uint64          open_windows; /* distinct windows among the groups */
 } StoreViewStatus;
 
-extern List *store_view_statuses(Oid dboid);
+extern List *store_view_statuses(Oid dboid, StoreXidVisible visible);
 
 /* Closing windows (worker) */
 extern int  store_view_windows_before(SharedView *view, int64 before, int64 **group_ids,
 									  uint64 *nwindows, int64 *next_start);
-extern void store_view_mark_closing(SharedView *view, TransactionId xid, int64 before,
-									const StoreWindows *windows);
+extern void store_view_mark_closing(SharedView *view, TransactionId xid, int64 before);
 extern void store_view_unmark_closing(SharedView *view);
 extern void store_view_set_windows(SharedView *view, const StoreWindows *windows);
 extern void store_view_advance_watermark(SharedView *view, TimestampTz t);

@@ -920,9 +920,12 @@ store_view_snapshot(Oid dboid, int32 view_id, const uint32 *hashes, int nhashes,
 	LWLockRelease(&v->lock);
 }
 
-/* The number of distinct windows among a view's groups.  View lock held. */
+/*
+ * The number of distinct windows among a view's groups, less those being
+ * closed with skip_closing.  View lock held.
+ */
 static uint64
-count_windows(SharedView *v)
+count_windows(SharedView *v, bool skip_closing)
 {
 	HTAB        *seen;
 	HASHCTL      ctl;
@@ -941,8 +944,7 @@ count_windows(SharedView *v)
 		{
 			SharedGroup *g = dsa_get_address(store_dsa, dp);
 
-			if (g->has_window && !g->empty &&
-				!(TransactionIdIsValid(v->closing_xid) && g->window_start <= v->closing_before))
+			if (g->has_window && !g->empty && !(skip_closing && g->window_start <= v->closing_before))
 				(void) hash_search(seen, &g->window_start, HASH_ENTER, NULL);
 			dp = g->next;
 		}
@@ -1010,18 +1012,20 @@ store_view_windows_before(SharedView *v, int64 before, int64 **group_ids, uint64
 
 /*
  * Marks the windows that start at or before "before" as moved into the
- * history table by transaction xid (worker, in that transaction), and
- * records the close in the view's figures.
+ * history table by transaction xid (worker, in that transaction): they are
+ * closed (closed_before) at once; the other figures of the close are the
+ * worker's to set once xid commits.
  */
 void
-store_view_mark_closing(SharedView *v, TransactionId xid, int64 before, const StoreWindows *windows)
+store_view_mark_closing(SharedView *v, TransactionId xid, int64 before)
 {
 	Assert(store_am_worker() && !TransactionIdIsValid(v->closing_xid));
 	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
 	v->closing_xid = xid;
 	v->closing_before = before;
 	v->closing_undo = v->windows;
-	v->windows = *windows;
+	v->windows.any_closed = true;
+	v->windows.closed_before = before;
 	LWLockRelease(&v->lock);
 }
 
@@ -1076,9 +1080,6 @@ store_view_unmark_closing(SharedView *v)
 	v->closing_xid = InvalidTransactionId;
 	v->windows.any_closed = v->closing_undo.any_closed;
 	v->windows.closed_before = v->closing_undo.closed_before;
-	v->windows.closed_windows = v->closing_undo.closed_windows;
-	v->windows.last_close_time = v->closing_undo.last_close_time;
-	v->windows.retained_rows = v->closing_undo.retained_rows;
 	LWLockRelease(&v->lock);
 }
 
@@ -1129,9 +1130,14 @@ store_view_free_closed(SharedView *v, StoreBlobsOf blobs_of, void *arg)
 	store_note_room_made();
 }
 
-/* Status of every view of a database, as a List of StoreViewStatus. */
+/*
+ * Status of every view of a database, as a List of StoreViewStatus.  The
+ * windows being closed count as open until the caller sees (visible) the
+ * transaction that closes them, as in store_view_snapshot; without visible
+ * the windows are not counted.
+ */
 List *
-store_view_statuses(Oid dboid)
+store_view_statuses(Oid dboid, StoreXidVisible visible)
 {
 	List       *result = NIL;
 	StoreDb    *db;
@@ -1162,7 +1168,8 @@ store_view_statuses(Oid dboid)
 		s->events_lost_to = v->events_lost_to;
 		s->closes = v->closes;
 		s->windows = v->windows;
-		s->open_windows = v->closes ? count_windows(v) : 0;
+		if (v->closes && visible)
+			s->open_windows = count_windows(v, TransactionIdIsValid(v->closing_xid) && visible(v->closing_xid));
 		LWLockRelease(&v->lock);
 		result = lappend(result, s);
 		dp = v->next;
@@ -1174,7 +1181,7 @@ store_view_statuses(Oid dboid)
 uint64
 store_db_memory_used(Oid dboid)
 {
-	List     *statuses = store_view_statuses(dboid);
+	List     *statuses = store_view_statuses(dboid, NULL);
 	ListCell *lc;
 	uint64    total = 0;
 

@@ -1078,8 +1078,11 @@ closing_close_due(void)
 		record_windows(av, &p->after, false);
 		if (part.move)
 		{
-			/* The new figures at once: a checkpoint must not write these groups. */
-			store_view_mark_closing(av->shared, GetTopTransactionId(), before, &p->after);
+			/*
+			 * The closed windows at once (a checkpoint must not write these
+			 * groups); the figures readers see once it commits.
+			 */
+			store_view_mark_closing(av->shared, GetTopTransactionId(), before);
 			/* The windows moved are the oldest in history now, maybe. */
 			if (av->options.retain > 0)
 				av->retain_oldest = PG_INT64_MIN;
