@@ -16,6 +16,14 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
 	RETURN sqlstate || ': ' || sqlerrm;
 END $$;
+-- Waits up to 10 s until view has closed at least n windows.
+CREATE FUNCTION cl.wait_closed(view regclass, n bigint) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	FOR i IN 1 .. 100 LOOP
+		EXIT WHEN (SELECT closed_windows FROM continuous.views WHERE name = view) >= n;
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+END $$;
 
 -- Refusals: options without lateness, bad intervals and words, a
 -- definition without exactly one window shown as a column, a taken name.
@@ -76,13 +84,7 @@ SELECT pg_get_viewdef('cl.per_second'::regclass) ~ 'UNION ALL' AS reads_history;
 INSERT INTO cl.clicks SELECT '/' || (i % 3), clock_timestamp(), i FROM generate_series(1, 30) i;
 SELECT continuous.sync();
 SELECT sum(hits) AS open_hits FROM cl.per_second;
-DO $$
-BEGIN
-	FOR i IN 1 .. 100 LOOP
-		EXIT WHEN (SELECT closed_windows FROM continuous.views WHERE name = 'cl.per_second'::regclass) > 0;
-		PERFORM pg_sleep(0.1);
-	END LOOP;
-END $$;
+SELECT cl.wait_closed('cl.per_second', 1);
 SELECT closed_windows > 0 AS closed, late_changes FROM continuous.views WHERE name = 'cl.per_second'::regclass;
 SELECT sum(hits) AS history_hits FROM cl.per_second_history;
 SELECT sum(hits) AS view_hits, count(*) AS view_rows FROM cl.per_second;
@@ -111,13 +113,7 @@ SELECT pg_get_viewdef('cl.by_event'::regclass) ~ '''event''::text AS clock' AND
 SELECT continuous.sync();
 INSERT INTO cl.events VALUES (3, '2020-01-01 00:01:35', 4);
 SELECT continuous.sync();
-DO $$
-BEGIN
-	FOR i IN 1 .. 100 LOOP
-		EXIT WHEN (SELECT closed_windows FROM continuous.views WHERE name = 'cl.by_event'::regclass) > 0;
-		PERFORM pg_sleep(0.1);
-	END LOOP;
-END $$;
+SELECT cl.wait_closed('cl.by_event', 1);
 SELECT closed_windows, open_windows, watermark FROM continuous.views WHERE name = 'cl.by_event'::regclass;
 SELECT * FROM cl.by_event_history;
 -- Changes to the closed window are late: not applied.
@@ -137,14 +133,7 @@ SELECT continuous.create_view('cl.by_commit', $$
 	lateness => '30 seconds');
 INSERT INTO cl.events VALUES (6, '294000-01-01 00:00:00', 32);
 SELECT continuous.sync();
-DO $$
-BEGIN
-	FOR i IN 1 .. 100 LOOP
-		EXIT WHEN (SELECT closed_windows FROM continuous.views WHERE name = 'cl.by_event'::regclass) = 2
-			  AND (SELECT closed_windows FROM continuous.views WHERE name = 'cl.by_commit'::regclass) = 2;
-		PERFORM pg_sleep(0.1);
-	END LOOP;
-END $$;
+SELECT cl.wait_closed('cl.by_event', 2), cl.wait_closed('cl.by_commit', 2);
 SELECT name, state, open_windows, closed_windows FROM continuous.views
 WHERE name IN ('cl.by_event'::regclass, 'cl.by_commit'::regclass) ORDER BY name::text;
 SELECT * FROM cl.by_event ORDER BY minute;
@@ -163,13 +152,7 @@ SELECT continuous.create_view('cl.half_hours', $$
 INSERT INTO cl.local VALUES ('2021-03-14 01:40');
 INSERT INTO cl.local VALUES ('2021-03-14 03:10');
 SELECT continuous.sync();
-DO $$
-BEGIN
-	FOR i IN 1 .. 100 LOOP
-		EXIT WHEN (SELECT closed_windows FROM continuous.views WHERE name = 'cl.half_hours'::regclass) > 0;
-		PERFORM pg_sleep(0.1);
-	END LOOP;
-END $$;
+SELECT cl.wait_closed('cl.half_hours', 1);
 INSERT INTO cl.local VALUES ('2021-03-14 02:10');
 SELECT continuous.sync();
 SELECT continuous.checkpoint() IS NOT NULL AS checkpointed;

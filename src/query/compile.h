@@ -7,6 +7,7 @@
 #ifndef CONTINUOUS_COMPILE_H
 #define CONTINUOUS_COMPILE_H
 
+#include "access/htup_details.h"
 #include "access/tupdesc.h"
 #include "executor/executor.h"
 #include "nodes/nodeFuncs.h"
@@ -87,6 +88,17 @@ typedef struct CompiledView
 } CompiledView;
 
 #define COMPILE_INPUTS_ATT(cv, a) ((cv)->rows_att + 1 + (a))
+
+/* Splits a group row (a minimal tuple of cv->groupdesc) into values and nulls. */
+static inline void
+compile_deform_group(CompiledView *cv, MinimalTuple row, Datum *values, bool *nulls)
+{
+	HeapTupleData htup;
+
+	htup.t_len = row->t_len + MINIMAL_TUPLE_OFFSET;
+	htup.t_data = (HeapTupleHeader) ((char *) row - MINIMAL_TUPLE_OFFSET);
+	heap_deform_tuple(&htup, cv->groupdesc, values, nulls);
+}
 
 extern int           compile_find_window(Query *query, WindowSpec *window);
 extern CompiledView *compile_view(int32 view_id, Oid sourcerelid, const char *querytree);

@@ -325,13 +325,10 @@ finalize_group(ViewReader *reader, MinimalTuple stored, Datum *outvalues, bool *
 	ExecClearTuple(finalslot);
 	if (stored)
 	{
-		HeapTupleData htup;
-		Datum        *groupvalues = palloc(sizeof(Datum) * cv->groupdesc->natts);
-		bool         *groupnulls = palloc(sizeof(bool) * cv->groupdesc->natts);
+		Datum *groupvalues = palloc(sizeof(Datum) * cv->groupdesc->natts);
+		bool  *groupnulls = palloc(sizeof(bool) * cv->groupdesc->natts);
 
-		htup.t_len = stored->t_len + MINIMAL_TUPLE_OFFSET;
-		htup.t_data = (HeapTupleHeader) ((char *) stored - MINIMAL_TUPLE_OFFSET);
-		heap_deform_tuple(&htup, cv->groupdesc, groupvalues, groupnulls);
+		compile_deform_group(cv, stored, groupvalues, groupnulls);
 		/* Keys and stored states; a table view's row count and inputs follow. */
 		memcpy(values, groupvalues, sizeof(Datum) * (cv->nkeys + cv->naggs));
 		memcpy(nulls, groupnulls, sizeof(bool) * (cv->nkeys + cv->naggs));

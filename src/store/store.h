@@ -111,8 +111,8 @@ typedef struct SharedView
 	 */
 	TransactionId closing_xid;
 	int64         closing_before;
-	StoreWindows  closing_undo; /* the figures before the mark, for
-								 * store_view_unmark_closing */
+	bool          undo_any_closed;    /* closed_before before the mark, for */
+	int64         undo_closed_before; /* store_view_unmark_closing */
 } SharedView;
 
 typedef struct StoreDb

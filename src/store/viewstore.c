@@ -1023,7 +1023,8 @@ store_view_mark_closing(SharedView *v, TransactionId xid, int64 before)
 	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
 	v->closing_xid = xid;
 	v->closing_before = before;
-	v->closing_undo = v->windows;
+	v->undo_any_closed = v->windows.any_closed;
+	v->undo_closed_before = v->windows.closed_before;
 	v->windows.any_closed = true;
 	v->windows.closed_before = before;
 	LWLockRelease(&v->lock);
@@ -1078,8 +1079,8 @@ store_view_unmark_closing(SharedView *v)
 	Assert(store_am_worker());
 	LWLockAcquire(&v->lock, LW_EXCLUSIVE);
 	v->closing_xid = InvalidTransactionId;
-	v->windows.any_closed = v->closing_undo.any_closed;
-	v->windows.closed_before = v->closing_undo.closed_before;
+	v->windows.any_closed = v->undo_any_closed;
+	v->windows.closed_before = v->undo_closed_before;
 	LWLockRelease(&v->lock);
 }
 

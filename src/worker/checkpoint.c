@@ -481,12 +481,9 @@ checkpoint_row(MinimalTuple row, void *arg)
 	int           natts = cv->groupdesc->natts;
 	Datum        *values = palloc(sizeof(Datum) * natts);
 	bool         *nulls = palloc(sizeof(bool) * natts);
-	HeapTupleData htup;
 	MinimalTuple  result;
 
-	htup.t_len = row->t_len + MINIMAL_TUPLE_OFFSET;
-	htup.t_data = (HeapTupleHeader) ((char *) row - MINIMAL_TUPLE_OFFSET);
-	heap_deform_tuple(&htup, cv->groupdesc, values, nulls);
+	compile_deform_group(cv, row, values, nulls);
 	for (int a = 0; a < cv->naggs; a++)
 	{
 		int att = COMPILE_INPUTS_ATT(cv, a);
@@ -661,7 +658,6 @@ load_group(int64 group_id, MinimalTuple tuple, void *arg)
 {
 	LoadArg      *la = arg;
 	CompiledView *cv = la->av->cv;
-	HeapTupleData htup;
 	StoreChange  *c;
 
 	if (tuple->t_len < SizeofMinimalTupleHeader ||
@@ -670,9 +666,7 @@ load_group(int64 group_id, MinimalTuple tuple, void *arg)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("checkpointed group %lld of continuous view \"%s\" does not match its definition",
 						(long long) group_id, la->av->name)));
-	htup.t_len = tuple->t_len + MINIMAL_TUPLE_OFFSET;
-	htup.t_data = (HeapTupleHeader) ((char *) tuple - MINIMAL_TUPLE_OFFSET);
-	heap_deform_tuple(&htup, cv->groupdesc, la->values, la->nulls);
+	compile_deform_group(cv, tuple, la->values, la->nulls);
 
 	if (la->nchanges == la->capacity)
 	{

@@ -290,31 +290,12 @@ near_range_end(int64 t, int64 *infinity)
 	return true;
 }
 
-static pg_noinline TimestampTz
-to_timestamptz(ApplyView *av, int64 t)
-{
-	pg_tz      *saved = session_timezone;
-	TimestampTz result;
-
-	if (av->cv->window.type == TIMESTAMPTZOID || TIMESTAMP_NOT_FINITE(t))
-		return t;
-	if (near_range_end(t, &result))
-		return result;
-	session_timezone = av->window_tz;
-	PG_TRY();
-	{
-		result = DatumGetTimestampTz(DirectFunctionCall1(timestamp_timestamptz, TimestampGetDatum(t)));
-	}
-	PG_FINALLY();
-	{
-		session_timezone = saved;
-	}
-	PG_END_TRY();
-	return result;
-}
-
+/*
+ * convert (timestamp_timestamptz or timestamptz_timestamp) applied to t in
+ * av's time zone.  Both window types hold microseconds in an int64.
+ */
 static pg_noinline int64
-from_timestamptz(ApplyView *av, TimestampTz t)
+convert_in_view_zone(ApplyView *av, int64 t, PGFunction convert)
 {
 	pg_tz *saved = session_timezone;
 	int64  result;
@@ -326,7 +307,7 @@ from_timestamptz(ApplyView *av, TimestampTz t)
 	session_timezone = av->window_tz;
 	PG_TRY();
 	{
-		result = DatumGetTimestamp(DirectFunctionCall1(timestamptz_timestamp, TimestampTzGetDatum(t)));
+		result = DatumGetInt64(DirectFunctionCall1(convert, Int64GetDatum(t)));
 	}
 	PG_FINALLY();
 	{
@@ -334,6 +315,18 @@ from_timestamptz(ApplyView *av, TimestampTz t)
 	}
 	PG_END_TRY();
 	return result;
+}
+
+static TimestampTz
+to_timestamptz(ApplyView *av, int64 t)
+{
+	return convert_in_view_zone(av, t, timestamp_timestamptz);
+}
+
+static int64
+from_timestamptz(ApplyView *av, TimestampTz t)
+{
+	return convert_in_view_zone(av, t, timestamptz_timestamp);
 }
 
 /* When the window that starts at start closes: its end plus lateness. */
@@ -486,7 +479,8 @@ history_window_column(ApplyView *av, Relation history)
 			return pstrdup(NameStr(TupleDescAttr(desc, i)->attname));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-			 errmsg("the history table of continuous view \"%s\" has no column %d", av->name, av->cv->window.column)));
+			 errmsg("the history table of continuous view \"%s\" has no column %d", av->name, av->cv->window.column),
+			 errhint("Give the history table back the view's columns, or create the view again.")));
 	return NULL;
 }
 
@@ -623,9 +617,12 @@ closing_due(void)
 	return false;
 }
 
-/* The column definition list of read_view() for av, from its history table. */
+/*
+ * The column definition list of read_view() for a view, from its history
+ * table: c1, c2, ... with the types of its columns not dropped.
+ */
 static char *
-history_columns(Relation history, char **window_column, int window_attno)
+history_columns(Relation history)
 {
 	TupleDesc      desc = RelationGetDescr(history);
 	StringInfoData buf;
@@ -641,8 +638,6 @@ history_columns(Relation history, char **window_column, int window_attno)
 		appendStringInfo(&buf, "%sc%d %s", n > 0 ? ", " : "", n + 1,
 						 format_type_with_typemod(att->atttypid, att->atttypmod));
 		n++;
-		if (n == window_attno)
-			*window_column = psprintf("c%d", n);
 	}
 	return buf.data;
 }
@@ -669,12 +664,12 @@ typedef struct OwnerPart
 static void
 close_as_owner(ApplyView *av, OwnerPart *part)
 {
-	Relation  history;
-	char     *window_column = NULL;
-	char     *columns;
-	char     *hname;
-	Oid       wtype = av->cv->window.type;
-	ListCell *lc;
+	Relation    history;
+	const char *window_name; /* the history table's window column */
+	char       *columns;
+	char       *hname;
+	Oid         wtype = av->cv->window.type;
+	ListCell   *lc;
 
 	if (part->find_last)
 	{
@@ -682,16 +677,13 @@ close_as_owner(ApplyView *av, OwnerPart *part)
 		return;
 	}
 	history = relation_open(av->options.history, AccessShareLock);
-	columns = history_columns(history, &window_column, av->cv->window.column);
+	window_name = quote_identifier(history_window_column(av, history));
+	columns = history_columns(history);
 	hname = qualified_name(av->options.history);
-
 	relation_close(history, AccessShareLock);
 	/* The owner's triggers on the tables see an ordinary search_path. */
 	(void) set_config_option("search_path", "\"$user\", public", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	if (window_column == NULL)
-		elog(ERROR, "the history table of continuous view \"%s\" has no column %d",
-			 av->name, av->cv->window.column);
 	if (part->captured && av->captured != NIL && OidIsValid(av->options.late_table))
 	{
 		/* The late table's columns: the source's, then what made it late. */
@@ -743,24 +735,22 @@ close_as_owner(ApplyView *av, OwnerPart *part)
 		Oid   argtypes[2] = {UUIDOID, wtype};
 		Datum args[2] = {UUIDPGetDatum(&av->view_key), Int64GetDatum(part->before)};
 
-		catalog_execute(psprintf("INSERT INTO %s SELECT r.* FROM continuous.read_view($1) AS r(%s) WHERE r.%s <= $2",
-								 hname, columns, window_column),
+		/* read_view()'s columns are c1, c2, ... in the history table's order. */
+		catalog_execute(psprintf("INSERT INTO %s SELECT r.* FROM continuous.read_view($1) AS r(%s) WHERE r.c%d <= $2",
+								 hname, columns, av->cv->window.column),
 						2, argtypes, args, NULL, SPI_OK_INSERT);
 	}
 	if (part->retain)
 	{
-		Oid         argtypes[1] = {wtype};
-		Datum       args[1] = {Int64GetDatum(part->retain_before)};
-		Relation    h = relation_open(av->options.history, AccessShareLock);
-		const char *name = quote_identifier(history_window_column(av, h));
-		bool        isnull;
-		Datum       oldest;
+		Oid   argtypes[1] = {wtype};
+		Datum args[1] = {Int64GetDatum(part->retain_before)};
+		bool  isnull;
+		Datum oldest;
 
-		relation_close(h, AccessShareLock);
-		catalog_execute(psprintf("DELETE FROM %s WHERE %s <= $1", hname, name),
+		catalog_execute(psprintf("DELETE FROM %s WHERE %s <= $1", hname, window_name),
 						1, argtypes, args, NULL, SPI_OK_DELETE);
 		part->retained = SPI_processed;
-		catalog_execute(psprintf("SELECT min(%s) FROM %s", name, hname), 0, NULL, NULL, NULL, SPI_OK_SELECT);
+		catalog_execute(psprintf("SELECT min(%s) FROM %s", window_name, hname), 0, NULL, NULL, NULL, SPI_OK_SELECT);
 		oldest = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		part->oldest = isnull ? PG_INT64_MAX : DatumGetInt64(oldest);
 	}
@@ -1143,13 +1133,10 @@ kept_blobs_of(MinimalTuple row, void *arg, int *nblobs)
 	int           natts = cv->groupdesc->natts;
 	Datum        *values = palloc(sizeof(Datum) * natts);
 	bool         *nulls = palloc(sizeof(bool) * natts);
-	HeapTupleData htup;
 	KeptBlobs     kb;
 
 	kept_blobs_init(&kb, CurrentMemoryContext);
-	htup.t_len = row->t_len + MINIMAL_TUPLE_OFFSET;
-	htup.t_data = (HeapTupleHeader) ((char *) row - MINIMAL_TUPLE_OFFSET);
-	heap_deform_tuple(&htup, cv->groupdesc, values, nulls);
+	compile_deform_group(cv, row, values, nulls);
 	for (int a = 0; a < cv->naggs; a++)
 	{
 		int att = COMPILE_INPUTS_ATT(cv, a);

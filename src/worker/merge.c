@@ -327,15 +327,12 @@ merge_view(StoreDb *db, ApplyView *av)
 			for (sg = av->reset_pending ? NULL : store_group_first(shared, g->hash, &dp); sg;
 				 sg = store_group_next(sg, g->hash, &dp))
 			{
-				MinimalTuple  mt = SHARED_GROUP_TUPLE(sg);
-				HeapTupleData htup;
+				MinimalTuple mt = SHARED_GROUP_TUPLE(sg);
 
 				/* A private copy: combine functions may update in place. */
 				local = palloc(mt->t_len);
 				memcpy(local, mt, mt->t_len);
-				htup.t_len = local->t_len + MINIMAL_TUPLE_OFFSET;
-				htup.t_data = (HeapTupleHeader) ((char *) local - MINIMAL_TUPLE_OFFSET);
-				heap_deform_tuple(&htup, cv->groupdesc, sharedkeys, sharedkeynulls);
+				compile_deform_group(cv, local, sharedkeys, sharedkeynulls);
 				if (compile_keys_equal(cv, sharedkeys, sharedkeynulls, g->keys, g->keynulls))
 					break;
 				pfree(local);
